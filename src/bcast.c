@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bcast: pipelined chunk broadcast (see bcast.h for the protocol).
+ *
+ * MPI_Ibcast leaves the choice of algorithm to the MPI library, which for
+ * large messages uses bandwidth-optimal ones (scatter + allgather, or
+ * pipelined trees); keeping several chunks in flight overlaps successive
+ * broadcasts, so that a node forwards chunk i while it receives chunk i+1.
+ * Non-blocking collectives only progress inside MPI calls, so the loops
+ * below test the oldest request often and sleep only briefly.
+ */
+#include "config.h"
+
+#include "bcast.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "pack.h"
+#include "unpack.h"
+#include "util.h"
+
+/* A FIFO of posted broadcasts. */
+struct inflight {
+    struct stg_chunk **c;
+    MPI_Request *req;
+    int head, n, cap;
+};
+
+static void inflight_push(struct inflight *f, struct stg_chunk *c, MPI_Request r)
+{
+    int i = (f->head + f->n) % f->cap;
+    f->c[i] = c;
+    f->req[i] = r;
+    f->n++;
+}
+
+/* The oldest broadcast if it has completed, else NULL. */
+static struct stg_chunk *inflight_test(struct inflight *f)
+{
+    if (f->n == 0)
+        return NULL;
+    int done = 0;
+    MPI_Test(&f->req[f->head], &done, MPI_STATUS_IGNORE);
+    if (!done)
+        return NULL;
+    struct stg_chunk *c = f->c[f->head];
+    f->head = (f->head + 1) % f->cap;
+    f->n--;
+    return c;
+}
+
+static void nap(long usec)
+{
+    struct timespec ts = {0, usec * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static int post(const struct stg_bcast_args *a, struct stg_chunk *c, MPI_Request *req)
+{
+    int count = (int)(STG_CHUNK_HDR_SIZE + a->chunk_size);
+    /* Root sends, every other leader receives, into the same buffer layout. */
+    return MPI_Ibcast(c->buf, count, MPI_BYTE, 0, a->node->leaders, req);
+}
+
+static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
+                    struct stg_chunk_pool *pool, struct stg_chunkq *unpackq)
+{
+    struct stg_chunkq outq;
+    stg_chunkq_init(&outq, pool->n);
+    struct stg_pack *pack = NULL;
+    int rc = stg_pack_start(&pack, a->scan, &pool->free, &outq);
+    if (rc) {
+        /* The leaders wait for chunk 0 already: tell them the stream ends. */
+        struct stg_chunk *c = stg_chunkq_pop(&pool->free);
+        stg_chunk_hdr(c)->len = 0;
+        stg_chunk_hdr(c)->flags = STG_CHUNK_ABORT;
+        stg_chunkq_push(&outq, c);
+    }
+    struct inflight f = {.cap = a->depth};
+    f.c = stg_xcalloc((size_t)f.cap, sizeof *f.c);
+    f.req = stg_xcalloc((size_t)f.cap, sizeof *f.req);
+    struct stg_chunk **ready = stg_xcalloc(pool->n, sizeof *ready);
+    size_t nready = 0;
+    uint64_t produced = 0, seq = 0, offset = 0;
+    bool ended = false;
+    struct stg_hash *h = stg_hash_new();
+    r->t_bcast0 = stg_now();
+    while (!ended || nready > 0 || f.n > 0) {
+        bool progressed = false;
+        /* Take what the pack thread produced; wait a little if nothing else can move. */
+        long wait = (!ended && nready == 0 && f.n == 0) ? 1000 : 0;
+        struct stg_chunk *c;
+        while (!ended && (c = stg_chunkq_trypop(&outq, wait)) != NULL) {
+            ready[nready++] = c;
+            produced++;
+            if (stg_chunk_hdr(c)->flags & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+                ended = true;
+            progressed = true;
+            wait = 0;
+        }
+        /* Send chunk seq once chunk seq+depth exists (or the stream ended), so
+         * that the announced post_upto never runs past the real stream. */
+        while (nready > 0 && f.n < f.cap && (ended || produced > seq + (uint64_t)a->depth)) {
+            c = ready[0];
+            memmove(ready, ready + 1, --nready * sizeof *ready);
+            struct stg_chunk_hdr *hd = stg_chunk_hdr(c);
+            hd->seq = seq;
+            hd->offset = offset;
+            hd->post_upto = ended ? produced : seq + (uint64_t)a->depth + 1;
+            if (!(hd->flags & STG_CHUNK_ABORT)) {
+                stg_hash_update(h, stg_chunk_data(c), hd->len);
+                offset += hd->len;
+            }
+            if (hd->flags & STG_CHUNK_LAST) {
+                stg_hash_digest(h, hd->digest);
+                memcpy(r->digest, hd->digest, sizeof r->digest);
+            }
+            MPI_Request req;
+            post(a, c, &req);
+            inflight_push(&f, c, req);
+            seq++;
+            progressed = true;
+        }
+        /* A finished broadcast: the chunk goes to this node's unpacking. */
+        while ((c = inflight_test(&f)) != NULL) {
+            stg_chunkq_push(unpackq ? unpackq : &pool->free, c);
+            progressed = true;
+        }
+        if (!progressed && (f.n > 0 || nready > 0))
+            nap(20);
+    }
+    r->t_bcast1 = stg_now();
+    r->stream_bytes = offset;
+    r->chunks = seq;
+    if (pack)
+        rc = stg_pack_join(&pack, NULL, &r->t_pack0, &r->t_pack1);
+    stg_hash_free(&h);
+    free(ready);
+    free(f.c);
+    free(f.req);
+    stg_chunkq_destroy(&outq);
+    return rc;
+}
+
+static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r,
+                      struct stg_chunk_pool *pool, struct stg_chunkq *unpackq)
+{
+    struct inflight f = {.cap = a->depth};
+    f.c = stg_xcalloc((size_t)f.cap, sizeof *f.c);
+    f.req = stg_xcalloc((size_t)f.cap, sizeof *f.req);
+    struct stg_hash *h = stg_hash_new();
+    uint64_t post_upto = 1, posted = 0, expect = 0, offset = 0;
+    bool ended = false;
+    int rc = STG_OK;
+    r->t_bcast0 = stg_now();
+    while (!ended || f.n > 0) {
+        bool progressed = false;
+        struct stg_chunk *c;
+        while (!ended && posted < post_upto && f.n < f.cap &&
+               (c = stg_chunkq_trypop(&pool->free, 0)) != NULL) {
+            MPI_Request req;
+            post(a, c, &req);
+            inflight_push(&f, c, req);
+            posted++;
+            progressed = true;
+        }
+        while ((c = inflight_test(&f)) != NULL) {
+            struct stg_chunk_hdr *hd = stg_chunk_hdr(c);
+            if (hd->seq != expect || hd->len > a->chunk_size || hd->offset != offset) {
+                stg_log_error("broken stream: chunk %llu arrived as %llu",
+                              (unsigned long long)expect, (unsigned long long)hd->seq);
+                MPI_Abort(MPI_COMM_WORLD, STG_EINTERNAL);
+            }
+            expect++;
+            if (hd->post_upto > post_upto)
+                post_upto = hd->post_upto;
+            if (!(hd->flags & STG_CHUNK_ABORT)) {
+                stg_hash_update(h, stg_chunk_data(c), hd->len);
+                offset += hd->len;
+            }
+            if (hd->flags & STG_CHUNK_LAST) {
+                stg_hash_digest(h, r->digest);
+                if (memcmp(r->digest, hd->digest, sizeof r->digest) != 0) {
+                    char got[2 * STG_DIGEST_LEN + 1], want[2 * STG_DIGEST_LEN + 1];
+                    stg_hex(r->digest, STG_DIGEST_LEN, got);
+                    stg_hex(hd->digest, STG_DIGEST_LEN, want);
+                    rc = stg_err_set(STG_EFAIL, "digest mismatch: received %s, the root sent %s",
+                                     got, want);
+                }
+            }
+            if (hd->flags & STG_CHUNK_ABORT)
+                rc = rc ? rc : STG_EFAIL;   /* the root's error says why */
+            if (hd->flags & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+                ended = true;
+            stg_chunkq_push(unpackq ? unpackq : &pool->free, c);
+            progressed = true;
+        }
+        if (!progressed)
+            nap(20);
+    }
+    r->t_bcast1 = stg_now();
+    r->stream_bytes = offset;
+    r->chunks = expect;
+    stg_hash_free(&h);
+    free(f.c);
+    free(f.req);
+    return rc;
+}
+
+int stg_bcast_run(const struct stg_bcast_args *a, struct stg_bcast_result *r)
+{
+    memset(r, 0, sizeof *r);
+    /* Root: depth in flight, depth+1 waiting for the look-ahead, one being
+     * packed, two with the unpacker.  Leaders need fewer; same for all. */
+    struct stg_chunk_pool pool;
+    stg_chunk_pool_init(&pool, 2 * (size_t)a->depth + 3, a->chunk_size);
+    struct stg_chunkq unpackq;
+    stg_chunkq_init(&unpackq, pool.n);
+    struct stg_unpack *u = NULL;
+    int rc = STG_OK, urc = STG_OK;
+    if (a->unpack)
+        rc = stg_unpack_start(&u, a->prefix, &unpackq, &pool.free);
+    if (rc) {
+        /* Follow the stream anyway: the broadcast is collective. */
+        u = NULL;
+    }
+    int brc = a->node->is_root ? run_root(a, r, &pool, u ? &unpackq : NULL)
+                               : run_leader(a, r, &pool, u ? &unpackq : NULL);
+    if (u) {
+        struct stg_unpack_result ur;
+        urc = stg_unpack_join(&u, &ur);
+        r->entries = ur.entries;
+        r->unpacked_bytes = ur.bytes;
+        r->t_unpack0 = ur.t0;
+        r->t_unpack1 = ur.t1;
+    }
+    stg_chunkq_destroy(&unpackq);
+    stg_chunk_pool_destroy(&pool);
+    if (rc)
+        return rc;
+    return brc ? brc : urc;
+}

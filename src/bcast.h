@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bcast: the archive's way from the root to every node leader, in chunks,
+ * through pipelined non-blocking broadcasts on the leaders' communicator.
+ *
+ * The MPI thread (the caller) does all MPI calls; the pack thread (root)
+ * and the unpack thread (each leader) do the libarchive work, so packing,
+ * transfer and unpacking overlap.  Memory on every rank is bounded by the
+ * chunk pool, whatever the size of the trees.
+ *
+ * Protocol.  Every message is one chunk: a header and chunk_size bytes.
+ * Leaders may only post a broadcast that the root will also post, so the
+ * root announces in chunk i how far the leaders may post (post_upto): it
+ * sends chunk i only once chunk i+depth exists or the stream has ended,
+ * and then announces i+depth+1 (or the final count).  The last chunk has
+ * STG_CHUNK_LAST and the XXH3-128 digest of the whole stream; a stream the
+ * root could not finish ends with STG_CHUNK_ABORT.
+ */
+#ifndef STG_BCAST_H
+#define STG_BCAST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash.h"
+#include "node.h"
+#include "scan.h"
+
+struct stg_bcast_args {
+    const struct stg_node *node;
+    size_t chunk_size;      /* data bytes per message */
+    int depth;              /* broadcasts in flight */
+    const struct stg_scan *scan;    /* root: what to pack */
+    bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
+    const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
+};
+
+struct stg_bcast_result {
+    uint64_t stream_bytes;  /* archive bytes broadcast */
+    uint64_t chunks;
+    uint64_t entries;       /* entries unpacked here */
+    uint64_t unpacked_bytes;
+    unsigned char digest[STG_DIGEST_LEN];
+    double t_pack0, t_pack1;        /* root */
+    double t_bcast0, t_bcast1;
+    double t_unpack0, t_unpack1;    /* leaders that unpacked */
+};
+
+/* Leaders only (every leader must call it).  Returns this leader's status;
+ * errors are recorded with stg_err_set(). */
+int stg_bcast_run(const struct stg_bcast_args *a, struct stg_bcast_result *r);
+
+/* The largest chunk a single message can carry (an MPI count is an int). */
+#define STG_CHUNK_MAX ((size_t)1 << 30)
+#define STG_CHUNK_MIN ((size_t)4096)
+
+#endif

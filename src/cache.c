@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache: the per-user directory in node-local memory, and the publication
+ * of a copy by rename(2), so that nobody ever sees half a tree.
+ */
+#include "config.h"
+
+#include "cache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+/* mkdir -p for dest itself (which normally exists: /dev/shm). */
+static int make_dest(const char *dest)
+{
+    char *p = stg_xstrdup(dest);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+            int e = errno;
+            int rc = stg_err_set(STG_EFAIL, "cannot create '%s': %s", p, strerror(e));
+            free(p);
+            return rc;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    free(p);
+    return STG_OK;
+}
+
+int stg_cache_open(struct stg_cache *c, const char *dest)
+{
+    memset(c, 0, sizeof *c);
+    c->fd = -1;
+    c->dest = stg_xstrdup(dest);
+    uid_t uid = geteuid();
+    c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
+    int rc = make_dest(dest);
+    if (rc)
+        return rc;
+    int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return stg_err_set(STG_EFAIL, "cannot open '%s': %s", dest, strerror(errno));
+    char *base = strrchr(c->dir, '/') + 1;
+    if (mkdirat(dfd, base, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        close(dfd);
+        return stg_err_set(STG_EFAIL, "cannot create '%s': %s", c->dir, strerror(e));
+    }
+    /* O_NOFOLLOW: another user may have planted a link to a directory of theirs. */
+    c->fd = openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int e = errno;
+    close(dfd);
+    if (c->fd < 0) {
+        if (e == ELOOP || e == ENOTDIR)
+            return stg_err_set(STG_EFAIL, "refusing '%s': not a real directory (a symbolic "
+                               "link or a file is in its place)", c->dir);
+        return stg_err_set(STG_EFAIL, "cannot open '%s': %s", c->dir, strerror(e));
+    }
+    struct stat st;
+    if (fstat(c->fd, &st) < 0)
+        return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", c->dir, strerror(errno));
+    if (st.st_uid != uid)
+        return stg_err_set(STG_EFAIL, "refusing '%s': owned by uid %u, not by uid %u",
+                           c->dir, (unsigned)st.st_uid, (unsigned)uid);
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return stg_err_set(STG_EFAIL, "refusing '%s': writable by group or others "
+                           "(mode %04o)", c->dir, (unsigned)(st.st_mode & 07777));
+    return STG_OK;
+}
+
+void stg_cache_close(struct stg_cache *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    free(c->dest);
+    free(c->dir);
+    c->dest = c->dir = NULL;
+}
+
+char *stg_cache_copy_name(const char *name, const char *key)
+{
+    return stg_xasprintf("%s-%s", name, key);
+}
+
+bool stg_cache_has(const struct stg_cache *c, const char *copy)
+{
+    struct stat st;
+    return fstatat(c->fd, copy, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+           st.st_uid == geteuid();
+}
+
+int stg_cache_tmp_new(const struct stg_cache *c, const char *copy, char **tmp)
+{
+    *tmp = stg_xasprintf(".tmp-%s-%ld", copy, (long)getpid());
+    stg_rm_tree_at(c->fd, *tmp);    /* a leftover of an earlier run with our pid */
+    if (mkdirat(c->fd, *tmp, 0700) < 0) {
+        int e = errno;
+        int rc = stg_err_set(STG_EFAIL, "cannot create '%s/%s': %s", c->dir, *tmp, strerror(e));
+        free(*tmp);
+        *tmp = NULL;
+        return rc;
+    }
+    return STG_OK;
+}
+
+int stg_cache_commit(const struct stg_cache *c, const char *tmp, const char *copy)
+{
+    if (renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE) == 0)
+        return STG_OK;
+    int e = errno;
+    if (e == EEXIST && stg_cache_has(c, copy)) {
+        stg_log_info("'%s/%s' appeared meanwhile: keeping it", c->dir, copy);
+        stg_cache_discard(c, tmp);
+        return STG_OK;
+    }
+    stg_cache_discard(c, tmp);
+    return stg_err_set(STG_EFAIL, "cannot rename '%s/%s' to '%s': %s", c->dir, tmp, copy,
+                       strerror(e));
+}
+
+void stg_cache_discard(const struct stg_cache *c, const char *tmp)
+{
+    if (tmp && stg_rm_tree_at(c->fd, tmp) < 0)
+        stg_log_warn("cannot remove '%s/%s': %s", c->dir, tmp, strerror(errno));
+}

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * log: stderr messages and this rank's first error.  Nothing here writes to
+ * stdout: stdout carries the environment settings and nothing else.
+ */
+#include "config.h"
+
+#include "log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static char log_node[256] = "";
+static int log_level = STG_NORMAL;
+
+static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+static int err_status = STG_OK;
+static char err_msg[STG_MSG_MAX];
+
+void stg_log_init(const char *node, int verbosity)
+{
+    snprintf(log_node, sizeof log_node, "%s", node ? node : "");
+    log_level = verbosity;
+}
+
+const char *stg_log_node(void) { return log_node; }
+int stg_log_verbosity(void) { return log_level; }
+
+static void vlog(const char *kind, const char *fmt, va_list ap)
+{
+    char line[STG_MSG_MAX + 128];
+    int n = snprintf(line, sizeof line, "stage-py: %s%s%s", log_node,
+                     log_node[0] ? ": " : "", kind);
+    if (n < 0 || (size_t)n >= sizeof line)
+        n = 0;
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    /* One fputs per line, so lines of concurrent ranks do not interleave. */
+    strcat(line, "\n");
+    fputs(line, stderr);
+}
+
+void stg_log_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog("", fmt, ap);
+    va_end(ap);
+}
+
+void stg_log_warn(const char *fmt, ...)
+{
+    if (log_level < STG_NORMAL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void stg_log_info(const char *fmt, ...)
+{
+    if (log_level < STG_VERBOSE)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog("", fmt, ap);
+    va_end(ap);
+}
+
+void stg_log_debug(const char *fmt, ...)
+{
+    if (log_level < STG_DEBUG)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog("debug: ", fmt, ap);
+    va_end(ap);
+}
+
+int stg_err_set(int status, const char *fmt, ...)
+{
+    pthread_mutex_lock(&err_lock);
+    if (err_status == STG_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err_msg, sizeof err_msg, fmt, ap);
+        va_end(ap);
+        err_status = status;
+    }
+    pthread_mutex_unlock(&err_lock);
+    return status;
+}
+
+int stg_err_status(void)
+{
+    pthread_mutex_lock(&err_lock);
+    int s = err_status;
+    pthread_mutex_unlock(&err_lock);
+    return s;
+}
+
+void stg_err_get(char *buf, size_t len)
+{
+    pthread_mutex_lock(&err_lock);
+    snprintf(buf, len, "%s", err_status == STG_OK ? "" : err_msg);
+    pthread_mutex_unlock(&err_lock);
+}
+
+void stg_err_clear(void)
+{
+    pthread_mutex_lock(&err_lock);
+    err_status = STG_OK;
+    err_msg[0] = '\0';
+    pthread_mutex_unlock(&err_lock);
+}

@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manifest: parse stage-py.ini(5) with inih.
+ *
+ * inih is driven through ini_parse_stream() with a reader of our own, which
+ * sees every line before inih does.  The reader counts lines, refuses what
+ * the library would silently mangle (lines longer than its buffer, section
+ * and key names longer than its fixed arrays), notices sections that never
+ * reach the handler (a [tree] with no keys, an unknown empty section), and
+ * tells the handler whether the current line is a continuation, so that a
+ * continued value appends while a repeated key is an error.
+ */
+#include "config.h"
+
+#include "manifest.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum section_kind { SEC_NONE, SEC_STAGE, SEC_TREE };
+
+struct seen_key {
+    char name[STG_INI_MAX_NAME + 1];
+    int line;
+};
+
+struct parse {
+    FILE *f;
+    const char *path;
+    struct stg_manifest *m;
+    char *buf;
+    size_t bufcap;
+    int line;
+    /* State of the line inih is processing now. */
+    bool cont;                  /* a continuation of the previous key */
+    bool prev_key;              /* inih's prev_name is set */
+    enum section_kind kind;
+    struct stg_tree *tree;      /* current [tree], or NULL */
+    struct seen_key seen[32];
+    size_t nseen;
+    char key[STG_INI_MAX_NAME + 1];
+    /* First error. */
+    bool failed;
+    char *err;
+    size_t errlen;
+};
+
+static bool fail(struct parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(struct parse *p, int line, const char *fmt, ...)
+{
+    if (p->failed)
+        return false;
+    p->failed = true;
+    int n = line > 0 ? snprintf(p->err, p->errlen, "%s:%d: ", p->path, line)
+                     : snprintf(p->err, p->errlen, "%s: ", p->path);
+    if (n < 0 || (size_t)n >= p->errlen)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+bool stg_manifest_valid_name(const char *s)
+{
+    if (!s || !*s || *s == '.' || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+bool stg_manifest_valid_var(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static struct stg_tree *find_tree(struct stg_manifest *m, const char *name)
+{
+    for (size_t i = 0; i < m->ntrees; i++)
+        if (strcmp(m->trees[i].name, name) == 0)
+            return &m->trees[i];
+    return NULL;
+}
+
+/* A section header: classify it and reset the per-section state. */
+static bool section_line(struct parse *p, char *start)
+{
+    char *end = strchr(start + 1, ']');
+    if (!end)
+        return fail(p, p->line, "section header without ']'");
+    size_t len = (size_t)(end - start - 1);
+    if (len > STG_INI_MAX_SECTION)
+        return fail(p, p->line, "section name longer than %d characters", STG_INI_MAX_SECTION);
+    char sec[STG_INI_MAX_SECTION + 1];
+    memcpy(sec, start + 1, len);
+    sec[len] = '\0';
+    char *s = trim(sec);
+    p->prev_key = false;
+    p->nseen = 0;
+    p->tree = NULL;
+    if (strcmp(s, "stage") == 0) {
+        if (p->m->stage_line)
+            return fail(p, p->line, "second [stage] section (the first is at line %d)",
+                        p->m->stage_line);
+        p->m->stage_line = p->line;
+        p->kind = SEC_STAGE;
+        return true;
+    }
+    if (strncmp(s, "tree", 4) == 0 && (s[4] == '\0' || isspace((unsigned char)s[4]))) {
+        char *name = trim(s + 4);
+        if (!*name)
+            return fail(p, p->line, "[tree] needs a name: [tree NAME]");
+        if (!stg_manifest_valid_name(name))
+            return fail(p, p->line,
+                        "invalid tree name '%s': use letters, digits, '.', '_' and '-', "
+                        "not starting with '.'", name);
+        struct stg_tree *t = find_tree(p->m, name);
+        if (t)
+            return fail(p, p->line, "duplicate [tree %s] (the first is at line %d)", name, t->line);
+        p->m->trees = stg_xrealloc(p->m->trees, (p->m->ntrees + 1) * sizeof *p->m->trees);
+        t = &p->m->trees[p->m->ntrees++];
+        memset(t, 0, sizeof *t);
+        t->name = stg_xstrdup(name);
+        t->line = p->line;
+        p->tree = t;
+        p->kind = SEC_TREE;
+        return true;
+    }
+    return fail(p, p->line, "unknown section [%s] (known: [stage], [tree NAME])", s);
+}
+
+/* A "key = value" line: check the key's length as inih will see it. */
+static bool key_line(struct parse *p, char *start)
+{
+    size_t n = strcspn(start, "=:");
+    if (start[n] == '\0')
+        return fail(p, p->line, "expected 'key = value'");
+    while (n > 0 && isspace((unsigned char)start[n - 1]))
+        n--;
+    if (n == 0)
+        return fail(p, p->line, "missing key before '='");
+    if (n > STG_INI_MAX_NAME)
+        return fail(p, p->line, "key longer than %d characters", STG_INI_MAX_NAME);
+    if (p->kind == SEC_NONE)
+        return fail(p, p->line, "'%.*s' outside a section", (int)n, start);
+    memcpy(p->key, start, n);
+    p->key[n] = '\0';
+    p->prev_key = true;
+    return true;
+}
+
+/* inih's ini_reader: hands inih one line at a time, after checking it. */
+static char *reader(char *str, int num, void *stream)
+{
+    struct parse *p = stream;
+    if (p->failed)
+        return NULL;
+    ssize_t len = getline(&p->buf, &p->bufcap, p->f);
+    if (len < 0) {
+        if (ferror(p->f))
+            fail(p, p->line, "read error: %s", strerror(errno));
+        return NULL;
+    }
+    p->line++;
+    if (strlen(p->buf) != (size_t)len) {
+        fail(p, p->line, "NUL byte in line");
+        return NULL;
+    }
+    while (len > 0 && (p->buf[len - 1] == '\n' || p->buf[len - 1] == '\r'))
+        p->buf[--len] = '\0';
+    /* inih needs room for "\r\n\0" beyond the text (ini.h: INI_MAX_LINE). */
+    if (len > num - 3) {
+        fail(p, p->line, "line longer than %d characters", num - 3);
+        return NULL;
+    }
+    char *start = p->buf;
+    if (p->line == 1 && (unsigned char)start[0] == 0xEF &&
+        (unsigned char)start[1] == 0xBB && (unsigned char)start[2] == 0xBF)
+        start += 3;
+    char *text = start;
+    while (isspace((unsigned char)*text))
+        text++;
+    p->cont = false;
+    if (*text == '\0' || strchr(";#", *text)) {
+        /* blank or comment: inih skips it too */
+    } else if (p->prev_key && text > start) {
+        p->cont = true;     /* inih: indented line after a key continues it */
+    } else if (*text == '[') {
+        if (!section_line(p, text))
+            return NULL;
+    } else if (!key_line(p, text)) {
+        return NULL;
+    }
+    memcpy(str, p->buf, (size_t)len);
+    str[len] = '\n';
+    str[len + 1] = '\0';
+    return str;
+}
+
+static bool set_scalar(struct parse *p, char **dst, int *line, const char *key,
+                       const char *value)
+{
+    if (p->cont)
+        return fail(p, p->line, "'%s' takes one value", key);
+    if (!*value)
+        return fail(p, p->line, "'%s' is empty", key);
+    *dst = stg_xstrdup(value);
+    if (line)
+        *line = p->line;
+    return true;
+}
+
+static void add_list(struct parse *p, struct stg_strv *sv, int *line, const char *value)
+{
+    stg_strv_split(sv, value);
+    if (line && !p->cont)
+        *line = p->line;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    (void)section; /* the reader's own record of the section is exact */
+    if (p->failed)
+        return 0;
+    if (!p->cont) {
+        for (size_t i = 0; i < p->nseen; i++)
+            if (strcmp(p->seen[i].name, name) == 0)
+                return fail(p, p->line, "duplicate key '%s' (first at line %d); "
+                            "continue a value on indented lines instead",
+                            name, p->seen[i].line);
+        if (p->nseen < sizeof p->seen / sizeof *p->seen) {
+            snprintf(p->seen[p->nseen].name, sizeof p->seen[0].name, "%s", name);
+            p->seen[p->nseen++].line = p->line;
+        }
+    }
+    struct stg_manifest *m = p->m;
+    if (p->kind == SEC_STAGE) {
+        if (strcmp(name, "name") == 0)
+            return set_scalar(p, &m->name, &m->name_line, name, value);
+        if (strcmp(name, "dest") == 0)
+            return set_scalar(p, &m->dest, &m->dest_line, name, value);
+        return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest)", name);
+    }
+    struct stg_tree *t = p->tree;
+    t->nkeys++;
+    if (strcmp(name, "source") == 0)
+        return set_scalar(p, &t->source, &t->source_line, name, value);
+    if (strcmp(name, "include") == 0) {
+        add_list(p, &t->include, &t->include_line, value);
+        return 1;
+    }
+    if (strcmp(name, "exclude") == 0) {
+        add_list(p, &t->exclude, NULL, value);
+        return 1;
+    }
+    if (strcmp(name, "env") == 0) {
+        t->env_given = true;
+        add_list(p, &t->env, &t->env_line, value);
+        return 1;
+    }
+    if (strcmp(name, "set") == 0) {
+        add_list(p, &t->set, &t->set_line, value);
+        return 1;
+    }
+    return fail(p, p->line, "unknown key '%s' in [tree %s] (known: source, include, "
+                "exclude, env, set)", name, t->name);
+}
+
+/* Checks that need the whole file. */
+static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
+{
+    if (t->nkeys == 0)
+        return fail(p, t->line, "[tree %s] is empty", t->name);
+    if (!t->source)
+        return fail(p, t->line, "[tree %s] has no 'source'", t->name);
+    if (t->source[0] != '/')
+        return fail(p, t->source_line, "source '%s' is not an absolute path", t->source);
+    if (strchr(t->source, '\n'))
+        return fail(p, t->source_line, "source has a newline");
+    char *norm = stg_path_absolute(t->source);
+    if (strcmp(norm, "/") == 0) {
+        free(norm);
+        return fail(p, t->source_line, "source '/' would stage the whole file system");
+    }
+    free(t->source);
+    t->source = norm;
+    if (check_sources) {
+        struct stat st;
+        if (stat(t->source, &st) < 0)
+            return fail(p, t->source_line, "source '%s': %s", t->source, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return fail(p, t->source_line, "source '%s' is not a directory", t->source);
+        if (access(t->source, R_OK | X_OK) < 0)
+            return fail(p, t->source_line, "source '%s' is not readable: %s", t->source,
+                        strerror(errno));
+        char *real = realpath(t->source, NULL);
+        if (!real)
+            return fail(p, t->source_line, "source '%s': %s", t->source, strerror(errno));
+        t->real = real;
+    } else {
+        t->real = stg_xstrdup(t->source);
+    }
+    /* env: default PYTHONPATH; "none" alone turns it off. */
+    if (!t->env_given) {
+        stg_strv_push(&t->env, "PYTHONPATH");
+    } else if (stg_strv_has(&t->env, "none")) {
+        if (t->env.n != 1)
+            return fail(p, t->env_line, "'none' cannot be combined with variables in 'env'");
+        stg_strv_free(&t->env);
+        t->env_none = true;
+    } else if (t->env.n == 0) {
+        return fail(p, t->env_line, "'env' is empty (use 'env = none')");
+    }
+    for (size_t i = 0; i < t->env.n; i++)
+        if (!stg_manifest_valid_var(t->env.v[i]))
+            return fail(p, t->env_line, "invalid variable name '%s' in 'env'", t->env.v[i]);
+    for (size_t i = 0; i < t->set.n; i++)
+        if (!stg_manifest_valid_var(t->set.v[i]))
+            return fail(p, t->set_line, "invalid variable name '%s' in 'set'", t->set.v[i]);
+    for (size_t i = 0; i < t->include.n; i++)
+        if (strchr(t->include.v[i], '/') || strcmp(t->include.v[i], "..") == 0 ||
+            strcmp(t->include.v[i], ".") == 0)
+            return fail(p, t->include_line, "include '%s' is not a top-level name",
+                        t->include.v[i]);
+    return true;
+}
+
+/* A variable is set by one tree only, and never both set and prepended. */
+static bool check_vars(struct parse *p)
+{
+    struct stg_manifest *m = p->m;
+    for (size_t i = 0; i < m->ntrees; i++) {
+        struct stg_tree *t = &m->trees[i];
+        for (size_t k = 0; k < t->set.n; k++) {
+            const char *v = t->set.v[k];
+            for (size_t j = 0; j < m->ntrees; j++) {
+                struct stg_tree *u = &m->trees[j];
+                if (stg_strv_has(&u->env, v))
+                    return fail(p, t->set_line, "'%s' is set here and prepended to by "
+                                "[tree %s]", v, u->name);
+                if (j < i && stg_strv_has(&u->set, v))
+                    return fail(p, t->set_line, "'%s' is already set by [tree %s] "
+                                "(line %d)", v, u->name, u->set_line);
+            }
+            if (strcmp(v, "STAGE_PY_DIR") == 0)
+                return fail(p, t->set_line, "STAGE_PY_DIR is set by stage-py itself");
+        }
+        if (stg_strv_has(&t->env, "STAGE_PY_DIR"))
+            return fail(p, t->env_line, "STAGE_PY_DIR is set by stage-py itself");
+    }
+    return true;
+}
+
+int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest **out,
+                      char *err, size_t errlen)
+{
+    struct parse p = {.path = path, .err = err, .errlen = errlen};
+    *out = NULL;
+    err[0] = '\0';
+    p.f = fopen(path, "r");
+    if (!p.f) {
+        snprintf(err, errlen, "cannot open manifest '%s': %s", path, strerror(errno));
+        return STG_EUSAGE;
+    }
+    p.m = stg_xcalloc(1, sizeof *p.m);
+    p.m->path = stg_xstrdup(path);
+    int rc = ini_parse_stream(reader, &p, handler, &p);
+    fclose(p.f);
+    free(p.buf);
+    if (!p.failed && rc == -2)
+        fail(&p, 0, "out of memory while parsing");
+    else if (!p.failed && rc != 0)
+        fail(&p, rc, "syntax error");
+    if (!p.failed && !p.m->stage_line)
+        fail(&p, 0, "no [stage] section");
+    if (!p.failed && !p.m->name)
+        fail(&p, p.m->stage_line, "[stage] has no 'name'");
+    if (!p.failed && !stg_manifest_valid_name(p.m->name))
+        fail(&p, p.m->name_line, "invalid name '%s': use letters, digits, '.', '_' and '-', "
+             "not starting with '.'", p.m->name);
+    if (!p.failed && p.m->dest && !stg_path_is_clean_absolute(p.m->dest))
+        fail(&p, p.m->dest_line, "dest '%s' is not a clean absolute path", p.m->dest);
+    if (!p.failed && p.m->ntrees == 0)
+        fail(&p, 0, "no [tree NAME] section: nothing to stage");
+    for (size_t i = 0; !p.failed && i < p.m->ntrees; i++)
+        check_tree(&p, &p.m->trees[i], check_sources);
+    if (!p.failed)
+        check_vars(&p);
+    if (p.failed) {
+        stg_manifest_free(&p.m);
+        return STG_EUSAGE;
+    }
+    *out = p.m;
+    return 0;
+}
+
+void stg_manifest_free(struct stg_manifest **m)
+{
+    if (!m || !*m)
+        return;
+    struct stg_manifest *x = *m;
+    for (size_t i = 0; i < x->ntrees; i++) {
+        struct stg_tree *t = &x->trees[i];
+        free(t->name);
+        free(t->source);
+        free(t->real);
+        stg_strv_free(&t->include);
+        stg_strv_free(&t->exclude);
+        stg_strv_free(&t->env);
+        stg_strv_free(&t->set);
+    }
+    free(x->trees);
+    free(x->path);
+    free(x->name);
+    free(x->dest);
+    free(x);
+    *m = NULL;
+}

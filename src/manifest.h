@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manifest: the INI file that names what to stage (stage-py.ini(5)),
+ * parsed with inih and checked so that every error names file:line.
+ */
+#ifndef STG_MANIFEST_H
+#define STG_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+/* inih's fixed buffers (ini.c: MAX_SECTION, MAX_NAME): longer names are cut
+ * silently by the library, so the reader refuses them. */
+#define STG_INI_MAX_SECTION 49
+#define STG_INI_MAX_NAME 49
+
+struct stg_tree {
+    char *name;             /* from [tree NAME] */
+    int line;               /* line of the section header */
+    char *source;           /* absolute, normalised: the path mirrored below the copy */
+    int source_line;
+    char *real;             /* realpath(source) */
+    struct stg_strv include;
+    int include_line;
+    struct stg_strv exclude;
+    struct stg_strv env;    /* variables to prepend to; empty with env_none */
+    bool env_none;
+    bool env_given;
+    int env_line;
+    struct stg_strv set;    /* variables set to the staged path */
+    int set_line;
+    int nkeys;
+};
+
+struct stg_manifest {
+    char *path;             /* as given */
+    char *name;
+    int name_line;
+    char *dest;             /* NULL: not given */
+    int dest_line;
+    int stage_line;         /* 0: no [stage] section */
+    struct stg_tree *trees;
+    size_t ntrees;
+};
+
+/*
+ * Parse and check the manifest at path.  OUT m: the manifest, or NULL.
+ * Returns STG_OK, or STG_EUSAGE with "file:line: what" in err.
+ * check_sources: also require every source to be a readable directory.
+ */
+int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest **m,
+                      char *err, size_t errlen);
+void stg_manifest_free(struct stg_manifest **m);
+
+/* true if s is a valid copy or tree name: [A-Za-z0-9._-]+, not starting with ".". */
+bool stg_manifest_valid_name(const char *s);
+/* true if s is a valid environment variable name. */
+bool stg_manifest_valid_var(const char *s);
+
+#endif

@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pack: scanned entries -> pax archive -> chunks, on a thread of its own so
+ * that the MPI thread keeps the broadcast moving meanwhile.
+ *
+ * pax, not ustar: ustar cannot hold long link targets or sub-second times.
+ * Entries are built from the scan (not from archive_read_disk), so nothing
+ * but what is set below reaches the archive: no atime, ctime, user or group
+ * names, and no per-entry user or group look-ups.  Same trees, same bytes.
+ */
+#include "config.h"
+
+#include "pack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define READ_BLOCK (1u << 20)
+
+struct stg_pack {
+    pthread_t thread;
+    const struct stg_scan *scan;
+    struct stg_chunkq *freeq, *outq;
+    struct stg_chunk *cur;      /* being filled */
+    size_t fill;
+    atomic_bool cancel;
+    int status;
+    uint64_t bytes;
+    double t0, t1;
+};
+
+static void emit(struct stg_pack *p, uint32_t flags)
+{
+    struct stg_chunk_hdr *h = stg_chunk_hdr(p->cur);
+    h->len = (uint32_t)p->fill;
+    h->flags = flags;
+    stg_chunkq_push(p->outq, p->cur);
+    p->cur = NULL;
+    p->fill = 0;
+}
+
+/* libarchive's write callback: copy into the current chunk, pass it on when full. */
+static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct stg_pack *p = ctx;
+    const unsigned char *b = buf;
+    size_t left = len;
+    if (atomic_load(&p->cancel)) {
+        archive_set_error(a, ECANCELED, "staging stopped");
+        return -1;
+    }
+    while (left > 0) {
+        if (!p->cur)
+            p->cur = stg_chunkq_pop(p->freeq);
+        size_t n = p->cur->cap - p->fill;
+        if (n > left)
+            n = left;
+        memcpy(stg_chunk_data(p->cur) + p->fill, b, n);
+        p->fill += n;
+        b += n;
+        left -= n;
+        if (p->fill == p->cur->cap)
+            emit(p, 0);
+    }
+    p->bytes += len;
+    return (la_ssize_t)len;
+}
+
+static int add_data(struct archive *a, const struct stg_entry *e, unsigned char *buf)
+{
+    int fd = open(e->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return stg_err_set(STG_EFAIL, "cannot open '%s': %s", e->src, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != e->size) {
+        close(fd);
+        return stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", e->src);
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int64_t done = 0;
+    int rc = STG_OK;
+    while (done < e->size) {
+        ssize_t r = read(fd, buf, READ_BLOCK);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = stg_err_set(STG_EFAIL, "cannot read '%s': %s", e->src, strerror(errno));
+            break;
+        }
+        if (r == 0 || done + r > e->size) {
+            rc = stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", e->src);
+            break;
+        }
+        if (archive_write_data(a, buf, (size_t)r) != r) {
+            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", e->src, archive_error_string(a));
+            break;
+        }
+        done += r;
+    }
+    close(fd);
+    return rc;
+}
+
+static int pack_entries(struct stg_pack *p, struct archive *a)
+{
+    struct archive_entry *ae = archive_entry_new();
+    unsigned char *buf = stg_xmalloc(READ_BLOCK);
+    int rc = STG_OK;
+    for (size_t i = 0; i < p->scan->n && rc == STG_OK; i++) {
+        const struct stg_entry *e = &p->scan->v[i];
+        archive_entry_clear(ae);
+        archive_entry_set_pathname(ae, e->path);
+        archive_entry_set_perm(ae, e->mode);
+        archive_entry_set_mtime(ae, e->mtime.tv_sec, e->mtime.tv_nsec);
+        switch (e->kind) {
+        case STG_ENT_DIR:
+            archive_entry_set_filetype(ae, AE_IFDIR);
+            break;
+        case STG_ENT_FILE:
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_size(ae, e->size);
+            break;
+        case STG_ENT_SYMLINK:
+            archive_entry_set_filetype(ae, AE_IFLNK);
+            archive_entry_set_symlink(ae, e->link);
+            break;
+        case STG_ENT_HARDLINK:
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_hardlink(ae, e->link);
+            archive_entry_set_size(ae, 0);
+            break;
+        }
+        int r = archive_write_header(a, ae);
+        if (r < ARCHIVE_WARN) {
+            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", e->path, archive_error_string(a));
+            break;
+        }
+        if (e->kind == STG_ENT_FILE && e->size > 0)
+            rc = add_data(a, e, buf);
+    }
+    free(buf);
+    archive_entry_free(ae);
+    return rc;
+}
+
+static void *pack_main(void *arg)
+{
+    struct stg_pack *p = arg;
+    p->t0 = stg_now();
+    struct archive *a = archive_write_new();
+    int rc = STG_OK;
+    if (archive_write_set_format_pax(a) != ARCHIVE_OK ||
+        archive_write_add_filter_none(a) != ARCHIVE_OK ||
+        /* no blocking: the chunks are the blocks */
+        archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+        archive_write_open2(a, p, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
+        rc = stg_err_set(STG_EFAIL, "pack: %s", archive_error_string(a));
+    } else {
+        rc = pack_entries(p, a);
+        if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
+            rc = stg_err_set(STG_EFAIL, "pack: %s", archive_error_string(a));
+    }
+    archive_write_free(a);
+    if (rc == STG_OK && atomic_load(&p->cancel))
+        rc = STG_EFAIL;
+    if (!p->cur)
+        p->cur = stg_chunkq_pop(p->freeq);
+    emit(p, rc == STG_OK ? STG_CHUNK_LAST : STG_CHUNK_ABORT);
+    p->status = rc;
+    p->t1 = stg_now();
+    return NULL;
+}
+
+int stg_pack_start(struct stg_pack **out, const struct stg_scan *s, struct stg_chunkq *freeq,
+                   struct stg_chunkq *outq)
+{
+    struct stg_pack *p = stg_xcalloc(1, sizeof *p);
+    p->scan = s;
+    p->freeq = freeq;
+    p->outq = outq;
+    atomic_init(&p->cancel, false);
+    int e = pthread_create(&p->thread, NULL, pack_main, p);
+    if (e) {
+        free(p);
+        *out = NULL;
+        return stg_err_set(STG_EFAIL, "cannot start the pack thread: %s", strerror(e));
+    }
+    *out = p;
+    return STG_OK;
+}
+
+void stg_pack_cancel(struct stg_pack *p)
+{
+    if (p)
+        atomic_store(&p->cancel, true);
+}
+
+int stg_pack_join(struct stg_pack **pp, uint64_t *bytes, double *t0, double *t1)
+{
+    struct stg_pack *p = *pp;
+    if (!p)
+        return STG_OK;
+    pthread_join(p->thread, NULL);
+    int rc = p->status;
+    if (bytes)
+        *bytes = p->bytes;
+    if (t0)
+        *t0 = p->t0;
+    if (t1)
+        *t1 = p->t1;
+    free(p);
+    *pp = NULL;
+    return rc;
+}

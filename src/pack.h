@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pack: on the root, a thread that writes the scanned entries as a pax
+ * archive (libarchive) straight into chunks: no temporary file, and never
+ * more of the archive in memory than the chunks in the pool.
+ */
+#ifndef STG_PACK_H
+#define STG_PACK_H
+
+#include <stdint.h>
+
+#include "chunk.h"
+#include "scan.h"
+
+struct stg_pack;
+
+/*
+ * Start packing s.  Chunks come from freeq and go, filled, to outq, in
+ * order; the last one carries STG_CHUNK_LAST, or STG_CHUNK_ABORT if packing
+ * failed (the error is recorded with stg_err_set()).  The data is written
+ * by libarchive in the order of s; chunk headers other than len and flags
+ * are the caller's.
+ */
+int stg_pack_start(struct stg_pack **p, const struct stg_scan *s, struct stg_chunkq *freeq,
+                   struct stg_chunkq *outq);
+/* Ask the thread to stop early: the stream then ends with STG_CHUNK_ABORT. */
+void stg_pack_cancel(struct stg_pack *p);
+/* Wait for the thread.  OUT bytes: archive bytes written; t0, t1: when it ran.
+ * Returns its status. */
+int stg_pack_join(struct stg_pack **p, uint64_t *bytes, double *t0, double *t1);
+
+#endif

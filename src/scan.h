@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scan: the root's one walk of the manifest's trees, into the ordered list
+ * of entries to stage and the key that identifies their content.
+ */
+#ifndef STG_SCAN_H
+#define STG_SCAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "manifest.h"
+
+enum stg_entry_kind { STG_ENT_DIR, STG_ENT_FILE, STG_ENT_SYMLINK, STG_ENT_HARDLINK };
+
+struct stg_entry {
+    char *path;             /* archive path: the mirrored absolute path without its "/" */
+    char *src;              /* file to read the content from (files only) */
+    char *link;             /* symlink target (relative), or hardlink's first path */
+    enum stg_entry_kind kind;
+    mode_t mode;            /* permission bits */
+    int64_t size;
+    struct timespec mtime;
+    bool tree_root;         /* a tree's source: its mtime is kept out of the key */
+};
+
+struct stg_scan {
+    struct stg_entry *v;
+    size_t n, cap;
+    uint64_t files;         /* entries of every kind */
+    uint64_t bytes;         /* sum of regular file sizes */
+    char key[17];           /* 16 hex digits */
+    /* private: the set of archive paths, to stage overlapping trees once */
+    char **set;
+    size_t setcap;
+};
+
+/*
+ * Walk every tree of m.  OUT s.  Returns STG_OK, or a status with the
+ * error recorded by stg_err_set() (naming the path).  Warnings (dangling
+ * links, special files, cycles) go to stderr.
+ */
+int stg_scan_run(const struct stg_manifest *m, struct stg_scan **s);
+void stg_scan_free(struct stg_scan **s);
+
+/* Exposed for tests: the relative link from directory `from` to `to`, both
+ * archive paths.  Returns a malloc'd string. */
+char *stg_scan_relative_link(const char *from_dir, const char *to);
+
+#endif

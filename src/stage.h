@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stage: the `stage` command, the stages in order, each collective phase
+ * ending in an agreement of all ranks.
+ */
+#ifndef STG_STAGE_H
+#define STG_STAGE_H
+
+#include <stdint.h>
+
+#include "env.h"
+#include "node.h"
+
+struct stg_opts {
+    const char *manifest;   /* path as given */
+    const char *dest;       /* overrides the manifest's; NULL: not given */
+    enum stg_shell shell;
+    char *output;           /* absolute, or NULL for stdout */
+    char *stats;            /* absolute, or NULL */
+    uint64_t chunk_size;
+    int depth;
+};
+
+/* Collective over the world.  Returns the status every rank exits with. */
+int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
+
+#define STG_DEFAULT_DEST "/dev/shm"
+#define STG_DEFAULT_CHUNK ((uint64_t)4 << 20)
+#define STG_DEFAULT_DEPTH 4
+
+#endif

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unpack: chunks -> libarchive reader -> libarchive disk writer.
+ *
+ * The archive is untrusted input (a bundle may have been made elsewhere):
+ * besides libarchive's secure flags (no "..", no absolute paths, no writing
+ * through symbolic links), every entry must be a directory, regular file,
+ * hard link or symbolic link, and a symbolic link may not point outside the
+ * copy.  Ownership is never restored: the copy belongs to the user who
+ * stages it.
+ */
+#include "config.h"
+
+#include "unpack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct stg_unpack {
+    pthread_t thread;
+    struct stg_chunkq *inq, *freeq;
+    struct stg_chunk *held;     /* the chunk libarchive is reading from */
+    char *prefix;
+    bool eos;                   /* the last chunk has been taken */
+    bool aborted;               /* ... and it said the root failed */
+    int status;
+    struct stg_unpack_result r;
+};
+
+bool stg_unpack_safe_path(const char *path)
+{
+    if (!path || !*path || path[0] == '/')
+        return false;
+    for (const char *p = path; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return false;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+bool stg_unpack_safe_symlink(const char *path, const char *target)
+{
+    if (!target || !*target || target[0] == '/')
+        return false;
+    /* Depth of the link's directory below the copy's root. */
+    long depth = 0;
+    for (const char *p = path; (p = strchr(p, '/')) != NULL; p++)
+        depth++;
+    for (const char *p = target; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            depth--;
+        else if (n > 0 && !(n == 1 && p[0] == '.'))
+            depth++;
+        if (depth < 0)
+            return false;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+static void release_held(struct stg_unpack *u)
+{
+    if (u->held) {
+        stg_chunkq_push(u->freeq, u->held);
+        u->held = NULL;
+    }
+}
+
+/* libarchive's read callback: the next chunk's data, straight from the buffer. */
+static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
+{
+    struct stg_unpack *u = ctx;
+    release_held(u);   /* libarchive is done with the previous block */
+    if (u->eos)
+        return 0;
+    struct stg_chunk *c = stg_chunkq_pop(u->inq);
+    struct stg_chunk_hdr *h = stg_chunk_hdr(c);
+    if (h->flags & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+        u->eos = true;
+    if (h->flags & STG_CHUNK_ABORT) {
+        u->aborted = true;
+        stg_chunkq_push(u->freeq, c);
+        archive_set_error(a, ECANCELED, "the stream was stopped");
+        return -1;
+    }
+    u->held = c;
+    *buf = stg_chunk_data(c);
+    return (la_ssize_t)h->len;
+}
+
+static int entry_error(struct archive *w, const char *path)
+{
+    int e = archive_errno(w);
+    const char *why = e > 0 ? strerror(e) : archive_error_string(w);
+    return stg_err_set(STG_EFAIL, "unpack '/%s': %s", path, why ? why : "unknown error");
+}
+
+/* Check an entry and move it below the prefix.  Returns STG_OK or an error. */
+static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
+{
+    const char *path = archive_entry_pathname(ae);
+    if (!stg_unpack_safe_path(path))
+        return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': not a relative path "
+                           "inside the copy", path ? path : "");
+    const char *hard = archive_entry_hardlink(ae);
+    mode_t type = archive_entry_filetype(ae);
+    if (hard) {
+        if (!stg_unpack_safe_path(hard))
+            return stg_err_set(STG_EFAIL, "unpack: refusing hard link '%s' to '%s'", path, hard);
+        char *h = stg_xasprintf("%s/%s", u->prefix, hard);
+        archive_entry_set_hardlink(ae, h);
+        free(h);
+    } else if (type == AE_IFLNK) {
+        const char *target = archive_entry_symlink(ae);
+        if (!stg_unpack_safe_symlink(path, target))
+            return stg_err_set(STG_EFAIL, "unpack: refusing symbolic link '%s' -> '%s': it "
+                               "leads outside the copy", path, target ? target : "");
+    } else if (type != AE_IFREG && type != AE_IFDIR) {
+        return stg_err_set(STG_EFAIL, "unpack: refusing '%s': not a file, directory or link",
+                           path);
+    }
+    char *p = stg_xasprintf("%s/%s", u->prefix, path);
+    archive_entry_set_pathname(ae, p);
+    free(p);
+    return STG_OK;
+}
+
+static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archive *w)
+{
+    struct archive_entry *ae;
+    for (;;) {
+        int r = archive_read_next_header(a, &ae);
+        if (r == ARCHIVE_EOF)
+            return STG_OK;
+        if (r < ARCHIVE_WARN) {
+            if (u->aborted)
+                return STG_EFAIL;   /* the root's own error says why */
+            return stg_err_set(STG_EFAIL, "unpack: damaged archive: %s",
+                               archive_error_string(a));
+        }
+        char *orig = stg_xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
+        int rc = place_entry(u, ae);
+        if (rc == STG_OK && archive_write_header(w, ae) < ARCHIVE_WARN)
+            rc = entry_error(w, orig);
+        while (rc == STG_OK && archive_entry_size(ae) > 0) {
+            const void *buf;
+            size_t size;
+            la_int64_t off;
+            r = archive_read_data_block(a, &buf, &size, &off);
+            if (r == ARCHIVE_EOF)
+                break;
+            if (r < ARCHIVE_WARN) {
+                rc = u->aborted ? STG_EFAIL
+                                : stg_err_set(STG_EFAIL, "unpack '/%s': damaged archive: %s",
+                                              orig, archive_error_string(a));
+                break;
+            }
+            if (archive_write_data_block(w, buf, size, off) < ARCHIVE_WARN) {
+                rc = entry_error(w, orig);
+                break;
+            }
+            u->r.bytes += size;
+        }
+        if (rc == STG_OK && archive_write_finish_entry(w) < ARCHIVE_WARN)
+            rc = entry_error(w, orig);
+        free(orig);
+        if (rc != STG_OK)
+            return rc;
+        u->r.entries++;
+    }
+}
+
+static void *unpack_main(void *arg)
+{
+    struct stg_unpack *u = arg;
+    u->r.t0 = stg_now();
+    struct archive *a = archive_read_new();
+    struct archive *w = archive_write_disk_new();
+    int rc = STG_OK;
+    archive_read_support_format_tar(a);
+    archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    if (archive_read_open2(a, u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
+        rc = u->aborted ? STG_EFAIL
+                        : stg_err_set(STG_EFAIL, "unpack: %s", archive_error_string(a));
+    } else {
+        rc = unpack_entries(u, a, w);
+    }
+    /* Directory modes and times are applied here, after their contents. */
+    if (archive_write_close(w) != ARCHIVE_OK && rc == STG_OK)
+        rc = entry_error(w, u->prefix);
+    archive_write_free(w);
+    archive_read_free(a);
+    /* Read the stream to its end, so that every chunk goes back to the pool
+     * and the broadcast can finish on every node. */
+    release_held(u);
+    while (!u->eos) {
+        struct stg_chunk *c = stg_chunkq_pop(u->inq);
+        uint32_t f = stg_chunk_hdr(c)->flags;
+        if (f & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+            u->eos = true;
+        if (f & STG_CHUNK_ABORT)
+            u->aborted = true;
+        if (rc == STG_OK && stg_chunk_hdr(c)->len > 0 && !(f & STG_CHUNK_ABORT)) {
+            /* Data after the archive's end marker: not what the root sent. */
+            const unsigned char *d = stg_chunk_data(c);
+            for (uint32_t i = 0; i < stg_chunk_hdr(c)->len; i++)
+                if (d[i]) {
+                    rc = stg_err_set(STG_EFAIL, "unpack: data after the end of the archive");
+                    break;
+                }
+        }
+        stg_chunkq_push(u->freeq, c);
+    }
+    if (rc == STG_OK && u->aborted)
+        rc = STG_EFAIL;
+    u->status = rc;
+    u->r.t1 = stg_now();
+    return NULL;
+}
+
+int stg_unpack_start(struct stg_unpack **out, const char *prefix, struct stg_chunkq *inq,
+                     struct stg_chunkq *freeq)
+{
+    struct stg_unpack *u = stg_xcalloc(1, sizeof *u);
+    u->inq = inq;
+    u->freeq = freeq;
+    u->prefix = stg_xstrdup(prefix);
+    int e = pthread_create(&u->thread, NULL, unpack_main, u);
+    if (e) {
+        free(u->prefix);
+        free(u);
+        *out = NULL;
+        return stg_err_set(STG_EFAIL, "cannot start the unpack thread: %s", strerror(e));
+    }
+    *out = u;
+    return STG_OK;
+}
+
+int stg_unpack_join(struct stg_unpack **uu, struct stg_unpack_result *r)
+{
+    struct stg_unpack *u = *uu;
+    if (!u)
+        return STG_OK;
+    pthread_join(u->thread, NULL);
+    int rc = u->status;
+    if (r)
+        *r = u->r;
+    free(u->prefix);
+    free(u);
+    *uu = NULL;
+    return rc;
+}

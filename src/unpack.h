@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unpack: on every node leader, a thread that feeds the chunks to
+ * libarchive as they arrive and writes the entries below a private
+ * temporary directory, with libarchive's secure extraction flags.
+ */
+#ifndef STG_UNPACK_H
+#define STG_UNPACK_H
+
+#include <stdint.h>
+
+#include "chunk.h"
+
+struct stg_unpack;
+
+struct stg_unpack_result {
+    uint64_t entries;       /* entries written */
+    uint64_t bytes;         /* file data written */
+    double t0, t1;          /* when the thread ran */
+};
+
+/*
+ * Start unpacking the stream that arrives on inq below prefix, a directory
+ * relative to the current working directory (the caller has fchdir()ed into
+ * the checked per-user directory).  Every chunk taken from inq goes back to
+ * freeq, also after an error: the thread reads the stream to its end (the
+ * chunk with STG_CHUNK_LAST or STG_CHUNK_ABORT) whatever happens.
+ */
+int stg_unpack_start(struct stg_unpack **u, const char *prefix, struct stg_chunkq *inq,
+                     struct stg_chunkq *freeq);
+/* Wait for the thread; OUT r.  Returns its status (errors: stg_err_set()). */
+int stg_unpack_join(struct stg_unpack **u, struct stg_unpack_result *r);
+
+/* Exposed for tests: checks applied to every entry of an untrusted archive.
+ * true if path is relative, non-empty and has no ".." component. */
+bool stg_unpack_safe_path(const char *path);
+/* true if the symbolic link at path with this target stays inside the copy. */
+bool stg_unpack_safe_symlink(const char *path, const char *target);
+
+#endif

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util: memory, string lists, sizes, paths, atomic writes, tree removal.
+ */
+#include "config.h"
+
+#include "util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void (*stg_oom_hook)(void) = NULL;
+
+static void oom(void)
+{
+    fputs("stage-py: out of memory\n", stderr);
+    if (stg_oom_hook)
+        stg_oom_hook();
+    abort();
+}
+
+void *stg_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *stg_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *stg_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom();
+    return q;
+}
+
+char *stg_xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *stg_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&p, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        oom();
+    return p;
+}
+
+void stg_strv_push(struct stg_strv *sv, const char *s)
+{
+    if (sv->n + 1 >= sv->cap) {
+        sv->cap = sv->cap ? 2 * sv->cap : 8;
+        sv->v = stg_xrealloc(sv->v, sv->cap * sizeof *sv->v);
+    }
+    sv->v[sv->n++] = stg_xstrdup(s);
+    sv->v[sv->n] = NULL;
+}
+
+bool stg_strv_has(const struct stg_strv *sv, const char *s)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        if (strcmp(sv->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+void stg_strv_split(struct stg_strv *sv, const char *s)
+{
+    while (*s) {
+        while (*s && isspace((unsigned char)*s))
+            s++;
+        const char *e = s;
+        while (*e && !isspace((unsigned char)*e))
+            e++;
+        if (e > s) {
+            char *w = strndup(s, (size_t)(e - s));
+            if (!w)
+                oom();
+            stg_strv_push(sv, w);
+            free(w);
+        }
+        s = e;
+    }
+}
+
+void stg_strv_free(struct stg_strv *sv)
+{
+    for (size_t i = 0; i < sv->n; i++)
+        free(sv->v[i]);
+    free(sv->v);
+    sv->v = NULL;
+    sv->n = sv->cap = 0;
+}
+
+int stg_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case '\0': break;
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+    default: return -1;
+    }
+    /* Accept "4M", "4MB" and "4MiB" alike. */
+    if (shift && (*end == 'i' || *end == 'I'))
+        end++;
+    if (shift && (*end == 'b' || *end == 'B'))
+        end++;
+    if (*end)
+        return -1;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+const char *stg_format_size(uint64_t n, char *buf, size_t len)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)n;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)n);
+    else
+        snprintf(buf, len, "%.*f %s", v < 10 ? 1 : 0, v, units[u]);
+    return buf;
+}
+
+double stg_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+char *stg_path_absolute(const char *path)
+{
+    if (!path || !*path)
+        return NULL;
+    char *joined;
+    if (path[0] == '/') {
+        joined = stg_xstrdup(path);
+    } else {
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd)
+            return NULL;
+        joined = stg_xasprintf("%s/%s", cwd, path);
+        free(cwd);
+    }
+    /* Lexical normalisation: drop "." and empty components, fold "..". */
+    size_t len = strlen(joined);
+    char *out = stg_xmalloc(len + 2);
+    size_t o = 0;
+    const char *p = joined;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.')) {
+            /* skip */
+        } else if (n == 2 && p[0] == '.' && p[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    free(joined);
+    return out;
+}
+
+bool stg_path_is_clean_absolute(const char *path)
+{
+    if (!path || path[0] != '/')
+        return false;
+    const char *p = path + 1;
+    if (!*p)
+        return true;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return false;
+        if (!e)
+            return true;
+        p = e + 1;
+    }
+}
+
+int stg_write_atomic(const char *path, const char *data, size_t len,
+                     char *err, size_t errlen)
+{
+    char *tmp = stg_xasprintf("%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    const char *what = "write";
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            goto fail;
+        }
+        off += (size_t)w;
+    }
+    /* mkstemp makes 0600; settings files are ordinary files of the user. */
+    mode_t um = umask(0);
+    umask(um);
+    what = "chmod";
+    if (fchmod(fd, 0666 & ~um) < 0)
+        goto fail;
+    what = "fsync";
+    if (fsync(fd) < 0)
+        goto fail;
+    what = "close";
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    what = "rename";
+    if (rename(tmp, path) < 0)
+        goto fail;
+    free(tmp);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot write '%s' (%s): %s", path, what, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+}
+
+int stg_rm_tree_at(int parent, const char *name)
+{
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return -1;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES) {
+        /* A directory staged read-only: make it ours to empty. */
+        if (fchmodat(parent, name, 0700, 0) == 0)
+            fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700)
+        fchmod(fd, st.st_mode | 0700);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (stg_rm_tree_at(dirfd(d), de->d_name) < 0)
+            rc = -1;
+    }
+    int saved = errno;
+    closedir(d);
+    if (rc < 0) {
+        errno = saved;
+        return -1;
+    }
+    return unlinkat(parent, name, AT_REMOVEDIR);
+}

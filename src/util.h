@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util: small helpers shared by the stages: memory, string lists, sizes,
+ * paths, atomic file writes and removal of a directory tree.
+ */
+#ifndef STG_UTIL_H
+#define STG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation that cannot fail: out of memory ends the job (MPI_Abort). */
+void *stg_xmalloc(size_t n);
+void *stg_xcalloc(size_t n, size_t size);
+void *stg_xrealloc(void *p, size_t n);
+char *stg_xstrdup(const char *s);
+char *stg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Called on out-of-memory; set by main to MPI_Abort once MPI is up. */
+extern void (*stg_oom_hook)(void);
+
+/* A growable list of owned strings. */
+struct stg_strv {
+    char **v;
+    size_t n, cap;
+};
+void stg_strv_push(struct stg_strv *sv, const char *s);
+bool stg_strv_has(const struct stg_strv *sv, const char *s);
+/* Split s on white space and append each word. */
+void stg_strv_split(struct stg_strv *sv, const char *s);
+void stg_strv_free(struct stg_strv *sv);
+
+/* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
+int stg_parse_size(const char *s, uint64_t *out);
+/* "1.5 MiB" style, into buf. */
+const char *stg_format_size(uint64_t n, char *buf, size_t len);
+
+/* Seconds on a monotonic clock. */
+double stg_now(void);
+
+/* OUT: a malloc'd absolute, lexically normalised copy of path (relative to
+ * the current directory); NULL if path is empty. */
+char *stg_path_absolute(const char *path);
+/* true if path is absolute and has no ".", ".." or empty components. */
+bool stg_path_is_clean_absolute(const char *path);
+
+/*
+ * Write data to path atomically: a private temporary file in the same
+ * directory, fsync, rename.  On failure nothing is left behind; returns 0, or
+ * -1 with the reason in err.
+ */
+int stg_write_atomic(const char *path, const char *data, size_t len,
+                     char *err, size_t errlen);
+
+/*
+ * Remove name (a file or a whole tree) below the directory dirfd, never
+ * following symbolic links; read-only directories are made writable first.
+ * Returns 0 or -1 with errno set.
+ */
+int stg_rm_tree_at(int dirfd, const char *name);
+
+#endif
