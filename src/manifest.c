@@ -214,6 +214,14 @@ static char *reader(char *str, int num, void *stream)
         /* blank or comment: inih skips it too */
     } else if (p->prev_key && text > start) {
         p->cont = true;     /* inih: indented line after a key continues it */
+        /* The distribution's inih keeps " ; comment" in continuation lines;
+         * cut it here so that inline comments work the same on every line. */
+        for (char *c = text; *c; c++)
+            if (*c == ';' && isspace((unsigned char)c[-1])) {
+                *c = '\0';
+                len = (ssize_t)(c - p->buf);
+                break;
+            }
     } else if (*text == '[') {
         if (!section_line(p, text))
             return NULL;
@@ -305,8 +313,9 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
         return fail(p, t->line, "[tree %s] has no 'source'", t->name);
     if (t->source[0] != '/')
         return fail(p, t->source_line, "source '%s' is not an absolute path", t->source);
-    if (strchr(t->source, '\n'))
-        return fail(p, t->source_line, "source has a newline");
+    if (strpbrk(t->source, ":\n"))
+        return fail(p, t->source_line, "source '%s' has a ':' or a newline, which a path "
+                    "list cannot hold", t->source);
     char *norm = stg_path_absolute(t->source);
     if (strcmp(norm, "/") == 0) {
         free(norm);
@@ -408,7 +417,8 @@ int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest 
     if (!p.failed && !stg_manifest_valid_name(p.m->name))
         fail(&p, p.m->name_line, "invalid name '%s': use letters, digits, '.', '_' and '-', "
              "not starting with '.'", p.m->name);
-    if (!p.failed && p.m->dest && !stg_path_is_clean_absolute(p.m->dest))
+    if (!p.failed && p.m->dest && (!stg_path_is_clean_absolute(p.m->dest) ||
+                                   strpbrk(p.m->dest, ":\n")))
         fail(&p, p.m->dest_line, "dest '%s' is not a clean absolute path", p.m->dest);
     if (!p.failed && p.m->ntrees == 0)
         fail(&p, 0, "no [tree NAME] section: nothing to stage");

@@ -342,6 +342,8 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
             e->link = stg_scan_relative_link(dir, mirror);
         }
         free(dir);
+    } else if (S_ISDIR(st.st_mode) && on_stack(w, &st)) {
+        stg_log_warn("symbolic link cycle at '%s': skipped", src);
     } else if (S_ISDIR(st.st_mode)) {
         rc = walk_dir(w, t, R, rel, apath, &st);
     } else {

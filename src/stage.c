@@ -238,6 +238,8 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
             rc = stg_cache_commit(&cache, tmp, copy);
         else if (tmp)
             stg_cache_discard(&cache, tmp);
+        free(tmp);
+        tmp = NULL;
         if (rc == STG_OK)
             stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache.dir, copy,
                          (unsigned long long)t.br.entries, t.br.t_bcast1 - t.br.t_bcast0);
@@ -263,6 +265,9 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     rc = stg_agree(n, n->world, rc, msg);
 
 out:
+    /* A temporary directory of a run that failed elsewhere: never left behind. */
+    if (n->is_leader && tmp)
+        stg_cache_discard(&cache, tmp);
     if (n->is_root) {
         if (rc) {
             fprintf(stderr, "stage-py: %s\n", msg);

@@ -8,6 +8,10 @@
  * hard link or symbolic link, and a symbolic link may not point outside the
  * copy.  Ownership is never restored: the copy belongs to the user who
  * stages it.
+ *
+ * The disk writer reports a failed write(2) (ENOSPC) and a mode or time it
+ * could not set as ARCHIVE_WARN: both leave a copy that is not what was
+ * sent, so anything but ARCHIVE_OK from the writer fails the entry.
  */
 #include "config.h"
 
@@ -154,7 +158,7 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         char *orig = stg_xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
         int rc = place_entry(u, ae);
-        if (rc == STG_OK && archive_write_header(w, ae) < ARCHIVE_WARN)
+        if (rc == STG_OK && archive_write_header(w, ae) != ARCHIVE_OK)
             rc = entry_error(w, orig);
         while (rc == STG_OK && archive_entry_size(ae) > 0) {
             const void *buf;
@@ -169,13 +173,13 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
                                               orig, archive_error_string(a));
                 break;
             }
-            if (archive_write_data_block(w, buf, size, off) < ARCHIVE_WARN) {
+            if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
                 rc = entry_error(w, orig);
                 break;
             }
             u->r.bytes += size;
         }
-        if (rc == STG_OK && archive_write_finish_entry(w) < ARCHIVE_WARN)
+        if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
             rc = entry_error(w, orig);
         free(orig);
         if (rc != STG_OK)

@@ -1,0 +1,124 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Failures on the fake cluster: every rank exits with the same status, the
+# root prints one message naming the file:line or the node, no settings
+# are written (stdout carries `false` for eval), and no node keeps a
+# temporary directory.
+. "${srcdir:-.}/tests/lib.sh"
+t_need unshare mpiexec.openmpi
+
+uid=$(id -u)
+src=$T_TMP/src
+mkdir -p "$src/pkg"
+echo 'x = 1' >"$src/pkg/__init__.py"
+head -c 600000 /dev/urandom >"$src/pkg/big.bin"
+manifest() {
+    cat >"$T_TMP/m.ini" <<EOT
+[stage]
+name = e
+[tree a]
+source = $1
+$2
+EOT
+}
+
+stage() {
+    local nodes=$1 ppn=$2
+    shift 2
+    t_cluster "$nodes" "$ppn" "$STAGE_PY" -m "$T_TMP/m.ini" "$@" \
+        >"$T_TMP/stdout" 2>"$T_TMP/stderr"
+}
+errors() { grep -c '^stage-py: ' "$T_TMP/stderr" || true; }
+leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.probe-*' | wc -l; }
+
+# --- the manifest ------------------------------------------------------------
+manifest "$src" "bogus = 1"
+t_fails "a manifest error fails the run" stage 3 2 --output "$T_TMP/env.sh"
+rc=0; stage 3 2 || rc=$?
+t_is "$rc" 2 "... with exit status 2 on every rank"
+t_is "$(errors)" 1 "... and one message"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: $T_TMP/m.ini:5: unknown key 'bogus' in \[tree a\]" \
+    "... naming file:line"
+t_is "$(cat "$T_TMP/stdout")" false "stdout carries 'false' for eval"
+out=$(cat "$T_TMP/stdout")
+t_fails "eval \"\$(stage-py ...)\" stops a 'set -e' script" \
+    bash -c 'set -e; eval "$1"; echo reached' sh "$out"
+t_ok "--output FILE is not written on failure" test ! -e "$T_TMP/env.sh"
+t_is "$(find "$T_NODES" -name 'stage-py-*' | wc -l)" 0 "no node was touched"
+
+manifest /nonexistent/stage-py-src ""
+rc=0; stage 3 2 || rc=$?
+t_is "$rc" 2 "a missing source: exit status 2"
+t_like "$(cat "$T_TMP/stderr")" \
+    "^stage-py: $T_TMP/m.ini:4: source '/nonexistent/stage-py-src': No such file or directory$" \
+    "... naming file:line and the path"
+
+# --- the command line ----------------------------------------------------------
+manifest "$src" ""
+t_fails "--chunk-size 1 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 1
+t_like "$(cat "$T_OUT")" "chunk-size '1': give a size from 4K to 1G" "... saying why"
+t_fails "an unknown option is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --bogus
+t_like "$(cat "$T_OUT")" "unknown option '--bogus'" "... naming it"
+t_fails "no manifest is refused" "$STAGE_PY"
+t_like "$(cat "$T_OUT")" "no manifest: give --manifest FILE" "... saying what is missing"
+t_fails "--shell with an unknown shell is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --shell cmd
+t_fails "a relative --dest is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --dest shm
+rc=0; "$STAGE_PY" --version >"$T_TMP/v" 2>&1 || rc=$?
+t_is "$rc" 0 "--version exits 0"
+t_like "$(cat "$T_TMP/v")" '^stage-py [0-9]+\.[0-9]+' "--version prints the version"
+
+# --- a node that cannot write its /dev/shm --------------------------------------
+rm -rf "$T_NODES"
+rc=0; T_RO_node2=1 stage 3 2 --output "$T_TMP/env.sh" || rc=$?
+t_is "$rc" 1 "read-only /dev/shm on node2: exit status 1"
+t_is "$(errors)" 1 "... one message"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: cannot create '/dev/shm/stage-py-$uid': Read-only file system$" \
+    "... naming the node, the path and the cause"
+t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
+t_is "$(leftovers)" 0 "... no temporary directory or probe left on any node"
+
+# --- a node that runs out of space while unpacking ------------------------------
+rm -rf "$T_NODES"
+rc=0; T_SHM_SIZE_node3=256k stage 3 2 --output "$T_TMP/env.sh" --chunk-size 64K || rc=$?
+t_is "$rc" 1 "node3 runs out of space: exit status 1"
+t_is "$(errors)" 1 "... one message"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node3: unpack '$src/pkg/big.bin': No space left on device$" \
+    "... naming the node, the file and the cause"
+t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
+t_is "$(leftovers)" 0 "... no temporary directory left on the other nodes"
+
+# --- the per-user directory must be ours ------------------------------------------
+rm -rf "$T_NODES"
+mkdir -p "$T_NODES/node1/shm" "$T_TMP/elsewhere"
+ln -s "$T_TMP/elsewhere" "$T_NODES/node1/shm/stage-py-$uid"
+rc=0; stage 3 1 || rc=$?
+t_is "$rc" 1 "a symbolic link in place of the per-user directory is refused"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: refusing '/dev/shm/stage-py-$uid': not a real directory" \
+    "... naming the node and the path"
+t_is "$(ls -A "$T_TMP/elsewhere")" "" "... and nothing is written through it"
+
+rm -rf "$T_NODES"
+mkdir -p "$T_NODES/node2/shm/stage-py-$uid"
+chmod 777 "$T_NODES/node2/shm/stage-py-$uid"
+rc=0; stage 3 1 || rc=$?
+t_is "$rc" 1 "a per-user directory writable by others is refused"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: refusing '/dev/shm/stage-py-$uid': writable by group or others \(mode 0777\)" \
+    "... naming the node and the mode"
+
+rm -rf "$T_NODES"
+mkdir -p "$T_NODES/node3/shm/stage-py-$uid"
+chown 65534 "$T_NODES/node3/shm/stage-py-$uid"
+rc=0; stage 3 1 || rc=$?
+t_is "$rc" 1 "a per-user directory owned by another user is refused"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node3: refusing '/dev/shm/stage-py-$uid': owned by uid 65534, not by uid $uid" \
+    "... naming the node and the owner"
+
+# --- ranks of one node that do not share /dev/shm --------------------------------
+rm -rf "$T_NODES"
+rc=0; t_cluster 1 2 unshare -m sh -c 'mount -t tmpfs private /dev/shm && exec "$0" "$@"' \
+    "$STAGE_PY" -m "$T_TMP/m.ini" >"$T_TMP/stdout" 2>"$T_TMP/stderr" || rc=$?
+t_is "$rc" 1 "ranks of one node with different /dev/shm: refused"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: rank 1 does not see '/dev/shm/stage-py-$uid/.probe-[0-9a-f]*' that its node leader wrote" \
+    "... saying that the ranks do not share it"
+
+t_done

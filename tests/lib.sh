@@ -1,0 +1,355 @@
+# SPDX-License-Identifier: MIT
+#
+# lib.sh: prelude for stage-py's TAP test scripts (bash).
+#
+#     . "$srcdir/tests/lib.sh"
+#
+# Gives every test a private temporary directory, TAP output helpers and a
+# fake cluster: t_cluster runs an MPI job on nodes node1..nodeN, each in its
+# own mount + UTS namespace with its own hostname and its own /dev/shm
+# (see tests/fake-rsh), so per-node behaviour is tested for real on one host.
+#
+# Environment knobs:
+#   T_KEEP=1          keep $T_TMP after the test (path printed as a diagnostic)
+#   T_TRACE=1         set -x
+#   T_MPI=openmpi     launcher for t_cluster: openmpi (default) or mpich
+#   T_MPI_FLAGS=...   extra launcher flags for t_cluster (split on blanks)
+#   T_TIMEOUT=300     hard limit in seconds for one t_cluster job
+#   T_SHM_SIZE_nodeK=1m, T_RO_nodeK=1   per-node /dev/shm (see tests/fake-rsh)
+
+set -eu
+if [ "${T_TRACE:-0}" = 1 ]; then set -x; fi
+
+# ---- where things are ---------------------------------------------------
+
+# Tests run from the build directory with $srcdir exported; when it is not,
+# derive it from this file's location (tests/lib.sh).
+if [ -z "${srcdir-}" ]; then
+    srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fi
+T_SRCDIR=$(cd "$srcdir" && pwd)       # absolute, for the launchers
+export srcdir T_SRCDIR
+
+# ---- temporary directory, removed at exit -------------------------------
+
+T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/stage-py-test.XXXXXX")
+T_NODES=$T_TMP/nodes                  # node K's /dev/shm is $T_NODES/nodeK/shm
+mkdir "$T_NODES"
+export T_TMP T_NODES
+
+_t_n=0          # tests run so far
+_t_failed=0     # of which failed
+_t_plan=        # N once t_plan N was called
+_t_finished=0   # t_done / t_skip_all reached
+_t_job=         # pid of a running t_cluster job (its timeout process)
+_t_child=       # pid of the subshell running a t_ok / t_fails command
+_t_filter=      # pid of t_cluster's stderr filter
+
+# _t_stop_job: stop what t_ok / t_cluster started, if still running.
+_t_stop_job() {
+    local p
+    for p in ${_t_child-} ${_t_job-} ${_t_filter-}; do
+        kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    _t_child= _t_job= _t_filter=
+}
+
+# _t_traps: on a signal, stop the running job, then exit (which runs the
+# EXIT trap in the main shell). Re-installed by t_cluster, since subshells
+# (t_ok) reset traps.
+_t_traps() {
+    trap '_t_stop_job; exit 129' HUP
+    trap '_t_stop_job; exit 130' INT
+    trap '_t_stop_job; exit 143' TERM
+}
+
+_t_exit() {
+    local rc=$?
+    set +e
+    _t_stop_job                       # interrupted during a test
+    # a test may define t_cleanup (stop daemons etc.); it runs first
+    if declare -F t_cleanup >/dev/null; then t_cleanup; fi
+    if [ "$_t_finished" != 1 ] && [ "$rc" != 0 ]; then
+        echo "# test script stopped with status $rc after $_t_n tests"
+    fi
+    if [ "${T_KEEP:-0}" = 1 ]; then
+        echo "# T_KEEP=1: kept $T_TMP"
+    elif [ -n "$T_TMP" ] && [ -d "$T_TMP" ]; then
+        rm -rf "$T_TMP"
+    fi
+    exit "$rc"
+}
+trap _t_exit EXIT
+_t_traps
+
+# ---- TAP ----------------------------------------------------------------
+
+# t_diag MSG...: print MSG as TAP diagnostic lines ("# ...").
+t_diag() {
+    printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# t_plan N: announce N tests up front (optional; t_done prints it otherwise).
+t_plan() {
+    _t_plan=$1
+    echo "1..$1"
+}
+
+# _t_result STATUS DESC: record and print one result (STATUS 0 = pass).
+_t_result() {
+    local desc=${2//#/\\#}            # a bare "#" would start a TAP directive
+    _t_n=$((_t_n + 1))
+    if [ "$1" = 0 ]; then
+        echo "ok $_t_n - $desc"
+    else
+        _t_failed=$((_t_failed + 1))
+        echo "not ok $_t_n - $desc"
+    fi
+}
+
+# _t_show FILE: print FILE as diagnostics (its last ${T_DIAG_LINES:-200} lines).
+_t_show() {
+    local max=${T_DIAG_LINES:-200} n
+    n=$(wc -l <"$1")
+    if [ "$n" -gt "$max" ]; then
+        t_diag "... ($((n - max)) earlier lines of output not shown)"
+    fi
+    tail -n "$max" "$1" | sed 's/^/# /'
+}
+
+# _t_run CMD...: run CMD in a subshell with errexit in force (it would be
+# ignored inside "if"), output to a fresh file named by T_OUT; sets _t_rc.
+# The subshell runs in the background (stdin kept) so that a signal to
+# this script can stop it at once instead of waiting for it to end.
+_t_run() {
+    T_OUT=$T_TMP/out.$((_t_n + 1))
+    (set -e; "$@") >"$T_OUT" 2>&1 0<&0 &
+    _t_child=$!
+    _t_rc=0
+    wait "$_t_child" || _t_rc=$?
+    _t_child=
+}
+
+# t_ok DESC CMD...: pass if CMD succeeds. Its stdout+stderr go to the file
+# $T_OUT (kept for later checks) and are shown as diagnostics on failure.
+t_ok() {
+    local desc=$1
+    shift
+    _t_run "$@"
+    if [ "$_t_rc" = 0 ]; then
+        _t_result 0 "$desc"
+    else
+        _t_result 1 "$desc"
+        t_diag "command: $* (exit status $_t_rc)"
+        _t_show "$T_OUT"
+    fi
+}
+
+# t_fails DESC CMD...: pass if CMD exits non-zero (output in $T_OUT too).
+t_fails() {
+    local desc=$1
+    shift
+    _t_run "$@"
+    if [ "$_t_rc" != 0 ]; then
+        _t_result 0 "$desc"
+    else
+        _t_result 1 "$desc"
+        t_diag "command: $* (succeeded, expected a failure)"
+        _t_show "$T_OUT"
+    fi
+}
+
+# t_is GOT EXPECTED DESC: pass if the two strings are equal.
+t_is() {
+    if [ "$1" = "$2" ]; then
+        _t_result 0 "$3"
+    else
+        _t_result 1 "$3"
+        t_diag "     got: '$1'"
+        t_diag "expected: '$2'"
+    fi
+}
+
+# t_like GOT REGEX DESC: pass if a line of GOT matches the extended REGEX.
+t_like() {
+    if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+        _t_result 0 "$3"
+    else
+        _t_result 1 "$3"
+        t_diag "     got: '$1'"
+        t_diag "expected to match: $2"
+    fi
+}
+
+# t_skip N REASON: count N tests as skipped.
+t_skip() {
+    local i
+    for ((i = 0; i < $1; i++)); do
+        _t_n=$((_t_n + 1))
+        echo "ok $_t_n # SKIP $2"
+    done
+}
+
+# t_skip_all REASON: skip the whole script (or, if tests already ran, the
+# rest of it) and exit.
+t_skip_all() {
+    if [ "$_t_n" = 0 ] && [ -z "$_t_plan" ]; then
+        echo "1..0 # SKIP $*"
+        _t_finished=1
+        exit 0
+    fi
+    if [ -n "$_t_plan" ] && [ "$_t_n" -lt "$_t_plan" ]; then
+        t_skip $((_t_plan - _t_n)) "$*"
+    fi
+    t_done
+}
+
+# t_done: print the plan if t_plan was not used; exit 1 if any test failed
+# or the count does not match the plan, 0 otherwise.
+t_done() {
+    _t_finished=1
+    if [ -z "$_t_plan" ]; then
+        echo "1..$_t_n"
+    elif [ "$_t_n" != "$_t_plan" ]; then
+        t_diag "planned $_t_plan tests but ran $_t_n"
+        exit 1
+    fi
+    if [ "$_t_failed" != 0 ]; then
+        t_diag "failed $_t_failed of $_t_n tests"
+        exit 1
+    fi
+    exit 0
+}
+
+# t_need CMD...: skip the whole script unless every CMD is available.
+t_need() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || t_skip_all "$c not found"
+    done
+}
+
+# ---- fake cluster -------------------------------------------------------
+
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# MPI compiler matching the launcher t_cluster uses.
+case ${T_MPI:-openmpi} in
+    mpich) T_MPICC=mpicc.mpich ;;
+    *) T_MPICC=mpicc.openmpi ;;
+esac
+
+# t_node_shm K: host-side path of node K's /dev/shm.
+t_node_shm() {
+    printf '%s\n' "$T_NODES/node$1/shm"
+}
+
+# t_cluster NODES PPN CMD...: run CMD as an MPI job of NODES*PPN ranks on
+# fake nodes node1..nodeNODES (PPN ranks each). Job stdout/stderr go to ours;
+# returns the job's exit status (124 if killed after T_TIMEOUT seconds).
+t_cluster() {
+    local nodes=$1 ppn=$2 k hosts= rc
+    shift 2
+    local np=$((nodes * ppn)) agent=$T_SRCDIR/tests/fake-rsh
+    # MPI's own shared-memory segments go here rather than into the nodes'
+    # /dev/shm, so a test controls /dev/shm space and contents exactly (a
+    # 1 MB node could not even start MPI otherwise: vader wants 4 MB/rank).
+    local mpishm=$T_TMP/mpi-shm
+    local extra=()
+    read -r -a extra <<<"${T_MPI_FLAGS-}"
+
+    for ((k = 1; k <= nodes; k++)); do
+        mkdir -p "$T_NODES/node$k/shm"
+        chmod 1777 "$T_NODES/node$k/shm"
+        hosts=$hosts${hosts:+,}node$k:$ppn
+    done
+    mkdir -p "$mpishm"
+    local -x UCX_POSIX_DIR=$mpishm    # UCX's posix shm transport (both MPIs)
+
+    case ${T_MPI:-openmpi} in
+    openmpi)
+        # --host nodeK:PPN + agent: one orted per fake node, started by
+        #   fake-rsh (node names must not be this host's real name, or
+        #   Open MPI would start that node locally without the agent);
+        # plm_rsh_no_tree_spawn: mpirun starts every orted itself;
+        # pml ob1 + btl self,vader,tcp: shared memory within a node, TCP
+        #   between nodes (pml ucx would be picked up on some hosts);
+        # *_if_include lo: works without any other network interface;
+        # *_backing_directory: see mpishm above;
+        # --bind-to none: 2 cores, many ranks; no hwloc binding.
+        set -- mpiexec.openmpi --host "$hosts" -n "$np" --oversubscribe \
+            --bind-to none \
+            --mca plm_rsh_agent "$agent" \
+            --mca plm_rsh_no_tree_spawn 1 \
+            --mca pml ob1 --mca btl self,vader,tcp \
+            --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
+            --mca btl_vader_backing_directory "$mpishm" \
+            --mca osc_sm_backing_directory "$mpishm" \
+            --mca osc_rdma_backing_directory "$mpishm" \
+            -x UCX_POSIX_DIR \
+            "${extra[@]}" "$@"
+        ;;
+    mpich)
+        # hydra: one pmi_proxy per fake node, started by fake-rsh; node
+        #   locality (hence MPI_COMM_TYPE_SHARED) comes from hydra;
+        # -iface lo: proxies call back to 127.0.0.1, not to this host's
+        #   name (which need not resolve).
+        # MPICH here is ch4:ucx: UCX identifies a machine by boot id, not
+        # host name, so ranks on different fake nodes still talk through
+        # UCX shared memory (sysv/posix/cma), not TCP. UCX_TLS=self,tcp
+        # would force TCP but then jobs with 2+ ranks per node hang in
+        # MPI_Finalize (UCX 1.13), so it is left alone.
+        set -- mpiexec.mpich -launcher ssh -launcher-exec "$agent" \
+            -iface lo -hosts "$hosts" -n "$np" \
+            -genv UCX_POSIX_DIR "$mpishm" \
+            "${extra[@]}" "$@"
+        ;;
+    *)
+        echo "t_cluster: T_MPI must be openmpi or mpich, not '$T_MPI'" >&2
+        return 2
+        ;;
+    esac
+
+    # Open MPI's rsh launcher puts each agent in its own process group from
+    # both sides of fork(); when the child wins the race (it has exec'd),
+    # the parent's setpgid fails with EACCES and mpirun prints a harmless
+    # "plm:rsh: Warning: setpgid(...) failed in parent" line now and then.
+    # Drop that line from the job's stderr so outputs stay comparable.
+    local errfd
+    exec {errfd}> >(sed -u \
+        '/^\(\[[^]]*\] \)\{0,1\}plm:rsh: Warning: setpgid([0-9,]*) failed in parent /d' >&2)
+    _t_filter=$!
+
+    # timeout runs the job in its own process group and signals the whole
+    # group, with KILL 10 s after TERM (mpirun then stops its daemons; a
+    # daemon that loses mpirun exits by itself). It runs in the background
+    # so that an interrupted test can stop it (see _t_stop_job) rather than
+    # wait for it. A job in a background process group must not read a
+    # terminal, so it then gets /dev/null instead; otherwise it gets our
+    # stdin (mpiexec forwards it to rank 0).
+    local limit=${T_TIMEOUT:-300}
+    _t_traps
+    if [ -t 0 ]; then
+        timeout -k 10 "$limit" "$@" </dev/null 2>&"$errfd" {errfd}>&- &
+    else
+        timeout -k 10 "$limit" "$@" 0<&0 2>&"$errfd" {errfd}>&- &
+    fi
+    _t_job=$!
+    exec {errfd}>&-
+    rc=0
+    wait "$_t_job" || rc=$?
+    _t_job=
+    # the filter ends once every writer is gone; do not wait forever
+    for ((k = 0; k < 100; k++)); do
+        kill -0 "$_t_filter" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$_t_filter" 2>/dev/null || true
+    wait "$_t_filter" 2>/dev/null || true
+    _t_filter=
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        echo "t_cluster: MPI job stopped after $limit s: $*" >&2
+    fi
+    return "$rc"
+}

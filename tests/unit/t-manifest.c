@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests: manifest parsing and every error it reports. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "manifest.h"
+#include "tap.h"
+
+static char dir[64];
+static char path[128];
+static char err[1024];
+
+/* Write text as the manifest and load it.  Returns the status. */
+static int load(const char *text, struct stg_manifest **m)
+{
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    return stg_manifest_load(path, true, m, err, sizeof err);
+}
+
+/* Expect an error whose text has want (after "path:"). */
+static void fails(const char *text, const char *want, const char *desc)
+{
+    struct stg_manifest *m = NULL;
+    int rc = load(text, &m);
+    char full[1200];
+    snprintf(full, sizeof full, "%s:%s", path, want);
+    ok(rc == STG_EUSAGE && m == NULL, "%s: refused with status 2", desc);
+    like(err, full, "%s: message", desc);
+    stg_manifest_free(&m);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/t-manifest-XXXXXX");
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(path, sizeof path, "%s/m.ini", dir);
+    char src[128], file[128];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(file, sizeof file, "%s/file", dir);
+    mkdir(src, 0755);
+    fclose(fopen(file, "w"));
+
+    /* A complete manifest. */
+    char text[4096];
+    snprintf(text, sizeof text,
+             "; a comment\n"
+             "# another\n"
+             "[stage]\n"
+             "name = fenics-1.0_x\n"
+             "dest = /dev/shm\n"
+             "\n"
+             "[tree site]\n"
+             "source = %s/\n"
+             "include = sympy ufl\n"
+             "   ffc numpy  ; continued\n"
+             "exclude = tests *.orig\n"
+             "\n"
+             "[tree bin]\n"
+             "source = %s\n"
+             "env = PATH LD_LIBRARY_PATH\n"
+             "[tree home]\n"
+             "source = %s\n"
+             "env = none\n"
+             "set = MYHOME\n",
+             src, src, src);
+    struct stg_manifest *m = NULL;
+    int rc = load(text, &m);
+    if (!ok(rc == 0 && m, "a valid manifest loads"))
+        diag("%s", err);
+    if (m) {
+        is_str(m->name, "fenics-1.0_x", "name");
+        is_str(m->dest, "/dev/shm", "dest");
+        ok(m->ntrees == 3, "three trees, in order");
+        is_str(m->trees[0].name, "site", "tree name");
+        is_str(m->trees[0].source, src, "source normalised (no trailing /)");
+        ok(m->trees[0].include.n == 4, "continuation lines append to include");
+        is_str(m->trees[0].include.v[2], "ffc", "continued words in order");
+        ok(m->trees[0].exclude.n == 2, "exclude list");
+        ok(m->trees[0].env.n == 1 && strcmp(m->trees[0].env.v[0], "PYTHONPATH") == 0,
+           "env defaults to PYTHONPATH");
+        ok(m->trees[1].env.n == 2 && strcmp(m->trees[1].env.v[1], "LD_LIBRARY_PATH") == 0,
+           "env takes several variables");
+        ok(m->trees[2].env_none && m->trees[2].env.n == 0, "env = none");
+        ok(m->trees[2].set.n == 1, "set");
+        ok(m->trees[0].line == 7 && m->trees[0].include_line == 9, "line numbers kept");
+    }
+    stg_manifest_free(&m);
+    ok(m == NULL, "free sets the pointer to NULL");
+
+    char t[4096];
+    /* Structure. */
+    fails("[stage]\nname = x\nbogus = 1\n", "3: unknown key 'bogus' in [stage]", "unknown key in [stage]");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nsorce = /x\n", src);
+    fails(t, "5: unknown key 'sorce' in [tree a]", "unknown key in [tree]");
+    fails("[stage]\nname = x\n[trees a]\n", "3: unknown section [trees a]", "unknown section");
+    fails("[stage]\nname = x\n[other]\n", "3: unknown section [other]", "unknown empty section");
+    fails("name = x\n", "1: 'name' outside a section", "key outside a section");
+    fails("[stage]\nname x\n", "2: expected 'key = value'", "a line without '='");
+    fails("[stage\nname = x\n", "1: section header without ']'", "unclosed section header");
+    fails("", " no [stage] section", "empty file");
+    snprintf(t, sizeof t, "[tree a]\nsource = %s\n", src);
+    fails(t, " no [stage] section", "no [stage]");
+    fails("[stage]\ndest = /dev/shm\n", "1: [stage] has no 'name'", "no name");
+    fails("[stage]\nname = x\n", " no [tree NAME] section", "no tree");
+    fails("[stage]\nname = x\n[stage]\n", "3: second [stage] section", "two [stage] sections");
+
+    /* inih's silent limits. */
+    char longline[400];
+    memset(longline, 'a', sizeof longline);
+    snprintf(longline, sizeof longline, "[stage]\nname = x\n; %0250d\n", 0);
+    fails(longline, "3: line longer than 197 characters", "a line longer than inih's buffer");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree %060d]\n", 0);
+    fails(t, "3: section name longer than 49", "a section name longer than inih's limit");
+    snprintf(t, sizeof t, "[stage]\nname = x\n%060d = 1\n", 0);
+    fails(t, "3: key longer than 49", "a key longer than inih's limit");
+
+    /* Trees. */
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\n[tree b]\n\n", src);
+    fails(t, "5: [tree b] is empty", "an empty [tree] section");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\n[tree a]\nsource = %s\n",
+             src, src);
+    fails(t, "5: duplicate [tree a] (the first is at line 3)", "duplicate tree names");
+    fails("[stage]\nname = x\n[tree]\nsource = /\n", "3: [tree] needs a name", "[tree] without a name");
+    fails("[stage]\nname = x\n[tree a/b]\nsource = /\n", "3: invalid tree name 'a/b'", "tree name with /");
+    fails("[stage]\nname = x\n[tree a]\ninclude = b\n", "3: [tree a] has no 'source'", "missing source");
+    fails("[stage]\nname = x\n[tree a]\nsource = usr/lib\n", "4: source 'usr/lib' is not an absolute path",
+          "relative source");
+    fails("[stage]\nname = x\n[tree a]\nsource = /nonexistent/stage-py\n",
+          "4: source '/nonexistent/stage-py': No such file or directory", "missing source directory");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\n", file);
+    fails(t, "4: source '", "source that is a file");
+    like(err, "is not a directory", "source that is a file: says so");
+    fails("[stage]\nname = x\n[tree a]\nsource = /\n", "4: source '/' would stage", "source /");
+
+    /* Duplicates and continuations. */
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nsource = %s\n", src, src);
+    fails(t, "5: duplicate key 'source' (first at line 4)", "a repeated key");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude = a\ninclude = b\n", src);
+    fails(t, "6: duplicate key 'include' (first at line 5)", "a repeated list key");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\n  /other\n", src);
+    fails(t, "5: 'source' takes one value", "a continued scalar");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude = a\n\n    b\n", src);
+    rc = load(t, &m);
+    ok(rc == 0 && m && m->trees[0].include.n == 2, "a continuation after a blank line still appends");
+    stg_manifest_free(&m);
+
+    /* Names and variables. */
+    fails("[stage]\nname = a/b\n[tree a]\nsource = /usr\n", "2: invalid name 'a/b'", "name with /");
+    fails("[stage]\nname = ..\n[tree a]\nsource = /usr\n", "2: invalid name '..'", "name ..");
+    fails("[stage]\nname = $(x)\n[tree a]\nsource = /usr\n", "2: invalid name '$(x)'", "name with shell characters");
+    fails("[stage]\nname = x\ndest = tmp\n[tree a]\nsource = /usr\n", "3: dest 'tmp' is not a clean absolute path",
+          "relative dest");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nenv = none PATH\n", src);
+    fails(t, "5: 'none' cannot be combined", "env none with a variable");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nenv = 1BAD\n", src);
+    fails(t, "5: invalid variable name '1BAD'", "bad variable name");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nenv = none\nset = H\n"
+             "[tree b]\nsource = %s\nenv = none\nset = H\n", src, src);
+    fails(t, "10: 'H' is already set by [tree a]", "a variable set twice");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nset = PYTHONPATH\n", src);
+    fails(t, "5: 'PYTHONPATH' is set here and prepended to", "a variable both set and prepended");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude = a/b\n", src);
+    fails(t, "5: include 'a/b' is not a top-level name", "include with /");
+
+    /* The file itself. */
+    struct stg_manifest *m2 = NULL;
+    rc = stg_manifest_load("/nonexistent/m.ini", true, &m2, err, sizeof err);
+    ok(rc == STG_EUSAGE && m2 == NULL, "a missing manifest is refused");
+    like(err, "cannot open manifest '/nonexistent/m.ini': No such file or directory",
+         "... naming it and why");
+
+    unlink(path);
+    unlink(file);
+    rmdir(src);
+    rmdir(dir);
+    return done_testing();
+}
