@@ -119,6 +119,9 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
                 stg_hash_digest(h, hd->digest);
                 memcpy(r->digest, hd->digest, sizeof r->digest);
             }
+            stg_log_debug("send chunk %llu: %u bytes, flags %u, leaders may post up to %llu",
+                          (unsigned long long)seq, hd->len, hd->flags,
+                          (unsigned long long)hd->post_upto);
             MPI_Request req;
             post(a, c, &req);
             inflight_push(&f, c, req);
@@ -175,6 +178,8 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
                               (unsigned long long)expect, (unsigned long long)hd->seq);
                 MPI_Abort(MPI_COMM_WORLD, STG_EINTERNAL);
             }
+            stg_log_debug("chunk %llu arrived: %u bytes, flags %u", (unsigned long long)hd->seq,
+                          hd->len, hd->flags);
             expect++;
             if (hd->post_upto > post_upto)
                 post_upto = hd->post_upto;

@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <mpi.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,23 @@ static void oom_abort(void)
     MPI_Abort(MPI_COMM_WORLD, STG_EINTERNAL);
 }
 
-/* Parse argv into o.  Returns -1 to go on, else the exit status. */
+/* The first command-line error; parsing goes on, so that --output and
+ * --shell are known when deciding what stdout carries on failure. */
+static char usage_error[512];
+
+static void bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bad(const char *fmt, ...)
+{
+    if (usage_error[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(usage_error, sizeof usage_error, fmt, ap);
+    va_end(ap);
+}
+
+/* Parse argv into o.  Returns -1 to go on, else the exit status; rank 0
+ * (speak) prints the error. */
 static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS };
@@ -70,6 +87,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {NULL, 0, NULL, 0},
     };
     int verbosity = STG_NORMAL, c;
+    bool help = false, version = false;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, NULL)) != -1) {
         char *end;
@@ -77,70 +95,65 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         switch (c) {
         case 'm': o->manifest = optarg; break;
         case OPT_DEST:
-            if (!stg_path_is_clean_absolute(optarg)) {
-                if (speak)
-                    stg_log_error("--dest '%s': not a clean absolute path", optarg);
-                return STG_EUSAGE;
-            }
+            if (!stg_path_is_clean_absolute(stg_path_strip_slash(optarg)))
+                bad("--dest '%s': not a clean absolute path", optarg);
+            else if (!stg_path_listable(optarg))
+                bad("--dest '%s': a ':' or a newline cannot stand in a path list", optarg);
             o->dest = optarg;
             break;
         case OPT_SHELL:
-            if (stg_env_shell_parse(optarg, &o->shell) < 0) {
-                if (speak)
-                    stg_log_error("--shell '%s': use sh, csh, fish or json", optarg);
-                return STG_EUSAGE;
-            }
+            if (stg_env_shell_parse(optarg, &o->shell) < 0)
+                bad("--shell '%s': use sh, csh, fish or json", optarg);
             break;
-        case 'o': o->output = stg_path_absolute(optarg); break;
-        case OPT_STATS: o->stats = stg_path_absolute(optarg); break;
+        case 'o':
+            free(o->output);
+            o->output = stg_path_absolute(optarg);
+            if (!o->output)
+                bad("--output: the file name is empty");
+            break;
+        case OPT_STATS:
+            free(o->stats);
+            o->stats = stg_path_absolute(optarg);
+            if (!o->stats)
+                bad("--stats: the file name is empty");
+            break;
         case OPT_CHUNK:
             if (stg_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < STG_CHUNK_MIN ||
-                o->chunk_size > STG_CHUNK_MAX) {
-                if (speak)
-                    stg_log_error("--chunk-size '%s': give a size from 4K to 1G", optarg);
-                return STG_EUSAGE;
-            }
+                o->chunk_size > STG_CHUNK_MAX)
+                bad("--chunk-size '%s': give a size from 4K to 1G", optarg);
             break;
         case OPT_DEPTH:
             v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 64) {
-                if (speak)
-                    stg_log_error("--pipeline-depth '%s': give a number from 1 to 64", optarg);
-                return STG_EUSAGE;
-            }
-            o->depth = (int)v;
+            if (*end || end == optarg || v < 1 || v > 64)
+                bad("--pipeline-depth '%s': give a number from 1 to 64", optarg);
+            else
+                o->depth = (int)v;
             break;
         case 'v': verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1; break;
         case 'q': verbosity = STG_QUIET; break;
-        case 'h':
-            if (speak)
-                fputs(usage_text, stdout);
-            return STG_OK;
-        case 'V':
-            if (speak)
-                printf("stage-py %s\n", PACKAGE_VERSION);
-            return STG_OK;
-        case ':':
-            if (speak)
-                stg_log_error("option '%s' needs a value (see --help)", argv[optind - 1]);
-            return STG_EUSAGE;
-        default:
-            if (speak)
-                stg_log_error("unknown option '%s' (see --help)", argv[optind - 1]);
-            return STG_EUSAGE;
+        case 'h': help = true; break;
+        case 'V': version = true; break;
+        case ':': bad("option '%s' needs a value (see --help)", argv[optind - 1]); break;
+        default: bad("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
     }
     stg_log_init(NULL, verbosity);
+    if (help || version) {
+        if (speak && help)
+            fputs(usage_text, stdout);
+        else if (speak)
+            printf("stage-py %s\n", PACKAGE_VERSION);
+        return STG_OK;
+    }
     if (optind < argc && strcmp(argv[optind], "stage") == 0)
         optind++;
-    if (optind < argc) {
+    if (optind < argc)
+        bad("unknown command or argument '%s' (see --help)", argv[optind]);
+    if (!o->manifest)
+        bad("no manifest: give --manifest FILE (see --help)");
+    if (usage_error[0]) {
         if (speak)
-            stg_log_error("unknown command or argument '%s' (see --help)", argv[optind]);
-        return STG_EUSAGE;
-    }
-    if (!o->manifest) {
-        if (speak)
-            stg_log_error("no manifest: give --manifest FILE (see --help)");
+            stg_log_error("%s", usage_error);
         return STG_EUSAGE;
     }
     return -1;

@@ -275,8 +275,12 @@ static int handler(void *user, const char *section, const char *name, const char
     if (p->kind == SEC_STAGE) {
         if (strcmp(name, "name") == 0)
             return set_scalar(p, &m->name, &m->name_line, name, value);
-        if (strcmp(name, "dest") == 0)
-            return set_scalar(p, &m->dest, &m->dest_line, name, value);
+        if (strcmp(name, "dest") == 0) {
+            if (!set_scalar(p, &m->dest, &m->dest_line, name, value))
+                return 0;
+            stg_path_strip_slash(m->dest);
+            return 1;
+        }
         return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest)", name);
     }
     struct stg_tree *t = p->tree;
@@ -284,6 +288,9 @@ static int handler(void *user, const char *section, const char *name, const char
     if (strcmp(name, "source") == 0)
         return set_scalar(p, &t->source, &t->source_line, name, value);
     if (strcmp(name, "include") == 0) {
+        if (!*value && !p->cont)
+            return fail(p, p->line, "'include' is empty (leave it out to stage the whole "
+                        "tree)");
         add_list(p, &t->include, &t->include_line, value);
         return 1;
     }
@@ -313,7 +320,7 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
         return fail(p, t->line, "[tree %s] has no 'source'", t->name);
     if (t->source[0] != '/')
         return fail(p, t->source_line, "source '%s' is not an absolute path", t->source);
-    if (strpbrk(t->source, ":\n"))
+    if (!stg_path_listable(t->source))
         return fail(p, t->source_line, "source '%s' has a ':' or a newline, which a path "
                     "list cannot hold", t->source);
     char *norm = stg_path_absolute(t->source);
@@ -417,9 +424,11 @@ int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest 
     if (!p.failed && !stg_manifest_valid_name(p.m->name))
         fail(&p, p.m->name_line, "invalid name '%s': use letters, digits, '.', '_' and '-', "
              "not starting with '.'", p.m->name);
-    if (!p.failed && p.m->dest && (!stg_path_is_clean_absolute(p.m->dest) ||
-                                   strpbrk(p.m->dest, ":\n")))
+    if (!p.failed && p.m->dest && !stg_path_is_clean_absolute(p.m->dest))
         fail(&p, p.m->dest_line, "dest '%s' is not a clean absolute path", p.m->dest);
+    else if (!p.failed && p.m->dest && !stg_path_listable(p.m->dest))
+        fail(&p, p.m->dest_line, "dest '%s' has a ':' or a newline, which a path list "
+             "cannot hold", p.m->dest);
     if (!p.failed && p.m->ntrees == 0)
         fail(&p, 0, "no [tree NAME] section: nothing to stage");
     for (size_t i = 0; !p.failed && i < p.m->ntrees; i++)

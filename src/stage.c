@@ -130,8 +130,8 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     if (rc)
         return stg_err_set(rc, "%s", err);
     const char *dest = dest_of(o, *m);
-    if (!stg_path_is_clean_absolute(dest) || strlen(dest) >= sizeof p->dest - 64)
-        return stg_err_set(STG_EUSAGE, "destination '%s' is not a clean absolute path", dest);
+    if (strlen(dest) >= sizeof p->dest - 128)
+        return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", dest);
     snprintf(p->dest, sizeof p->dest, "%s", dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
     t->scan0 = stg_now();

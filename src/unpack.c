@@ -2,7 +2,8 @@
 /*
  * unpack: chunks -> libarchive reader -> libarchive disk writer.
  *
- * The archive is untrusted input (a bundle may have been made elsewhere):
+ * The archive is untrusted input (it crossed the network, and a leader
+ * cannot tell what produced it):
  * besides libarchive's secure flags (no "..", no absolute paths, no writing
  * through symbolic links), every entry must be a directory, regular file,
  * hard link or symbolic link, and a symbolic link may not point outside the

@@ -217,6 +217,19 @@ char *stg_path_absolute(const char *path)
     return out;
 }
 
+bool stg_path_listable(const char *path)
+{
+    return !strpbrk(path, ":\n");
+}
+
+char *stg_path_strip_slash(char *path)
+{
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/')
+        path[--n] = '\0';
+    return path;
+}
+
 bool stg_path_is_clean_absolute(const char *path)
 {
     if (!path || path[0] != '/')

@@ -41,6 +41,10 @@ double stg_now(void);
 /* OUT: a malloc'd absolute, lexically normalised copy of path (relative to
  * the current directory); NULL if path is empty. */
 char *stg_path_absolute(const char *path);
+/* true if path can stand in a ':'-separated path list: no ':' or newline. */
+bool stg_path_listable(const char *path);
+/* Drop trailing slashes (not the first character).  Returns path. */
+char *stg_path_strip_slash(char *path);
 /* true if path is absolute and has no ".", ".." or empty components. */
 bool stg_path_is_clean_absolute(const char *path);
 

@@ -63,6 +63,11 @@ t_fails "no manifest is refused" "$STAGE_PY"
 t_like "$(cat "$T_OUT")" "no manifest: give --manifest FILE" "... saying what is missing"
 t_fails "--shell with an unknown shell is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --shell cmd
 t_fails "a relative --dest is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --dest shm
+t_fails "a --dest with ':' is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --dest /dev/shm:x
+t_like "$(cat "$T_OUT")" "a ':' or a newline cannot stand in a path list" "... saying why"
+t_fails "an empty --output is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --output ''
+rc=0; "$STAGE_PY" --bogus --shell json -m "$T_TMP/m.ini" >"$T_TMP/v" 2>/dev/null || rc=$?
+t_is "$rc:$(cat "$T_TMP/v")" "2:" "an error before --shell json: no 'false' on stdout for JSON"
 rc=0; "$STAGE_PY" --version >"$T_TMP/v" 2>&1 || rc=$?
 t_is "$rc" 0 "--version exits 0"
 t_like "$(cat "$T_TMP/v")" '^stage-py [0-9]+\.[0-9]+' "--version prints the version"

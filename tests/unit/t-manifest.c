@@ -56,7 +56,7 @@ int main(void)
              "# another\n"
              "[stage]\n"
              "name = fenics-1.0_x\n"
-             "dest = /dev/shm\n"
+             "dest = /dev/shm/\n"
              "\n"
              "[tree site]\n"
              "source = %s/\n"
@@ -78,7 +78,7 @@ int main(void)
         diag("%s", err);
     if (m) {
         is_str(m->name, "fenics-1.0_x", "name");
-        is_str(m->dest, "/dev/shm", "dest");
+        is_str(m->dest, "/dev/shm", "dest, without its trailing slash");
         ok(m->ntrees == 3, "three trees, in order");
         is_str(m->trees[0].name, "site", "tree name");
         is_str(m->trees[0].source, src, "source normalised (no trailing /)");
@@ -168,6 +168,12 @@ int main(void)
     fails(t, "10: 'H' is already set by [tree a]", "a variable set twice");
     snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nset = PYTHONPATH\n", src);
     fails(t, "5: 'PYTHONPATH' is set here and prepended to", "a variable both set and prepended");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude =\n", src);
+    fails(t, "5: 'include' is empty", "an empty include");
+    fails("[stage]\nname = x\ndest = /a:b\n[tree a]\nsource = /usr\n", "3: dest '/a:b' has a ':'",
+          "dest with a colon");
+    fails("[stage]\nname = x\n[tree a]\nsource = /a:b\n", "4: source '/a:b' has a ':'",
+          "source with a colon");
     snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude = a/b\n", src);
     fails(t, "5: include 'a/b' is not a top-level name", "include with /");
 
