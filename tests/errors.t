@@ -5,7 +5,7 @@
 # are written (stdout carries `false` for eval), and no node keeps a
 # temporary directory.
 . "${srcdir:-.}/tests/lib.sh"
-t_need unshare mpiexec.openmpi
+t_need_cluster
 
 uid=$(id -u)
 src=$T_TMP/src
@@ -119,11 +119,16 @@ t_like "$(cat "$T_TMP/stderr")" "^stage-py: node3: refusing '/dev/shm/stage-py-$
     "... naming the node and the owner"
 
 # --- ranks of one node that do not share /dev/shm --------------------------------
-rm -rf "$T_NODES"
-rc=0; t_cluster 1 2 unshare -m sh -c 'mount -t tmpfs private /dev/shm && exec "$0" "$@"' \
-    "$STAGE_PY" -m "$T_TMP/m.ini" >"$T_TMP/stdout" 2>"$T_TMP/stderr" || rc=$?
-t_is "$rc" 1 "ranks of one node with different /dev/shm: refused"
-t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: rank 1 does not see '/dev/shm/stage-py-$uid/.probe-[0-9a-f]*' that its node leader wrote" \
-    "... saying that the ranks do not share it"
+if [ "${T_MPI:-openmpi}" = mpich ]; then
+    # MPICH's MPI_Init itself needs the ranks of a node to share /dev/shm.
+    t_skip 2 "MPICH cannot start ranks of one node with different /dev/shm"
+else
+    rm -rf "$T_NODES"
+    rc=0; t_cluster 1 2 unshare -m sh -c 'mount -t tmpfs private /dev/shm && exec "$0" "$@"' \
+        "$STAGE_PY" -m "$T_TMP/m.ini" >"$T_TMP/stdout" 2>"$T_TMP/stderr" || rc=$?
+    t_is "$rc" 1 "ranks of one node with different /dev/shm: refused"
+    t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: rank 1 does not see '/dev/shm/stage-py-$uid/.probe-[0-9a-f]*' that its node leader wrote" \
+        "... saying that the ranks do not share it"
+fi
 
 t_done

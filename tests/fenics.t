@@ -4,7 +4,7 @@
 # then `from dolfin import *` on every node loads DOLFIN and nearly every
 # module from the node's /dev/shm.  Needs Debian's python3-dolfin.
 . "${srcdir:-.}/tests/lib.sh"
-t_need unshare mpiexec.openmpi
+t_need_cluster
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import dolfin' 2>/dev/null ||
     t_skip_all "Debian's python3-dolfin is not installed"
 

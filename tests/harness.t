@@ -9,13 +9,7 @@
 
 . "${srcdir:-$(dirname "${BASH_SOURCE[0]}")/..}/tests/lib.sh"
 
-t_need unshare timeout
-case ${T_MPI:-openmpi} in
-    mpich) t_need mpiexec.mpich ;;
-    *) t_need mpiexec.openmpi ;;
-esac
-unshare --mount --uts true 2>/dev/null ||
-    t_skip_all "cannot create mount namespaces here (needs root)"
+t_need_cluster      # launcher, unshare, timeout, root
 
 NODES=3 PPN=2
 
@@ -100,7 +94,7 @@ t_is "$(sort "$T_OUT" | uniq -c | awk '{$1 = $1 "x"; print}' | paste -sd';')" \
 t_is "$(t_cluster 2 1 sh -c 'exit 3' 2>/dev/null; echo $?)" 3 \
     "the job's exit status is t_cluster's"
 
-stamp=$((300 + RANDOM % 600))          # "sleep <stamp>" finds our sleepers
+stamp=$((300 + RANDOM % 600)).$$       # "sleep <stamp>" finds our sleepers
 T_TIMEOUT=3 t_fails "a hung job is stopped by T_TIMEOUT" \
     t_cluster 2 1 sleep "$stamp"
 t_like "$(cat "$T_OUT")" "stopped after 3 s" "and says so"

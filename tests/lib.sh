@@ -19,6 +19,7 @@
 
 set -eu
 if [ "${T_TRACE:-0}" = 1 ]; then set -x; fi
+{ : <&0; } 2>/dev/null || exec </dev/null     # jobs below pass stdin on
 
 # ---- where things are ---------------------------------------------------
 
@@ -49,10 +50,10 @@ _t_filter=      # pid of t_cluster's stderr filter
 _t_stop_job() {
     local p
     for p in ${_t_child-} ${_t_job-} ${_t_filter-}; do
-        kill -TERM "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
+        kill -TERM "$p" 2>/dev/null || true     # runs in traps: set -e
+        wait "$p" 2>/dev/null || true
     done
-    _t_child= _t_job= _t_filter=
+    _t_child='' _t_job='' _t_filter=''
 }
 
 # _t_traps: on a signal, stop the running job, then exit (which runs the
@@ -68,7 +69,7 @@ _t_exit() {
     local rc=$?
     set +e
     _t_stop_job                       # interrupted during a test
-    # a test may define t_cleanup (stop daemons etc.); it runs first
+    # a test may define t_cleanup (stop its daemons etc.)
     if declare -F t_cleanup >/dev/null; then t_cleanup; fi
     if [ "$_t_finished" != 1 ] && [ "$rc" != 0 ]; then
         echo "# test script stopped with status $rc after $_t_n tests"
@@ -201,6 +202,8 @@ t_skip_all() {
     fi
     if [ -n "$_t_plan" ] && [ "$_t_n" -lt "$_t_plan" ]; then
         t_skip $((_t_plan - _t_n)) "$*"
+    else
+        t_diag "skipping the rest: $*"
     fi
     t_done
 }
@@ -232,13 +235,27 @@ t_need() {
 
 # ---- fake cluster -------------------------------------------------------
 
+# t_need_cluster: skip the whole script unless t_cluster can work here: the
+# launcher for T_MPI, timeout, and mount namespaces (root) for fake-rsh.
+t_need_cluster() {
+    case ${T_MPI:-openmpi} in
+        mpich) t_need mpiexec.mpich ;;
+        *) t_need mpiexec.openmpi ;;
+    esac
+    t_need unshare timeout
+    unshare --mount --uts true 2>/dev/null ||
+        t_skip_all "cannot create mount namespaces here (needs root)"
+}
+
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
-# MPI compiler matching the launcher t_cluster uses.
+# T_MPICC: the MPI compiler matching t_cluster's launcher (a program built
+# with one MPI does not start under the other's launcher).
 case ${T_MPI:-openmpi} in
     mpich) T_MPICC=mpicc.mpich ;;
     *) T_MPICC=mpicc.openmpi ;;
 esac
+export T_MPICC
 
 # t_node_shm K: host-side path of node K's /dev/shm.
 t_node_shm() {
@@ -249,7 +266,7 @@ t_node_shm() {
 # fake nodes node1..nodeNODES (PPN ranks each). Job stdout/stderr go to ours;
 # returns the job's exit status (124 if killed after T_TIMEOUT seconds).
 t_cluster() {
-    local nodes=$1 ppn=$2 k hosts= rc
+    local nodes=$1 ppn=$2 k hosts='' rc
     shift 2
     local np=$((nodes * ppn)) agent=$T_SRCDIR/tests/fake-rsh
     # MPI's own shared-memory segments go here rather than into the nodes'

@@ -3,7 +3,8 @@
 # The settings of a real run, on stdout or in --output, for every --shell,
 # read by the real shell: the staged tree comes first, the old value stays.
 . "${srcdir:-.}/tests/lib.sh"
-t_need unshare mpiexec.openmpi python3
+t_need_cluster
+t_need python3
 
 uid=$(id -u)
 src="$T_TMP/src dir"

@@ -6,7 +6,8 @@
 # and the settings, read by a real shell, must make Debian's python3
 # import a real package (sympy) from the node's own /dev/shm.
 . "${srcdir:-.}/tests/lib.sh"
-t_need unshare mpiexec.openmpi python3 md5sum
+t_need_cluster
+t_need python3 md5sum
 
 uid=$(id -u)
 src=$T_TMP/src
