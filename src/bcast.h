@@ -13,8 +13,14 @@
  * root announces in chunk i how far the leaders may post (post_upto): it
  * sends chunk i only once chunk i+depth exists or the stream has ended,
  * and then announces i+depth+1 (or the final count).  The last chunk has
- * STG_CHUNK_LAST and the XXH3-128 digest of the whole stream; a stream the
- * root could not finish ends with STG_CHUNK_ABORT.
+ * STG_CHUNK_LAST and the XXH3-128 digest of the whole stream.
+ *
+ * Stopping early.  Every vote_every chunks, all leaders vote on a
+ * communicator of their own (a non-blocking all-reduce of "I failed"); the
+ * root never runs more than two votes ahead of the results.  When a vote
+ * says a node failed (in abort mode), or the root cannot pack, the root
+ * marks every chunk it still has to send STG_CHUNK_ABORT (no data), the
+ * leaders stop unpacking, and the stream ends within a few chunks.
  */
 #ifndef STG_BCAST_H
 #define STG_BCAST_H
@@ -34,11 +40,16 @@ struct stg_bcast_args {
     const struct stg_scan *scan;    /* root: what to pack */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
     const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
+    uint64_t need;          /* bytes the copy takes (for messages) */
+    int vote_every;         /* chunks between votes */
+    bool stop_on_failure;   /* abort mode: one failed node stops the stream */
+    long corrupt_seq;       /* test hook: flip a byte of this chunk here; -1: never */
 };
 
 struct stg_bcast_result {
     uint64_t stream_bytes;  /* archive bytes broadcast */
     uint64_t chunks;
+    bool stopped;           /* the stream was stopped early */
     uint64_t entries;       /* entries unpacked here */
     uint64_t unpacked_bytes;
     unsigned char digest[STG_DIGEST_LEN];

@@ -7,12 +7,15 @@
 
 #include "cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -45,6 +48,7 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
+    c->tmpfd = -1;
     c->dest = stg_xstrdup(dest);
     uid_t uid = geteuid();
     c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
@@ -84,6 +88,9 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
 
 void stg_cache_close(struct stg_cache *c)
 {
+    if (c->tmpfd >= 0)
+        close(c->tmpfd);
+    c->tmpfd = -1;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -104,24 +111,81 @@ bool stg_cache_has(const struct stg_cache *c, const char *copy)
            st.st_uid == geteuid();
 }
 
-int stg_cache_tmp_new(const struct stg_cache *c, const char *copy, char **tmp)
+int stg_cache_tmp_new(struct stg_cache *c, const char *copy, char **tmp)
 {
+    /* Made under a ".new-" name, locked, then renamed to ".tmp-": a sweeping
+     * run only takes ".tmp-" directories it can lock, so it never sees one
+     * between mkdir and flock. */
+    char *fresh = stg_xasprintf(".new-%s-%ld", copy, (long)getpid());
     *tmp = stg_xasprintf(".tmp-%s-%ld", copy, (long)getpid());
-    stg_rm_tree_at(c->fd, *tmp);    /* a leftover of an earlier run with our pid */
-    if (mkdirat(c->fd, *tmp, 0700) < 0) {
-        int e = errno;
-        int rc = stg_err_set(STG_EFAIL, "cannot create '%s/%s': %s", c->dir, *tmp, strerror(e));
+    stg_rm_tree_at(c->fd, fresh);   /* leftovers of an earlier run with our pid */
+    stg_rm_tree_at(c->fd, *tmp);
+    int rc = STG_OK;
+    if (mkdirat(c->fd, fresh, 0700) < 0) {
+        rc = stg_err_set(STG_EFAIL, "cannot create '%s/%s': %s", c->dir, fresh, strerror(errno));
+    } else {
+        c->tmpfd = openat(c->fd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (c->tmpfd < 0 || flock(c->tmpfd, LOCK_EX | LOCK_NB) < 0 ||
+            renameat(c->fd, fresh, c->fd, *tmp) < 0) {
+            rc = stg_err_set(STG_EFAIL, "cannot prepare '%s/%s': %s", c->dir, *tmp,
+                             strerror(errno));
+            stg_rm_tree_at(c->fd, fresh);
+        }
+    }
+    free(fresh);
+    if (rc) {
+        if (c->tmpfd >= 0)
+            close(c->tmpfd);
+        c->tmpfd = -1;
         free(*tmp);
         *tmp = NULL;
-        return rc;
     }
-    return STG_OK;
+    return rc;
 }
 
-int stg_cache_commit(const struct stg_cache *c, const char *tmp, const char *copy)
+void stg_cache_sweep(const struct stg_cache *c)
 {
-    if (renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE) == 0)
+    int fd = openat(c->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        struct stat st;
+        if (strncmp(n, ".tmp-", 5) == 0) {
+            int t = openat(c->fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (t < 0)
+                continue;
+            /* Locked: a live run is writing it.  Unlocked: its run is gone. */
+            if (flock(t, LOCK_EX | LOCK_NB) == 0) {
+                if (stg_rm_tree_at(c->fd, n) == 0)
+                    stg_log_info("removed '%s/%s', left by a run that ended", c->dir, n);
+                else
+                    stg_log_warn("cannot remove '%s/%s': %s", c->dir, n, strerror(errno));
+            }
+            close(t);
+        } else if ((strncmp(n, ".new-", 5) == 0 || strncmp(n, ".probe-", 7) == 0) &&
+                   fstatat(c->fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   now - st.st_mtime > 3600) {
+            if (stg_rm_tree_at(c->fd, n) == 0)
+                stg_log_info("removed '%s/%s', left by a run that ended", c->dir, n);
+        }
+    }
+    closedir(d);
+}
+
+int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy)
+{
+    if (renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE) == 0) {
+        close(c->tmpfd);
+        c->tmpfd = -1;
         return STG_OK;
+    }
     int e = errno;
     if (e == EEXIST && stg_cache_has(c, copy)) {
         stg_log_info("'%s/%s' appeared meanwhile: keeping it", c->dir, copy);
@@ -133,8 +197,11 @@ int stg_cache_commit(const struct stg_cache *c, const char *tmp, const char *cop
                        strerror(e));
 }
 
-void stg_cache_discard(const struct stg_cache *c, const char *tmp)
+void stg_cache_discard(struct stg_cache *c, const char *tmp)
 {
     if (tmp && stg_rm_tree_at(c->fd, tmp) < 0)
         stg_log_warn("cannot remove '%s/%s': %s", c->dir, tmp, strerror(errno));
+    if (c->tmpfd >= 0)
+        close(c->tmpfd);
+    c->tmpfd = -1;
 }

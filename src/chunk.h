@@ -18,8 +18,8 @@
 #include "hash.h"
 
 enum stg_chunk_flags {
-    STG_CHUNK_LAST = 1,     /* the last chunk of the stream */
-    STG_CHUNK_ABORT = 2     /* the root failed: the stream ends here, incomplete */
+    STG_CHUNK_LAST = 1,     /* the last message of the stream, always */
+    STG_CHUNK_ABORT = 2     /* the stream was stopped: no data here, the copy is incomplete */
 };
 
 /* Header of every message.  The nodes of one job share an architecture, so it

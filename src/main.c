@@ -38,6 +38,11 @@ static const char usage_text[] =
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 4M; 4K to 1G)\n"
     "      --pipeline-depth N  broadcasts in flight (default 4; 1 to 64)\n"
+    "      --headroom SIZE     memory to keep free beside the copy, in /dev/shm and\n"
+    "                          under the job's memory cgroup (default 256M)\n"
+    "      --on-node-failure abort|skip\n"
+    "                          a node that fails stops the run (abort, default), or\n"
+    "                          gets no copy while the others keep theirs (skip)\n"
     "      --stats FILE        write timings and sizes as JSON to FILE\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -71,7 +76,7 @@ static void bad(const char *fmt, ...)
  * (speak) prints the error. */
 static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
-    enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS };
+    enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -80,6 +85,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"pipeline-depth", required_argument, NULL, OPT_DEPTH},
         {"stats", required_argument, NULL, OPT_STATS},
+        {"headroom", required_argument, NULL, OPT_HEADROOM},
+        {"on-node-failure", required_argument, NULL, OPT_FAILURE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -121,6 +128,18 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             if (stg_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < STG_CHUNK_MIN ||
                 o->chunk_size > STG_CHUNK_MAX)
                 bad("--chunk-size '%s': give a size from 4K to 1G", optarg);
+            break;
+        case OPT_HEADROOM:
+            if (stg_parse_size(optarg, &o->headroom) < 0)
+                bad("--headroom '%s': give a size such as 256M or 0", optarg);
+            break;
+        case OPT_FAILURE:
+            if (strcmp(optarg, "abort") == 0)
+                o->skip_failed = false;
+            else if (strcmp(optarg, "skip") == 0)
+                o->skip_failed = true;
+            else
+                bad("--on-node-failure '%s': use abort or skip", optarg);
             break;
         case OPT_DEPTH:
             v = strtol(optarg, &end, 10);
@@ -172,6 +191,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct stg_opts o = {
         .shell = STG_SHELL_SH, .chunk_size = STG_DEFAULT_CHUNK, .depth = STG_DEFAULT_DEPTH,
+        .headroom = STG_DEFAULT_HEADROOM,
     };
     int rc = parse(argc, argv, &o, rank == 0);
     if (rc < 0 && provided < MPI_THREAD_FUNNELED) {

@@ -408,6 +408,15 @@ int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest 
         snprintf(err, errlen, "cannot open manifest '%s': %s", path, strerror(errno));
         return STG_EUSAGE;
     }
+    /* Whoever can write the manifest decides what every rank imports. */
+    struct stat st;
+    if (fstat(fileno(p.f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        snprintf(err, errlen, "refusing manifest '%s': writable by group or others (mode "
+                 "%04o); other users could choose what the job imports (chmod go-w)", path,
+                 (unsigned)(st.st_mode & 07777));
+        fclose(p.f);
+        return STG_EUSAGE;
+    }
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(path);
     int rc = ini_parse_stream(reader, &p, handler, &p);

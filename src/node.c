@@ -7,6 +7,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,8 +19,42 @@
 
 #include "util.h"
 
+static volatile sig_atomic_t caught;
+static void (*on_signal_cleanup)(void *);
+static void *on_signal_arg;
+
+static void note_signal(int sig)
+{
+    caught = sig;
+}
+
+void stg_node_on_signal(void (*cleanup)(void *), void *arg)
+{
+    on_signal_cleanup = cleanup;
+    on_signal_arg = arg;
+}
+
+void stg_node_check_signal(void)
+{
+    int sig = caught;
+    if (!sig)
+        return;
+    stg_log_error("stopped by signal %d (%s)", sig, strsignal(sig));
+    if (on_signal_cleanup)
+        on_signal_cleanup(on_signal_arg);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int stg_node_init(struct stg_node *n)
 {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = note_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     memset(n, 0, sizeof *n);
     /* A private communicator: our traffic never mixes with the caller's. */
     MPI_Comm_dup(MPI_COMM_WORLD, &n->world);
@@ -34,9 +69,14 @@ int stg_node_init(struct stg_node *n)
     n->is_root = n->rank == 0;
     MPI_Comm_split(n->world, n->is_leader ? 0 : MPI_UNDEFINED, n->rank, &n->leaders);
     n->leader_rank = -1;
+    n->votes = MPI_COMM_NULL;
     if (n->is_leader) {
         MPI_Comm_rank(n->leaders, &n->leader_rank);
         MPI_Comm_size(n->leaders, &n->nnodes);
+        /* Votes during the stream on a communicator of their own: collectives
+         * on one communicator must be called in the same order everywhere,
+         * and votes and broadcasts interleave differently on each node. */
+        MPI_Comm_dup(n->leaders, &n->votes);
     }
     /* Everyone learns the node count (for --stats and messages). */
     MPI_Bcast(&n->nnodes, 1, MPI_INT, 0, n->world);
@@ -50,6 +90,8 @@ int stg_node_init(struct stg_node *n)
 
 void stg_node_fini(struct stg_node *n)
 {
+    if (n->votes != MPI_COMM_NULL)
+        MPI_Comm_free(&n->votes);
     if (n->leaders != MPI_COMM_NULL)
         MPI_Comm_free(&n->leaders);
     MPI_Comm_free(&n->local);
@@ -64,6 +106,7 @@ void stg_node_wait(MPI_Request *req)
         MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (done)
             return;
+        stg_node_check_signal();
         if (usec) {
             struct timespec ts = {0, usec * 1000};
             nanosleep(&ts, NULL);
@@ -76,8 +119,12 @@ int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_
 {
     int rank;
     MPI_Comm_rank(comm, &rank);
-    /* [0]: the lowest failing rank, as INT_MAX - rank so that MAX finds it. */
-    int mine = status != STG_OK ? INT32_MAX - rank : -1, first;
+    /* The lowest failing rank that recorded an error of its own; failing
+     * only as a consequence (a stopped stream) ranks below any such error.
+     * Encoded so that MAX finds it: bit 30 for an own error, then
+     * 0x3fffffff - rank. */
+    bool own = stg_err_status() != STG_OK;
+    int mine = status != STG_OK ? (own ? 1 << 30 : 0) | (0x3fffffff - rank) : -1, first;
     MPI_Request req;
     MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MAX, comm, &req);
     stg_node_wait(&req);
@@ -90,7 +137,7 @@ int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_
         int status;
         char text[STG_MSG_MAX];
     } word;
-    int from = INT32_MAX - first;
+    int from = 0x3fffffff - (first & 0x3fffffff);
     if (rank == from) {
         char e[STG_MSG_MAX];
         stg_err_get(e, sizeof e);

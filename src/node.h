@@ -17,6 +17,7 @@ struct stg_node {
     MPI_Comm world;         /* a duplicate of MPI_COMM_WORLD */
     MPI_Comm local;         /* the ranks of this node */
     MPI_Comm leaders;       /* one rank per node; MPI_COMM_NULL elsewhere */
+    MPI_Comm votes;         /* the leaders again, for the votes during the stream */
     int rank, size;
     int local_rank, local_size;
     int leader_rank, nnodes;  /* leader_rank: -1 on other ranks */
@@ -41,6 +42,15 @@ int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_
 /* Wait for a request, polling with a growing sleep: ranks that only wait
  * (non-leaders during the broadcast) leave the cores to those that work. */
 void stg_node_wait(MPI_Request *req);
+
+/*
+ * SIGTERM, SIGINT and SIGHUP (a cancelled job) are noted by a handler and
+ * acted on here, from the loops that wait: cleanup(arg) runs (it removes
+ * this run's temporary directory), then the signal is raised again with
+ * its default action.  Called from stg_node_wait() and the stream's loops.
+ */
+void stg_node_on_signal(void (*cleanup)(void *), void *arg);
+void stg_node_check_signal(void);
 
 /* Every rank of a node must see the leader's directory: containers may
  * give ranks of one node different /dev/shm.  dir: the per-user directory,

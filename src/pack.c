@@ -16,7 +16,9 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -76,6 +78,21 @@ static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t
     return (la_ssize_t)len;
 }
 
+/* An error of libarchive's: recorded unless it only echoes a cancellation
+ * (write_cb refused data because another node failed). */
+static int pack_error(struct archive *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pack_error(struct archive *a, const char *fmt, ...)
+{
+    if (archive_errno(a) == ECANCELED)
+        return STG_EFAIL;
+    char msg[STG_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return stg_err_set(STG_EFAIL, "%s", msg);
+}
+
 static int add_data(struct archive *a, const struct stg_entry *e, unsigned char *buf)
 {
     int fd = open(e->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -102,7 +119,7 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
             break;
         }
         if (archive_write_data(a, buf, (size_t)r) != r) {
-            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", e->src, archive_error_string(a));
+            rc = pack_error(a, "pack '%s': %s", e->src, archive_error_string(a));
             break;
         }
         done += r;
@@ -142,7 +159,7 @@ static int pack_entries(struct stg_pack *p, struct archive *a)
         }
         int r = archive_write_header(a, ae);
         if (r < ARCHIVE_WARN) {
-            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", e->path, archive_error_string(a));
+            rc = pack_error(a, "pack '%s': %s", e->path, archive_error_string(a));
             break;
         }
         if (e->kind == STG_ENT_FILE && e->size > 0)
@@ -164,18 +181,20 @@ static void *pack_main(void *arg)
         /* no blocking: the chunks are the blocks */
         archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
         archive_write_open2(a, p, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
-        rc = stg_err_set(STG_EFAIL, "pack: %s", archive_error_string(a));
+        rc = pack_error(a, "pack: %s", archive_error_string(a));
     } else {
         rc = pack_entries(p, a);
         if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
-            rc = stg_err_set(STG_EFAIL, "pack: %s", archive_error_string(a));
+            rc = pack_error(a, "pack: %s", archive_error_string(a));
     }
     archive_write_free(a);
     if (rc == STG_OK && atomic_load(&p->cancel))
         rc = STG_EFAIL;
     if (!p->cur)
         p->cur = stg_chunkq_pop(p->freeq);
-    emit(p, rc == STG_OK ? STG_CHUNK_LAST : STG_CHUNK_ABORT);
+    if (rc != STG_OK)
+        p->fill = 0;   /* an incomplete archive: its data is useless */
+    emit(p, STG_CHUNK_LAST | (rc == STG_OK ? 0 : STG_CHUNK_ABORT));
     p->status = rc;
     p->t1 = stg_now();
     return NULL;

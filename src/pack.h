@@ -16,14 +16,15 @@ struct stg_pack;
 
 /*
  * Start packing s.  Chunks come from freeq and go, filled, to outq, in
- * order; the last one carries STG_CHUNK_LAST, or STG_CHUNK_ABORT if packing
- * failed (the error is recorded with stg_err_set()).  The data is written
+ * order; the last one carries STG_CHUNK_LAST, and also STG_CHUNK_ABORT if
+ * packing failed (the error is recorded with stg_err_set()) or was cancelled.  The data is written
  * by libarchive in the order of s; chunk headers other than len and flags
  * are the caller's.
  */
 int stg_pack_start(struct stg_pack **p, const struct stg_scan *s, struct stg_chunkq *freeq,
                    struct stg_chunkq *outq);
-/* Ask the thread to stop early: the stream then ends with STG_CHUNK_ABORT. */
+/* Ask the thread to stop early (another node failed): the stream then ends
+ * with STG_CHUNK_ABORT, and no error is recorded here. */
 void stg_pack_cancel(struct stg_pack *p);
 /* Wait for the thread.  OUT bytes: archive bytes written; t0, t1: when it ran.
  * Returns its status. */

@@ -312,6 +312,20 @@ static int add_file(struct walker *w, const char *src, const char *apath, const 
     return STG_OK;
 }
 
+/* Run as root, stage-py reads everything: it must not turn what only root
+ * (or one user) may read into a copy that others can read. */
+static bool hidden_from_others(const char *src, const struct stat *st)
+{
+    if (geteuid() != 0)
+        return false;
+    mode_t need = S_ISDIR(st->st_mode) ? (S_IROTH | S_IXOTH) : S_IROTH;
+    if ((st->st_mode & need) == need)
+        return false;
+    stg_log_warn("'%s' is not readable by others (mode %04o): running as root, stage-py "
+                 "skips it", src, (unsigned)(st->st_mode & 07777));
+    return true;
+}
+
 static int visit_link(struct walker *w, const struct stg_tree *t, const char *src,
                       const char *rel, const char *apath, const struct stat *lst)
 {
@@ -334,6 +348,8 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
                          strerror(errno));
     } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
         stg_log_warn("'%s' leads to a special file: skipped", src);
+    } else if (hidden_from_others(R, &st)) {
+        /* skipped, with a warning */
     } else if (in_set(w->m, R, &mirror)) {
         char *dir = dirname_of(apath);
         struct stg_entry *e = add_entry(w, apath, STG_ENT_SYMLINK, lst);
@@ -361,6 +377,8 @@ static int visit(struct walker *w, const struct stg_tree *t, const char *src, co
     if (lstat(src, &st) < 0)
         return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", src, strerror(errno));
     if (stg_match_exclude(&t->exclude, rel, S_ISDIR(st.st_mode)))
+        return STG_OK;
+    if (!S_ISLNK(st.st_mode) && hidden_from_others(src, &st))
         return STG_OK;
     if (S_ISLNK(st.st_mode))
         return visit_link(w, t, src, rel, apath, &st);

@@ -30,7 +30,34 @@
 #include "log.h"
 #include "manifest.h"
 #include "scan.h"
+#include "space.h"
 #include "util.h"
+
+/* What a signal must not leave behind: this run's temporary directory. */
+struct cleanup {
+    struct stg_cache *cache;
+    char **tmp;
+};
+
+static void cleanup_on_signal(void *arg)
+{
+    struct cleanup *c = arg;
+    if (c->cache->fd >= 0 && *c->tmp)
+        stg_cache_discard(c->cache, *c->tmp);
+}
+
+/* STAGE_PY_TEST_CORRUPT=NODE[:SEQ]: the test hook that damages chunk SEQ
+ * (default 0) as it arrives on NODE, to show that the digest catches it. */
+static long corrupt_seq(const struct stg_node *n)
+{
+    const char *v = getenv("STAGE_PY_TEST_CORRUPT");
+    if (!v || !*v)
+        return -1;
+    size_t len = strcspn(v, ":");
+    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0)
+        return -1;
+    return v[len] == ':' ? strtol(v + len + 1, NULL, 10) : 0;
+}
 
 /* What every rank needs to know once the root has scanned. */
 struct plan {
@@ -39,6 +66,9 @@ struct plan {
     char key[24];
     uint64_t chunk_size;
     int depth;
+    uint64_t bytes, files;  /* what the copy holds */
+    uint64_t headroom;
+    int skip_failed;
 };
 
 struct times {
@@ -76,7 +106,8 @@ static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 /* --stats FILE: one JSON object, written by the root, also on failure. */
 static void write_stats(const struct stg_opts *o, const struct stg_node *n,
                         const struct stg_scan *scan, const struct plan *p,
-                        const struct times *t, int status, const char *msg)
+                        const struct times *t, int status, const char *msg,
+                        const char *failed_nodes)
 {
     char *text = NULL;
     size_t len = 0;
@@ -99,6 +130,18 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
     fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n",
             (unsigned long long)o->chunk_size, o->depth);
+    fprintf(f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
+            b->stopped ? "true" : "false");
+    /* failed_nodes: "name\n" for each node that --on-node-failure skip left out */
+    for (const char *s = failed_nodes; *s;) {
+        size_t nl = strcspn(s, "\n");
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)nl, s);
+        fprintf(f, "%s", s == failed_nodes ? "" : ", ");
+        json_str(f, name);
+        s += nl + (s[nl] == '\n');
+    }
+    fprintf(f, "],\n");
     fprintf(f, "  \"seconds\": {\"scan\": %.6f, \"pack\": %.6f, \"broadcast\": %.6f, "
             "\"unpack\": %.6f, \"total\": %.6f},\n",
             t->scan1 - t->scan0, b->t_pack1 - b->t_pack0, t->bcast_max, t->unpack_max,
@@ -140,6 +183,8 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     if (rc)
         return rc;
     snprintf(p->key, sizeof p->key, "%s", (*scan)->key);
+    p->bytes = (*scan)->bytes;
+    p->files = (*scan)->files;
     char sz[32];
     stg_log_info("scanned %llu entries, %s, in %.3f s; key %s",
                  (unsigned long long)(*scan)->files,
@@ -169,6 +214,73 @@ static int write_settings(const struct stg_opts *o, const struct stg_manifest *m
     return rc;
 }
 
+/*
+ * --on-node-failure skip, at the end of the stream: the root learns which
+ * nodes failed.  If all did, their errors stand; otherwise they are set
+ * aside (those nodes have no copy) and the root names them on stderr.
+ * OUT failed: the failed nodes' names, one per line (root).
+ */
+static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *failed,
+                          size_t flen)
+{
+    struct report {
+        int failed;
+        char name[64];
+        char msg[512];
+    } mine, *all = NULL;
+    int all_failed = 0;
+    MPI_Request req;
+    if (n->is_leader) {
+        memset(&mine, 0, sizeof mine);
+        mine.failed = skipped || rc != STG_OK;
+        snprintf(mine.name, sizeof mine.name, "%s", n->name);
+        stg_err_get(mine.msg, sizeof mine.msg);
+        if (n->is_root)
+            all = stg_xcalloc((size_t)n->nnodes, sizeof *all);
+        /* Every node's outcome, to the root. */
+        MPI_Igather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
+                    n->leaders, &req);
+        stg_node_wait(&req);
+    }
+    if (n->is_root) {
+        int count = 0;
+        const char *first = NULL;
+        size_t off = 0;
+        failed[0] = '\0';
+        for (int i = 0; i < n->nnodes; i++) {
+            if (!all[i].failed)
+                continue;
+            count++;
+            if (!first && all[i].msg[0])
+                first = all[i].msg;
+            int w = snprintf(failed + off, flen - off, "%s\n", all[i].name);
+            if (w > 0 && (size_t)w < flen - off)
+                off += (size_t)w;
+        }
+        all_failed = count == n->nnodes;
+        if (count && !all_failed) {
+            /* "node2\nnode3\n" -> "node2,node3" */
+            char list[STG_MSG_MAX];
+            snprintf(list, sizeof list, "%s", failed);
+            for (char *s = list; *s; s++)
+                if (*s == '\n')
+                    *s = s[1] ? ',' : '\0';
+            stg_log_warn("--on-node-failure skip: %d of %d nodes have no copy and will read "
+                         "the shared file system: %s (first error: %s)", count, n->nnodes,
+                         list, first ? first : "unknown");
+        }
+    }
+    /* The decision, to every rank. */
+    MPI_Ibcast(&all_failed, 1, MPI_INT, 0, n->world, &req);
+    stg_node_wait(&req);
+    free(all);
+    if (all_failed || !n->is_leader)
+        return rc;
+    if (rc != STG_OK || skipped)
+        stg_err_clear();    /* set aside: this node simply has no copy */
+    return STG_OK;
+}
+
 int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
 {
     struct times t;
@@ -178,10 +290,11 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     memset(&p, 0, sizeof p);
     struct stg_manifest *m = NULL;
     struct stg_scan *scan = NULL;
-    struct stg_cache cache = {.fd = -1};
+    struct stg_cache cache = {.fd = -1, .tmpfd = -1};
     char *copy = NULL, *tmp = NULL;
     char msg[STG_MSG_MAX] = "";
-    bool warm = false;
+    char failed_nodes[STG_MSG_MAX] = "";
+    bool warm = false, skipped = false;
     int rc = STG_OK;
 
     /* 1. plan: only the root touches the shared file system. */
@@ -189,7 +302,11 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         rc = plan_root(o, &m, &scan, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
+        p.headroom = o->headroom;
+        p.skip_failed = o->skip_failed;
     }
+    struct cleanup cl = {&cache, &tmp};
+    stg_node_on_signal(cleanup_on_signal, &cl);
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
         goto out;
@@ -206,11 +323,19 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     free(dir);
     rc = rc ? rc : src;
     if (n->is_leader && rc == STG_OK) {
+        stg_cache_sweep(&cache);
         warm = stg_cache_has(&cache, copy);
         if (warm)
             stg_log_info("'%s/%s' is already here", cache.dir, copy);
         else
+            rc = stg_space_check(cache.dir, stg_space_need(p.bytes, p.files), p.headroom);
+        if (!warm && rc == STG_OK)
             rc = stg_cache_tmp_new(&cache, copy, &tmp);
+    }
+    if (p.skip_failed && n->is_leader && rc != STG_OK && rc != STG_EUSAGE) {
+        /* skip: this node gets no copy, and says so at the end */
+        skipped = true;
+        rc = STG_OK;
     }
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
@@ -225,7 +350,11 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
             rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache.dir, strerror(errno));
         struct stg_bcast_args ba = {
             .node = n, .chunk_size = p.chunk_size, .depth = p.depth,
-            .scan = scan, .unpack = !warm && rc == STG_OK, .prefix = tmp,
+            .scan = scan, .unpack = !warm && !skipped && rc == STG_OK, .prefix = tmp,
+            .need = stg_space_need(p.bytes, p.files),
+            .vote_every = p.depth < 2 ? 2 : p.depth,
+            .stop_on_failure = !p.skip_failed,
+            .corrupt_seq = corrupt_seq(n),
         };
         int brc = stg_bcast_run(&ba, &t.br);
         rc = rc ? rc : brc;
@@ -244,6 +373,8 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
             stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache.dir, copy,
                          (unsigned long long)t.br.entries, t.br.t_bcast1 - t.br.t_bcast0);
     }
+    if (p.skip_failed)
+        rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
     rc = stg_agree(n, n->world, rc, msg);
     /* The slowest node's times, for --stats (after the agreement, so that
      * waiting ranks never spin in a blocking reduction). */
@@ -275,7 +406,7 @@ out:
                 fputs(stg_env_failure(o->shell), stdout);
         }
         if (o->stats)
-            write_stats(o, n, scan, &p, &t, rc, msg);
+            write_stats(o, n, scan, &p, &t, rc, msg, failed_nodes);
     }
     if (n->is_leader)
         stg_cache_close(&cache);

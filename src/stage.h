@@ -6,6 +6,7 @@
 #ifndef STG_STAGE_H
 #define STG_STAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "env.h"
@@ -19,6 +20,8 @@ struct stg_opts {
     char *stats;            /* absolute, or NULL */
     uint64_t chunk_size;
     int depth;
+    uint64_t headroom;      /* memory kept free beside the copy */
+    bool skip_failed;       /* --on-node-failure skip */
 };
 
 /* Collective over the world.  Returns the status every rank exits with. */
@@ -27,5 +30,6 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
 #define STG_DEFAULT_DEST "/dev/shm"
 #define STG_DEFAULT_CHUNK ((uint64_t)4 << 20)
 #define STG_DEFAULT_DEPTH 4
+#define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
 
 #endif

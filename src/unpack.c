@@ -21,7 +21,10 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +36,10 @@ struct stg_unpack {
     struct stg_chunkq *inq, *freeq;
     struct stg_chunk *held;     /* the chunk libarchive is reading from */
     char *prefix;
+    uint64_t need;
+    atomic_bool cancel;
     bool eos;                   /* the last chunk has been taken */
-    bool aborted;               /* ... and it said the root failed */
+    bool aborted;               /* the stream was stopped */
     int status;
     struct stg_unpack_result r;
 };
@@ -94,9 +99,9 @@ static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
         return 0;
     struct stg_chunk *c = stg_chunkq_pop(u->inq);
     struct stg_chunk_hdr *h = stg_chunk_hdr(c);
-    if (h->flags & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+    if (h->flags & STG_CHUNK_LAST)
         u->eos = true;
-    if (h->flags & STG_CHUNK_ABORT) {
+    if ((h->flags & STG_CHUNK_ABORT) || atomic_load(&u->cancel)) {
         u->aborted = true;
         stg_chunkq_push(u->freeq, c);
         archive_set_error(a, ECANCELED, "the stream was stopped");
@@ -107,10 +112,20 @@ static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
     return (la_ssize_t)h->len;
 }
 
-static int entry_error(struct archive *w, const char *path)
+static int entry_error(struct stg_unpack *u, struct archive *w, const char *path)
 {
     int e = archive_errno(w);
     const char *why = e > 0 ? strerror(e) : archive_error_string(w);
+    if (e == ENOSPC || e == EDQUOT) {
+        /* Say how far off it was: the whole copy against what is left. */
+        struct statvfs vfs;
+        char need[32], avail[32];
+        if (statvfs(u->prefix, &vfs) == 0)
+            return stg_err_set(STG_EFAIL, "unpack '/%s': %s (needs %s, %s free)", path, why,
+                               stg_format_size(u->need, need, sizeof need),
+                               stg_format_size((uint64_t)vfs.f_bavail * vfs.f_frsize, avail,
+                                               sizeof avail));
+    }
     return stg_err_set(STG_EFAIL, "unpack '/%s': %s", path, why ? why : "unknown error");
 }
 
@@ -157,10 +172,12 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
             return stg_err_set(STG_EFAIL, "unpack: damaged archive: %s",
                                archive_error_string(a));
         }
+        if (atomic_load(&u->cancel))
+            return STG_EFAIL;   /* another node failed: stop writing */
         char *orig = stg_xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
         int rc = place_entry(u, ae);
         if (rc == STG_OK && archive_write_header(w, ae) != ARCHIVE_OK)
-            rc = entry_error(w, orig);
+            rc = entry_error(u, w, orig);
         while (rc == STG_OK && archive_entry_size(ae) > 0) {
             const void *buf;
             size_t size;
@@ -175,13 +192,13 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
                 break;
             }
             if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
-                rc = entry_error(w, orig);
+                rc = entry_error(u, w, orig);
                 break;
             }
             u->r.bytes += size;
         }
         if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
-            rc = entry_error(w, orig);
+            rc = entry_error(u, w, orig);
         free(orig);
         if (rc != STG_OK)
             return rc;
@@ -197,7 +214,9 @@ static void *unpack_main(void *arg)
     struct archive *w = archive_write_disk_new();
     int rc = STG_OK;
     archive_read_support_format_tar(a);
+    /* SPARSE: runs of zeros become holes, which cost no memory in tmpfs. */
     archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SPARSE |
                                           ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                           ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
@@ -209,7 +228,7 @@ static void *unpack_main(void *arg)
     }
     /* Directory modes and times are applied here, after their contents. */
     if (archive_write_close(w) != ARCHIVE_OK && rc == STG_OK)
-        rc = entry_error(w, u->prefix);
+        rc = entry_error(u, w, u->prefix);
     archive_write_free(w);
     archive_read_free(a);
     /* Read the stream to its end, so that every chunk goes back to the pool
@@ -218,7 +237,7 @@ static void *unpack_main(void *arg)
     while (!u->eos) {
         struct stg_chunk *c = stg_chunkq_pop(u->inq);
         uint32_t f = stg_chunk_hdr(c)->flags;
-        if (f & (STG_CHUNK_LAST | STG_CHUNK_ABORT))
+        if (f & STG_CHUNK_LAST)
             u->eos = true;
         if (f & STG_CHUNK_ABORT)
             u->aborted = true;
@@ -240,10 +259,12 @@ static void *unpack_main(void *arg)
     return NULL;
 }
 
-int stg_unpack_start(struct stg_unpack **out, const char *prefix, struct stg_chunkq *inq,
-                     struct stg_chunkq *freeq)
+int stg_unpack_start(struct stg_unpack **out, const char *prefix, uint64_t need,
+                     struct stg_chunkq *inq, struct stg_chunkq *freeq)
 {
     struct stg_unpack *u = stg_xcalloc(1, sizeof *u);
+    u->need = need;
+    atomic_init(&u->cancel, false);
     u->inq = inq;
     u->freeq = freeq;
     u->prefix = stg_xstrdup(prefix);
@@ -256,6 +277,12 @@ int stg_unpack_start(struct stg_unpack **out, const char *prefix, struct stg_chu
     }
     *out = u;
     return STG_OK;
+}
+
+void stg_unpack_cancel(struct stg_unpack *u)
+{
+    if (u)
+        atomic_store(&u->cancel, true);
 }
 
 int stg_unpack_join(struct stg_unpack **uu, struct stg_unpack_result *r)

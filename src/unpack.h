@@ -24,10 +24,13 @@ struct stg_unpack_result {
  * relative to the current working directory (the caller has fchdir()ed into
  * the checked per-user directory).  Every chunk taken from inq goes back to
  * freeq, also after an error: the thread reads the stream to its end (the
- * chunk with STG_CHUNK_LAST or STG_CHUNK_ABORT) whatever happens.
+ * chunk with STG_CHUNK_LAST) whatever happens.  need: the bytes the copy
+ * takes, for the message when space runs out.
  */
-int stg_unpack_start(struct stg_unpack **u, const char *prefix, struct stg_chunkq *inq,
-                     struct stg_chunkq *freeq);
+int stg_unpack_start(struct stg_unpack **u, const char *prefix, uint64_t need,
+                     struct stg_chunkq *inq, struct stg_chunkq *freeq);
+/* Stop writing (another node failed); the stream is still read to its end. */
+void stg_unpack_cancel(struct stg_unpack *u);
 /* Wait for the thread; OUT r.  Returns its status (errors: stg_err_set()). */
 int stg_unpack_join(struct stg_unpack **u, struct stg_unpack_result *r);
 

@@ -71,6 +71,11 @@ _t_exit() {
     _t_stop_job                       # interrupted during a test
     # a test may define t_cleanup (stop its daemons etc.)
     if declare -F t_cleanup >/dev/null; then t_cleanup; fi
+    # memory cgroups that fake-rsh made for T_MEM_nodeK (empty once the job ended)
+    if [ -f "$T_TMP/cgroups" ]; then
+        local cg
+        while read -r cg; do rmdir "$cg" 2>/dev/null; done <"$T_TMP/cgroups"
+    fi
     if [ "$_t_finished" != 1 ] && [ "$rc" != 0 ]; then
         echo "# test script stopped with status $rc after $_t_n tests"
     fi
@@ -256,6 +261,18 @@ case ${T_MPI:-openmpi} in
     *) T_MPICC=mpicc.openmpi ;;
 esac
 export T_MPICC
+
+# t_can_limit_memory: true if fake-rsh can put a node in a memory cgroup
+# (T_MEM_nodeK): a cgroup file system with the memory controller, writable.
+t_can_limit_memory() {
+    local base=/sys/fs/cgroup/stage-py-probe-$$
+    [ -d /sys/fs/cgroup/memory ] && base=/sys/fs/cgroup/memory/stage-py-probe-$$
+    mkdir "$base" 2>/dev/null || return 1
+    local ok=1
+    [ -e "$base/memory.limit_in_bytes" ] || [ -e "$base/memory.max" ] || ok=0
+    rmdir "$base"
+    [ "$ok" = 1 ]
+}
 
 # t_node_shm K: host-side path of node K's /dev/shm.
 t_node_shm() {

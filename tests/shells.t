@@ -65,9 +65,15 @@ stage --shell csh --output "$T_TMP/env2.csh" >/dev/null
 t_is "$(tcsh -f -c "source '$T_TMP/env2.csh' && printenv PYTHONPATH" 2>&1)" "$dir$src" \
     "csh: no empty element when PYTHONPATH was unset"
 
-# The copies live in the fake nodes' /dev/shm: import there.
+# The copies live in the fake nodes' /dev/shm: import there.  Each node
+# writes its own file (lines forwarded by the launcher may interleave).
+mkdir "$T_TMP/where"
 t_ok "python3 imports the package from the copy on every node" \
-    t_cluster 2 1 sh -c '. "$1" && cd / && exec /usr/bin/python3 -c "import shellpkg; print(shellpkg.WHERE)"' \
-    sh "$T_TMP/env.sh"
-t_is "$(sort -u "$T_OUT")" "$dir$src/shellpkg/__init__.py" "... from the staged path"
+    t_cluster 2 1 sh -c '. "$1" && cd / && exec /usr/bin/python3 -c "
+import shellpkg, socket, sys
+open(sys.argv[1] + \"/\" + socket.gethostname(), \"w\").write(shellpkg.WHERE)" "$2"' \
+    sh "$T_TMP/env.sh" "$T_TMP/where"
+t_is "$(cat "$T_TMP/where/node1"; echo; cat "$T_TMP/where/node2")" \
+    "$dir$src/shellpkg/__init__.py
+$dir$src/shellpkg/__init__.py" "... from the staged path"
 t_done

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * space: tmpfs free space and the memory cgroup's limit, before any byte
+ * is sent.
+ */
+#include "config.h"
+
+#include "space.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+uint64_t stg_space_need(uint64_t bytes, uint64_t files)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return bytes + files * (uint64_t)(page > 0 ? page : 4096);
+}
+
+/* A number from a cgroup file; "max" (v2) is no limit. */
+static bool read_u64(const char *path, uint64_t *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char buf[64] = "";
+    bool ok = fgets(buf, sizeof buf, f) != NULL;
+    fclose(f);
+    if (!ok)
+        return false;
+    if (strncmp(buf, "max", 3) == 0) {
+        *out = UINT64_MAX;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno || end == buf)
+        return false;
+    *out = v;
+    return true;
+}
+
+/*
+ * Where this process's memory cgroup lives: /proc/self/cgroup gives its path
+ * within the hierarchy, /proc/self/mountinfo where that hierarchy (cgroup2,
+ * or cgroup v1 with the memory controller) is mounted and which part of it.
+ * OUT base: the mount point; OUT path: the cgroup's directory.
+ */
+static bool find_cgroup(char *base, size_t blen, char *path, size_t plen, bool *v2)
+{
+    char line[4096], v1path[2048] = "", v2path[2048] = "";
+    bool have_v1 = false, have_v2 = false;
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return false;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        const char *ctrls = c1 + 1, *p = c2 + 1;
+        if (strcmp(line, "0") == 0 && *ctrls == '\0') {
+            snprintf(v2path, sizeof v2path, "%s", p);
+            have_v2 = true;
+        }
+        for (char *tok = strtok((char *)ctrls, ","); tok; tok = strtok(NULL, ","))
+            if (strcmp(tok, "memory") == 0) {
+                snprintf(v1path, sizeof v1path, "%s", p);
+                have_v1 = true;
+            }
+    }
+    fclose(f);
+    f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return false;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f)) {
+        /* id parent maj:min root mountpoint opts ... - fstype source superopts */
+        char root[1024], mnt[1024], fstype[64], super[1024];
+        char *dash = strstr(line, " - ");
+        if (!dash || sscanf(line, "%*s %*s %*s %1023s %1023s", root, mnt) != 2 ||
+            sscanf(dash + 3, "%63s %*s %1023s", fstype, super) != 2)
+            continue;
+        const char *cg = NULL;
+        if (have_v1 && strcmp(fstype, "cgroup") == 0 &&
+            (strstr(super, ",memory") || strncmp(super, "memory", 6) == 0)) {
+            cg = v1path;
+            *v2 = false;
+        } else if (have_v2 && !have_v1 && strcmp(fstype, "cgroup2") == 0) {
+            cg = v2path;
+            *v2 = true;
+        }
+        if (!cg)
+            continue;
+        /* The part of the hierarchy mounted here is root; the cgroup's path
+         * is below it (with cgroup namespaces, root is often "/"). */
+        size_t rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+        if (rl && strncmp(cg, root, rl) != 0)
+            continue;
+        snprintf(base, blen, "%s", mnt);
+        snprintf(path, plen, "%s%s", mnt, cg + rl);
+        found = true;
+    }
+    fclose(f);
+    return found;
+}
+
+bool stg_space_cgroup(char *dir, size_t len, uint64_t *limit, uint64_t *used)
+{
+    char base[1024], path[4096];
+    bool v2 = false;
+    if (!find_cgroup(base, sizeof base, path, sizeof path, &v2))
+        return false;
+    snprintf(dir, len, "%s", path);
+    *limit = UINT64_MAX;
+    *used = 0;
+    bool any = false;
+    /* The tightest limit from the cgroup up to the hierarchy's root. */
+    size_t blen = strlen(base);
+    for (;;) {
+        char file[4200];
+        uint64_t lim, use;
+        snprintf(file, sizeof file, "%s/%s", path, v2 ? "memory.max" : "memory.limit_in_bytes");
+        if (read_u64(file, &lim)) {
+            snprintf(file, sizeof file, "%s/%s", path,
+                     v2 ? "memory.current" : "memory.usage_in_bytes");
+            if (!read_u64(file, &use))
+                use = 0;
+            if (!any || lim < *limit) {
+                *limit = lim;
+                *used = use;
+                snprintf(dir, len, "%s", path);
+            }
+            any = true;
+        }
+        char *slash = strrchr(path, '/');
+        if (!slash || (size_t)(slash - path) < blen)
+            break;
+        *slash = '\0';
+    }
+    return any;
+}
+
+int stg_space_check(const char *dir, uint64_t need, uint64_t headroom)
+{
+    char a[32], b[32], c[32], d[32];
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) < 0)
+        return stg_err_set(STG_EFAIL, "cannot check the space in '%s': %s", dir, strerror(errno));
+    uint64_t free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (need > free_bytes || headroom > free_bytes - need)
+        return stg_err_set(STG_EFAIL, "not enough space in '%s': the copy needs %s and %s of "
+                           "headroom, %s free", dir, stg_format_size(need, a, sizeof a),
+                           stg_format_size(headroom, b, sizeof b),
+                           stg_format_size(free_bytes, c, sizeof c));
+    char cg[4096];
+    uint64_t limit, used;
+    if (!stg_space_cgroup(cg, sizeof cg, &limit, &used) || limit == UINT64_MAX)
+        return STG_OK;
+    /* v1 reports "no limit" as a huge page-aligned number. */
+    if (limit >= (UINT64_MAX >> 2))
+        return STG_OK;
+    uint64_t avail = used < limit ? limit - used : 0;
+    if (need > avail || headroom > avail - need)
+        return stg_err_set(STG_EFAIL, "not enough memory under the limit of cgroup '%s': the "
+                           "copy needs %s and %s of headroom, the limit is %s and %s is in use",
+                           cg, stg_format_size(need, a, sizeof a),
+                           stg_format_size(headroom, b, sizeof b),
+                           stg_format_size(limit, c, sizeof c), stg_format_size(used, d, sizeof d));
+    stg_log_debug("cgroup '%s': limit %s, in use %s", cg, stg_format_size(limit, c, sizeof c),
+                  stg_format_size(used, d, sizeof d));
+    return STG_OK;
+}
