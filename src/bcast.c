@@ -130,6 +130,7 @@ static bool votes_say_stop(const struct votes *v)
 static void nap(long usec)
 {
     stg_node_check_signal();
+    stg_node_check_deadline();
     struct timespec ts = {0, usec * 1000};
     nanosleep(&ts, NULL);
 }

@@ -14,6 +14,7 @@ enum stg_status {
     STG_OK = 0,         /* every node holds a complete copy */
     STG_EFAIL = 1,      /* staging failed on at least one node */
     STG_EUSAGE = 2,     /* bad command line or manifest */
+    STG_ETIMEOUT = 3,   /* --timeout passed: the job was aborted */
     STG_EINTERNAL = 70  /* a broken invariant (EX_SOFTWARE) */
 };
 

@@ -43,6 +43,8 @@ static const char usage_text[] =
     "      --on-node-failure abort|skip\n"
     "                          a node that fails stops the run (abort, default), or\n"
     "                          gets no copy while the others keep theirs (skip)\n"
+    "      --timeout DURATION  give up after DURATION (90s, 5m, 1h; 0: never): every\n"
+    "                          rank stops, naming the phase and the late nodes\n"
     "      --stats FILE        write timings and sizes as JSON to FILE\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -50,7 +52,7 @@ static const char usage_text[] =
     "  -V, --version           the version\n"
     "\n"
     "Exit status: 0 staged on every node; 1 staging failed; 2 bad command line\n"
-    "or manifest.  See stage-py(1).\n";
+    "or manifest; 3 timeout.  See stage-py(1).\n";
 
 static void oom_abort(void)
 {
@@ -76,7 +78,8 @@ static void bad(const char *fmt, ...)
  * (speak) prints the error. */
 static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
-    enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE };
+    enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
+           OPT_TIMEOUT };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -87,6 +90,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"stats", required_argument, NULL, OPT_STATS},
         {"headroom", required_argument, NULL, OPT_HEADROOM},
         {"on-node-failure", required_argument, NULL, OPT_FAILURE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -132,6 +136,10 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_HEADROOM:
             if (stg_parse_size(optarg, &o->headroom) < 0)
                 bad("--headroom '%s': give a size such as 256M or 0", optarg);
+            break;
+        case OPT_TIMEOUT:
+            if (stg_parse_duration(optarg, &o->timeout) < 0)
+                bad("--timeout '%s': give a duration such as 90s, 5m or 1h", optarg);
             break;
         case OPT_FAILURE:
             if (strcmp(optarg, "abort") == 0)
@@ -191,7 +199,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct stg_opts o = {
         .shell = STG_SHELL_SH, .chunk_size = STG_DEFAULT_CHUNK, .depth = STG_DEFAULT_DEPTH,
-        .headroom = STG_DEFAULT_HEADROOM,
+        .headroom = STG_DEFAULT_HEADROOM, .timeout = -1,
     };
     int rc = parse(argc, argv, &o, rank == 0);
     if (rc < 0 && provided < MPI_THREAD_FUNNELED) {

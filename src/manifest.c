@@ -281,7 +281,14 @@ static int handler(void *user, const char *section, const char *name, const char
             stg_path_strip_slash(m->dest);
             return 1;
         }
-        return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest)", name);
+        if (strcmp(name, "timeout") == 0) {
+            if (p->cont || stg_parse_duration(value, &m->timeout) < 0)
+                return fail(p, p->line, "timeout '%s': give a duration such as 90s, 5m or 1h",
+                            value);
+            return 1;
+        }
+        return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest, timeout)",
+                    name);
     }
     struct stg_tree *t = p->tree;
     t->nkeys++;
@@ -419,6 +426,7 @@ int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest 
     }
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(path);
+    p.m->timeout = -1;
     int rc = ini_parse_stream(reader, &p, handler, &p);
     fclose(p.f);
     free(p.buf);

@@ -40,6 +40,7 @@ struct stg_manifest {
     int name_line;
     char *dest;             /* NULL: not given */
     int dest_line;
+    double timeout;         /* seconds; < 0: not given */
     int stage_line;         /* 0: no [stage] section */
     struct stg_tree *trees;
     size_t ntrees;

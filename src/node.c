@@ -20,6 +20,14 @@
 #include "util.h"
 
 static volatile sig_atomic_t caught;
+/* The node whose deadline the waiting loops watch. */
+static struct stg_node *watched;
+/* Ranks other than the root wait this much longer, so that the root, which
+ * knows which nodes are late, normally speaks first. */
+#define DEADLINE_GRACE 3.0
+/* The tag of the root's word to stop, on the notes communicator (phase
+ * notes use the phase number). */
+#define TAG_STOP 32000
 static void (*on_signal_cleanup)(void *);
 static void *on_signal_arg;
 
@@ -28,8 +36,19 @@ static void note_signal(int sig)
     caught = sig;
 }
 
+/* The MPI library may end the process with exit() when a peer dies (the
+ * root aborting on a timeout): clean up then too. */
+static void cleanup_at_exit(void)
+{
+    if (on_signal_cleanup)
+        on_signal_cleanup(on_signal_arg);
+}
+
 void stg_node_on_signal(void (*cleanup)(void *), void *arg)
 {
+    static bool registered;
+    if (!registered)
+        registered = atexit(cleanup_at_exit) == 0;
     on_signal_cleanup = cleanup;
     on_signal_arg = arg;
 }
@@ -39,7 +58,9 @@ void stg_node_check_signal(void)
     int sig = caught;
     if (!sig)
         return;
-    stg_log_error("stopped by signal %d (%s)", sig, strsignal(sig));
+    /* Once for the job, not once per rank: a cancelled job signals them all. */
+    if (watched && watched->is_root)
+        stg_log_error("stopped by signal %d (%s)", sig, strsignal(sig));
     if (on_signal_cleanup)
         on_signal_cleanup(on_signal_arg);
     signal(sig, SIG_DFL);
@@ -85,11 +106,41 @@ int stg_node_init(struct stg_node *n)
         snprintf(n->name, sizeof n->name, "%s", sn);
     else if (gethostname(n->name, sizeof n->name - 1) < 0)
         snprintf(n->name, sizeof n->name, "rank%d", n->rank);
+    n->notes = MPI_COMM_NULL;
+    n->start = stg_now();
+    if (n->is_leader) {
+        /* The root learns every node's name once, for timeout messages. */
+        MPI_Comm_dup(n->leaders, &n->notes);
+        char mine[64];
+        snprintf(mine, sizeof mine, "%s", n->name);
+        if (n->is_root)
+            n->names = stg_xcalloc((size_t)n->nnodes, sizeof *n->names);
+        MPI_Gather(mine, 64, MPI_CHAR, n->names, 64, MPI_CHAR, 0, n->leaders);
+        n->note_req = stg_xcalloc((size_t)n->nnodes, sizeof *n->note_req);
+        n->note_buf = stg_xcalloc((size_t)n->nnodes, sizeof *n->note_buf);
+    }
+    n->stop_req = MPI_REQUEST_NULL;
+    if (n->is_leader && !n->is_root) {
+        /* Posted now, tested where the leader waits: on a timeout the root
+         * tells every leader to clean up and go, before it aborts the job. */
+        MPI_Irecv(&n->stop_buf, 1, MPI_INT, 0, TAG_STOP, n->notes, &n->stop_req);
+    }
+    watched = n;
     return STG_OK;
 }
 
 void stg_node_fini(struct stg_node *n)
 {
+    watched = NULL;
+    if (n->stop_req != MPI_REQUEST_NULL) {
+        MPI_Cancel(&n->stop_req);
+        MPI_Wait(&n->stop_req, MPI_STATUS_IGNORE);
+    }
+    free(n->names);
+    free(n->note_req);
+    free(n->note_buf);
+    if (n->notes != MPI_COMM_NULL)
+        MPI_Comm_free(&n->notes);
     if (n->votes != MPI_COMM_NULL)
         MPI_Comm_free(&n->votes);
     if (n->leaders != MPI_COMM_NULL)
@@ -107,6 +158,7 @@ void stg_node_wait(MPI_Request *req)
         if (done)
             return;
         stg_node_check_signal();
+        stg_node_check_deadline();
         if (usec) {
             struct timespec ts = {0, usec * 1000};
             nanosleep(&ts, NULL);
@@ -115,9 +167,126 @@ void stg_node_wait(MPI_Request *req)
     }
 }
 
-int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_MSG_MAX])
+void stg_node_set_timeout(struct stg_node *n, double seconds)
+{
+    n->deadline = seconds > 0 ? n->start + seconds : 0;
+}
+
+void stg_node_phase(struct stg_node *n, const char *name)
+{
+    n->phase = name;
+    n->phase_tag++;
+    n->in_phase = true;
+    /* The root expects a note from every other leader at the end of the
+     * phase; the notes still missing at the deadline name the late nodes. */
+    if (n->is_root)
+        for (int i = 1; i < n->nnodes; i++)
+            MPI_Irecv(&n->note_buf[i], 1, MPI_INT, i, n->phase_tag, n->notes, &n->note_req[i]);
+}
+
+/* End of the phase on this rank: leaders tell the root. */
+static void phase_arrived(struct stg_node *n)
+{
+    if (!n->in_phase)
+        return;
+    if (n->is_leader && !n->is_root) {
+        n->note_buf[0] = 1;
+        MPI_Isend(&n->note_buf[0], 1, MPI_INT, 0, n->phase_tag, n->notes, &n->note_req[0]);
+    }
+}
+
+/* After the agreement every note has been sent: complete them. */
+static void phase_close(struct stg_node *n)
+{
+    if (!n->in_phase)
+        return;
+    n->in_phase = false;
+    if (n->is_root && n->nnodes > 1)
+        MPI_Waitall(n->nnodes - 1, n->note_req + 1, MPI_STATUSES_IGNORE);
+    else if (n->is_leader && !n->is_root)
+        MPI_Wait(&n->note_req[0], MPI_STATUS_IGNORE);
+}
+
+/* Leaders: the root's word to stop arrived (it timed out): clean up, go. */
+static void check_stop(struct stg_node *n)
+{
+    int got = 0;
+    if (n->stop_req == MPI_REQUEST_NULL)
+        return;
+    MPI_Test(&n->stop_req, &got, MPI_STATUS_IGNORE);
+    if (!got)
+        return;
+    if (on_signal_cleanup)
+        on_signal_cleanup(on_signal_arg);
+    on_signal_cleanup = NULL;
+    /* The root aborts the job; leave without waiting for MPI. */
+    _exit(STG_ETIMEOUT);
+}
+
+void stg_node_check_deadline(void)
+{
+    struct stg_node *n = watched;
+    if (!n)
+        return;
+    check_stop(n);
+    if (n->deadline <= 0)
+        return;
+    double now = stg_now();
+    if (now < n->deadline + (n->is_root ? 0 : DEADLINE_GRACE))
+        return;
+    watched = NULL;     /* once */
+    const char *phase = n->phase ? n->phase : "start";
+    if (n->is_root) {
+        char late[STG_MSG_MAX] = "";
+        size_t off = 0;
+        for (int i = 1; n->in_phase && i < n->nnodes; i++) {
+            int done = 0;
+            MPI_Test(&n->note_req[i], &done, MPI_STATUS_IGNORE);
+            if (!done) {
+                int w = snprintf(late + off, sizeof late - off, "%s%s", off ? ", " : "",
+                                 n->names[i]);
+                if (w > 0 && (size_t)w < sizeof late - off)
+                    off += (size_t)w;
+            }
+        }
+        fprintf(stderr, "stage-py: timeout: %.0f s passed in phase '%s'; not finished: %s\n",
+                n->deadline - n->start, phase, off ? late : n->name);
+        fflush(stderr);
+        /* MPI_Abort kills without a signal that could be caught: first tell
+         * every leader to remove its temporary directory, and give them a
+         * moment (one that hangs for real leaves it locked-then-dead: the
+         * next run's sweep removes it). */
+        MPI_Request *req = stg_xcalloc((size_t)n->nnodes, sizeof *req);
+        int word = 1;
+        for (int i = 1; i < n->nnodes; i++)
+            MPI_Isend(&word, 1, MPI_INT, i, TAG_STOP, n->notes, &req[i]);
+        for (double until = stg_now() + 2.0; stg_now() < until;) {
+            int done = 0;
+            MPI_Testall(n->nnodes - 1, req + 1, &done, MPI_STATUSES_IGNORE);
+            if (done)
+                break;
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);   /* the words are out; let the leaders act on them */
+    } else {
+        fprintf(stderr, "stage-py: %s: timeout: %.0f s passed in phase '%s'%s\n", n->name,
+                now - n->start, phase,
+                strcmp(phase, "plan") == 0 ? "; the root was still reading the trees" : "");
+        fflush(stderr);
+    }
+    if (on_signal_cleanup)
+        on_signal_cleanup(on_signal_arg);
+    on_signal_cleanup = NULL;
+    MPI_Abort(MPI_COMM_WORLD, STG_ETIMEOUT);
+}
+
+int stg_agree(struct stg_node *n, MPI_Comm comm, int status, char msg[STG_MSG_MAX])
 {
     int rank;
+    if (comm == n->world)
+        phase_arrived(n);
     MPI_Comm_rank(comm, &rank);
     /* The lowest failing rank that recorded an error of its own; failing
      * only as a consequence (a stopped stream) ranks below any such error.
@@ -128,6 +297,8 @@ int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_
     MPI_Request req;
     MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MAX, comm, &req);
     stg_node_wait(&req);
+    if (comm == n->world)
+        phase_close(n);
     msg[0] = '\0';
     if (first < 0)
         return STG_OK;

@@ -24,11 +24,31 @@ struct stg_node {
     bool is_leader;
     bool is_root;           /* world rank 0, also leader rank 0 */
     char name[256];         /* SLURMD_NODENAME, else the host name */
+    /* --timeout: the phase under way, and the notes by which the root learns
+     * which nodes have finished it. */
+    MPI_Comm notes;         /* the leaders again, for the notes */
+    char (*names)[64];      /* root: every leader's node name, by leader rank */
+    double start, deadline; /* deadline 0: no limit */
+    const char *phase;
+    int phase_tag;
+    MPI_Request *note_req;  /* root: one receive per other leader; leaders: one send */
+    int *note_buf;
+    bool in_phase;
+    MPI_Request stop_req;   /* leaders: the root's word to stop (timeout) */
+    int stop_buf;
 };
 
 /* Collective over MPI_COMM_WORLD.  OUT n. */
 int stg_node_init(struct stg_node *n);
 void stg_node_fini(struct stg_node *n);
+
+/* Start of a collective phase named name (for timeout messages).  Collective. */
+void stg_node_phase(struct stg_node *n, const char *name);
+/* Set the time limit, in seconds from the start of the run (0: none). */
+void stg_node_set_timeout(struct stg_node *n, double seconds);
+/* Past the deadline: print which phase and which nodes had not finished, and
+ * abort the job (MPI_Abort, STG_ETIMEOUT).  Called where ranks wait. */
+void stg_node_check_deadline(void);
 
 /*
  * The agreement that ends every collective phase.  Each rank brings its
@@ -37,7 +57,7 @@ void stg_node_fini(struct stg_node *n);
  * every rank) gets that rank's message prefixed with its node name.
  * Waits without burning a core (see stg_node_wait()).
  */
-int stg_agree(const struct stg_node *n, MPI_Comm comm, int status, char msg[STG_MSG_MAX]);
+int stg_agree(struct stg_node *n, MPI_Comm comm, int status, char msg[STG_MSG_MAX]);
 
 /* Wait for a request, polling with a growing sleep: ranks that only wait
  * (non-leaders during the broadcast) leave the cores to those that work. */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bcast.h"
@@ -44,6 +45,25 @@ static void cleanup_on_signal(void *arg)
     struct cleanup *c = arg;
     if (c->cache->fd >= 0 && *c->tmp)
         stg_cache_discard(c->cache, *c->tmp);
+}
+
+/* STAGE_PY_TEST_STALL=NODE:PHASE: the test hook that makes NODE's leader
+ * hang at the start of PHASE, to show what --timeout does. */
+static void stall_if_asked(const struct stg_node *n, const char *phase)
+{
+    const char *v = getenv("STAGE_PY_TEST_STALL");
+    if (!v || !n->is_leader)
+        return;
+    size_t len = strcspn(v, ":");
+    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0 || v[len] != ':' ||
+        strcmp(v + len + 1, phase) != 0)
+        return;
+    for (;;) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        stg_node_check_signal();
+        stg_node_check_deadline();
+    }
 }
 
 /* STAGE_PY_TEST_CORRUPT=NODE[:SEQ]: the test hook that damages chunk SEQ
@@ -69,6 +89,7 @@ struct plan {
     uint64_t bytes, files;  /* what the copy holds */
     uint64_t headroom;
     int skip_failed;
+    double timeout;
 };
 
 struct times {
@@ -298,14 +319,20 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     int rc = STG_OK;
 
     /* 1. plan: only the root touches the shared file system. */
+    stg_node_set_timeout(n, o->timeout > 0 ? o->timeout : 0);
+    stg_node_phase(n, "plan");
     if (n->is_root) {
         rc = plan_root(o, &m, &scan, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
         p.headroom = o->headroom;
         p.skip_failed = o->skip_failed;
+        /* The command line wins over the manifest; 0 means no limit. */
+        p.timeout = o->timeout >= 0 ? o->timeout : m && m->timeout >= 0 ? m->timeout : 0;
     }
-    struct cleanup cl = {&cache, &tmp};
+    /* static: the exit handler may run after this function has returned */
+    static struct cleanup cl;
+    cl = (struct cleanup){&cache, &tmp};
     stg_node_on_signal(cleanup_on_signal, &cl);
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
@@ -313,9 +340,12 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     MPI_Request req;
     MPI_Ibcast(&p, (int)sizeof p, MPI_BYTE, 0, n->world, &req);    /* the plan, to all */
     stg_node_wait(&req);
+    stg_node_set_timeout(n, p.timeout);
     copy = stg_cache_copy_name(p.name, p.key);
 
     /* 2. prepare: a checked per-user directory that all local ranks share. */
+    stg_node_phase(n, "prepare");
+    stall_if_asked(n, "prepare");
     if (n->is_leader)
         rc = stg_cache_open(&cache, p.dest);
     char *dir = stg_xasprintf("%s/stage-py-%u", p.dest, (unsigned)geteuid());
@@ -342,6 +372,8 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         goto out;
 
     /* 3. stream: leaders only; the other ranks wait in the agreement. */
+    stg_node_phase(n, "stream");
+    stall_if_asked(n, "stream");
     if (n->is_leader) {
         int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* libarchive's disk writer takes paths: work relative to the checked
@@ -388,6 +420,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         goto out;
 
     /* 4. settings: only now does every node hold a complete copy. */
+    stg_node_phase(n, "settings");
     if (n->is_root) {
         char *root = stg_xasprintf("%s/stage-py-%u/%s", p.dest, (unsigned)geteuid(), copy);
         rc = write_settings(o, m, root);
@@ -399,6 +432,7 @@ out:
     /* A temporary directory of a run that failed elsewhere: never left behind. */
     if (n->is_leader && tmp)
         stg_cache_discard(&cache, tmp);
+    stg_node_on_signal(NULL, NULL);
     if (n->is_root) {
         if (rc) {
             fprintf(stderr, "stage-py: %s\n", msg);

@@ -22,6 +22,7 @@ struct stg_opts {
     int depth;
     uint64_t headroom;      /* memory kept free beside the copy */
     bool skip_failed;       /* --on-node-failure skip */
+    double timeout;         /* seconds; < 0: not given, 0: none */
 };
 
 /* Collective over the world.  Returns the status every rank exits with. */

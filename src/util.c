@@ -149,6 +149,27 @@ int stg_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int stg_parse_duration(const char *s, double *out)
+{
+    char *end;
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || v < 0)
+        return -1;
+    switch (*end) {
+    case '\0': case 's': break;
+    case 'm': v *= 60; break;
+    case 'h': v *= 3600; break;
+    default: return -1;
+    }
+    if (*end && end[1])
+        return -1;
+    *out = v;
+    return 0;
+}
+
 const char *stg_format_size(uint64_t n, char *buf, size_t len)
 {
     static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

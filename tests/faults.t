@@ -101,6 +101,25 @@ rc=0; T_RO_node1=1 T_RO_node2=1 stage 2 1 --on-node-failure skip --output "$T_TM
 t_is "$rc" 1 "skip: when every node fails, the run fails"
 t_ok "... and writes no settings" test ! -e "$T_TMP/env3.sh"
 
+# --- --timeout ---------------------------------------------------------------------
+rm -rf "$T_NODES"
+rc=0; STAGE_PY_TEST_STALL=node2:stream stage 3 2 --timeout 3s --output "$T_TMP/env-t.sh" || rc=$?
+t_is "$rc" 3 "a node that hangs in the stream: --timeout stops the job with status 3"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: timeout: 3 s passed in phase 'stream'; not finished: node2(, node3)?$" \
+    "... naming the phase and the late node"
+t_ok "... no settings written" test ! -e "$T_TMP/env-t.sh"
+t_is "$(leftovers)" 0 "... no temporary directory left"
+find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | t_diag "$(cat)"
+
+sed -i 's/^name = f$/name = f\ntimeout = 2s/' "$T_TMP/m.ini"
+rc=0; STAGE_PY_TEST_STALL=node3:prepare stage 3 1 || rc=$?
+t_is "$rc" 3 "the manifest's timeout applies too"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: timeout: 2 s passed in phase 'prepare'; not finished: node3$" \
+    "... naming the phase and the late node"
+rc=0; STAGE_PY_TEST_STALL=node3:prepare stage 3 1 --timeout 1s || rc=$?
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: timeout: 1 s passed" "--timeout overrides the manifest"
+sed -i '/^timeout = 2s$/d' "$T_TMP/m.ini"
+
 # --- what runs that died left behind -----------------------------------------------------
 rm -rf "$T_NODES"
 stage 1 1 --output "$T_TMP/env.sh"

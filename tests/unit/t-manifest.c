@@ -28,6 +28,7 @@ static int load(const char *text, struct stg_manifest **m)
 /* Expect an error whose text has want (after "path:"). */
 static void fails(const char *text, const char *want, const char *desc)
 {
+    char t[4096];
     struct stg_manifest *m = NULL;
     int rc = load(text, &m);
     char full[1200];
@@ -96,8 +97,13 @@ int main(void)
     stg_manifest_free(&m);
     ok(m == NULL, "free sets the pointer to NULL");
 
-    char t[4096];
     /* Structure. */
+    snprintf(t, sizeof t, "[stage]\nname = x\ntimeout = 5m\n[tree a]\nsource = %s\n", src);
+    rc = load(t, &m);
+    ok(rc == 0 && m && m->timeout == 300, "timeout = 5m");
+    stg_manifest_free(&m);
+    fails("[stage]\nname = x\ntimeout = soon\n", "3: timeout 'soon': give a duration",
+          "a bad timeout");
     fails("[stage]\nname = x\nbogus = 1\n", "3: unknown key 'bogus' in [stage]", "unknown key in [stage]");
     snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nsorce = /x\n", src);
     fails(t, "5: unknown key 'sorce' in [tree a]", "unknown key in [tree]");

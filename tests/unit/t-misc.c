@@ -31,6 +31,16 @@ int main(void)
     ok(stg_parse_size("", &v) < 0, "empty refused");
     ok(stg_parse_size("99999999999T", &v) < 0, "overflow refused");
 
+    double dur = 0;
+    ok(stg_parse_duration("90", &dur) == 0 && dur == 90, "90: seconds");
+    ok(stg_parse_duration("90s", &dur) == 0 && dur == 90, "90s");
+    ok(stg_parse_duration("5m", &dur) == 0 && dur == 300, "5m");
+    ok(stg_parse_duration("1.5h", &dur) == 0 && dur == 5400, "1.5h");
+    ok(stg_parse_duration("0", &dur) == 0 && dur == 0, "0: no limit");
+    ok(stg_parse_duration("5x", &dur) < 0, "unknown unit refused");
+    ok(stg_parse_duration("5mm", &dur) < 0, "trailing junk refused");
+    ok(stg_parse_duration("-5", &dur) < 0, "negative refused");
+
     char *p = stg_path_absolute("/a//b/./c/../d/");
     is_str(p, "/a/b/d", "lexical normalisation");
     free(p);
