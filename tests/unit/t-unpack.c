@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests: hostile archives, built here with libarchive, fed to the
+ * unpack thread as the broadcast would: every one is refused and nothing
+ * is written outside the copy.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "tap.h"
+#include "unpack.h"
+#include "util.h"
+
+enum { FILE_, DIR_, SYMLINK, HARDLINK, CHARDEV };
+
+struct ent {
+    int kind;
+    const char *path;
+    const char *target;     /* link target */
+};
+
+/* A pax archive of the entries, in memory.  OUT len. */
+static unsigned char *build(const struct ent *e, size_t n, size_t *len)
+{
+    size_t cap = 1 << 20;
+    unsigned char *buf = stg_xmalloc(cap);
+    struct archive *a = archive_write_new();
+    archive_write_set_format_pax(a);
+    archive_write_set_bytes_per_block(a, 0);
+    archive_write_open_memory(a, buf, cap, len);
+    struct archive_entry *ae = archive_entry_new();
+    for (size_t i = 0; i < n; i++) {
+        archive_entry_clear(ae);
+        archive_entry_set_pathname(ae, e[i].path);
+        archive_entry_set_perm(ae, 0644);
+        switch (e[i].kind) {
+        case FILE_:
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_size(ae, 5);
+            break;
+        case DIR_:
+            archive_entry_set_filetype(ae, AE_IFDIR);
+            archive_entry_set_perm(ae, 0755);
+            break;
+        case SYMLINK:
+            archive_entry_set_filetype(ae, AE_IFLNK);
+            archive_entry_set_symlink(ae, e[i].target);
+            break;
+        case HARDLINK:
+            archive_entry_set_filetype(ae, AE_IFREG);
+            archive_entry_set_hardlink(ae, e[i].target);
+            break;
+        case CHARDEV:
+            archive_entry_set_filetype(ae, AE_IFCHR);
+            archive_entry_set_rdev(ae, 0x0103);
+            break;
+        }
+        archive_write_header(a, ae);
+        if (e[i].kind == FILE_)
+            archive_write_data(a, "evil\n", 5);
+    }
+    archive_entry_free(ae);
+    archive_write_close(a);
+    archive_write_free(a);
+    return buf;
+}
+
+/* Feed the archive to the unpack thread in 512-byte chunks.  Returns its
+ * status; OUT err: the recorded error. */
+static int unpack(const unsigned char *data, size_t len, char *err, size_t errlen)
+{
+    struct stg_chunk_pool pool;
+    struct stg_chunkq in;
+    stg_chunk_pool_init(&pool, 4, 512);
+    stg_chunkq_init(&in, pool.n);
+    stg_err_clear();
+    struct stg_unpack *u;
+    stg_unpack_start(&u, "copy", 1 << 20, &in, &pool.free);
+    size_t off = 0;
+    do {
+        struct stg_chunk *c = stg_chunkq_pop(&pool.free);
+        size_t n = len - off < c->cap ? len - off : c->cap;
+        memcpy(stg_chunk_data(c), data + off, n);
+        off += n;
+        stg_chunk_hdr(c)->len = (uint32_t)n;
+        stg_chunk_hdr(c)->flags = off == len ? STG_CHUNK_LAST : 0;
+        stg_chunkq_push(&in, c);
+    } while (off < len);
+    int rc = stg_unpack_join(&u, NULL);
+    stg_err_get(err, errlen);
+    stg_chunkq_destroy(&in);
+    stg_chunk_pool_destroy(&pool);
+    return rc;
+}
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static char top[64], outside[128];
+
+static void refused(const struct ent *e, size_t n, const char *want, const char *desc)
+{
+    size_t len;
+    unsigned char *data = build(e, n, &len);
+    char err[1024];
+    stg_rm_tree_at(AT_FDCWD, "copy");
+    mkdir("copy", 0700);
+    int rc = unpack(data, len, err, sizeof err);
+    free(data);
+    ok(rc != STG_OK, "%s: refused", desc);
+    like(err, want, "%s: says why", desc);
+    ok(count_entries(outside) == 0, "%s: nothing written outside the copy", desc);
+    struct stat st;
+    ok(lstat("evil", &st) < 0 && lstat("/tmp/stage-py-evil", &st) < 0,
+       "%s: nothing written beside it", desc);
+}
+
+int main(void)
+{
+    snprintf(top, sizeof top, "/tmp/t-unpack-XXXXXX");
+    if (!mkdtemp(top))
+        return 1;
+    snprintf(outside, sizeof outside, "%s/outside", top);
+    mkdir(outside, 0700);
+    char work[128];
+    snprintf(work, sizeof work, "%s/work", top);
+    mkdir(work, 0700);
+    if (chdir(work) < 0)
+        return 1;
+
+    /* A well-formed archive goes through. */
+    const struct ent good[] = {
+        {DIR_, "usr", NULL}, {FILE_, "usr/a.py", NULL}, {SYMLINK, "usr/l", "a.py"},
+        {HARDLINK, "usr/h", "usr/a.py"},
+    };
+    size_t len;
+    unsigned char *data = build(good, 4, &len);
+    char err[1024];
+    mkdir("copy", 0700);
+    int rc = unpack(data, len, err, sizeof err);
+    free(data);
+    if (!ok(rc == STG_OK, "a well-formed archive unpacks"))
+        diag("%s", err);
+    struct stat a, h;
+    ok(stat("copy/usr/a.py", &a) == 0 && stat("copy/usr/h", &h) == 0 && a.st_ino == h.st_ino,
+       "... with its hard link");
+
+    char abs[256], through[256], escape[256];
+    snprintf(abs, sizeof abs, "%s/evil", outside);
+    const struct ent dotdot[] = {{FILE_, "../evil", NULL}};
+    refused(dotdot, 1, "refusing entry '../evil'", "a path with '..'");
+    const struct ent absolute[] = {{FILE_, abs, NULL}};
+    refused(absolute, 1, "not a relative path inside the copy", "an absolute path");
+    const struct ent deep[] = {{DIR_, "usr", NULL}, {FILE_, "usr/../../../evil", NULL}};
+    refused(deep, 2, "refusing entry 'usr/../../../evil'", "'..' in the middle");
+    snprintf(through, sizeof through, "%s", outside);
+    const struct ent via_link[] = {{SYMLINK, "lnk", through}, {FILE_, "lnk/evil", NULL}};
+    refused(via_link, 2, "refusing symbolic link 'lnk'", "writing through an absolute link");
+    const struct ent climb[] = {
+        {DIR_, "a", NULL}, {SYMLINK, "a/up", "../../outside"}, {FILE_, "a/up/evil", NULL},
+    };
+    refused(climb, 3, "it leads outside the copy", "a link that climbs out of the copy");
+    snprintf(escape, sizeof escape, "../../outside/evil");
+    const struct ent hard[] = {{HARDLINK, "h", escape}};
+    refused(hard, 1, "refusing hard link 'h'", "a hard link to outside");
+    const struct ent dev[] = {{CHARDEV, "tty", NULL}};
+    refused(dev, 1, "not a file, directory or link", "a device node");
+    /* A link inside the copy, then an entry written through it: libarchive's
+     * secure flags stop that one. */
+    const struct ent inner[] = {
+        {DIR_, "d", NULL}, {SYMLINK, "s", "d"}, {FILE_, "s/evil", NULL},
+    };
+    size_t ilen;
+    unsigned char *idata = build(inner, 3, &ilen);
+    stg_rm_tree_at(AT_FDCWD, "copy");
+    mkdir("copy", 0700);
+    rc = unpack(idata, ilen, err, sizeof err);
+    free(idata);
+    ok(rc != STG_OK, "writing through a link inside the copy is refused");
+    like(err, "unpack '/s/evil'", "... naming the entry");
+
+    /* Damaged data: a truncated archive. */
+    data = build(good, 4, &len);
+    stg_rm_tree_at(AT_FDCWD, "copy");
+    mkdir("copy", 0700);
+    rc = unpack(data, 700, err, sizeof err);
+    free(data);
+    ok(rc != STG_OK, "a truncated archive fails");
+    like(err, "damaged archive", "... as damaged");
+
+    if (chdir("/") == 0)
+        stg_rm_tree_at(AT_FDCWD, top);
+    return done_testing();
+}
