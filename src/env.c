@@ -80,6 +80,13 @@ void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_en
     stg_env_add(env, "STAGE_PY_DIR", root, false);
 }
 
+void stg_env_add_sources(const struct stg_manifest *m, struct stg_env *env)
+{
+    for (size_t i = 0; i < m->ntrees; i++)
+        for (size_t k = 0; k < m->trees[i].env.n; k++)
+            stg_env_add(env, m->trees[i].env.v[k], m->trees[i].source, true);
+}
+
 void stg_env_free(struct stg_env *env)
 {
     for (size_t i = 0; i < env->n; i++) {

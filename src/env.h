@@ -31,6 +31,10 @@ int stg_env_shell_parse(const char *s, enum stg_shell *out);
  * each env variable gets its trees' staged paths, each set variable its
  * tree's staged path, and STAGE_PY_DIR the root. */
 void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_env *env);
+/* With --on-node-failure skip, when some node has no copy: the trees'
+ * source paths follow the staged ones on each prepended variable, so that
+ * ranks there import from the sources. */
+void stg_env_add_sources(const struct stg_manifest *m, struct stg_env *env);
 /* Add one variable (for tests and later stages). */
 void stg_env_add(struct stg_env *env, const char *name, const char *path, bool prepend);
 void stg_env_free(struct stg_env *env);

@@ -51,8 +51,8 @@ static const char usage_text[] =
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
     "\n"
-    "Exit status: 0 staged on every node; 1 staging failed; 2 bad command line\n"
-    "or manifest; 3 timeout.  See stage-py(1).\n";
+    "Exit status: 0 staged on every node (with skip: on those that could); 1\n"
+    "staging failed; 2 bad command line or manifest; 3 timeout.  See stage-py(1).\n";
 
 static void oom_abort(void)
 {

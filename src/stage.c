@@ -38,6 +38,8 @@
 struct cleanup {
     struct stg_cache *cache;
     char **tmp;
+    const struct stg_opts *o;
+    bool root;
 };
 
 static void cleanup_on_signal(void *arg)
@@ -45,6 +47,11 @@ static void cleanup_on_signal(void *arg)
     struct cleanup *c = arg;
     if (c->cache->fd >= 0 && *c->tmp)
         stg_cache_discard(c->cache, *c->tmp);
+    /* The run ends here (a signal, the timeout): make `eval "$(stage-py)"` fail. */
+    if (c->root && !c->o->output) {
+        fputs(stg_env_failure(c->o->shell), stdout);
+        fflush(stdout);
+    }
 }
 
 /* STAGE_PY_TEST_STALL=NODE:PHASE: the test hook that makes NODE's leader
@@ -215,10 +222,12 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
 
 /* Phase 4, on the root: the settings, to --output or stdout. */
 static int write_settings(const struct stg_opts *o, const struct stg_manifest *m,
-                          const char *root)
+                          const char *root, bool some_failed)
 {
     struct stg_env env;
     stg_env_build(m, root, &env);
+    if (some_failed)
+        stg_env_add_sources(m, &env);
     char err[STG_MSG_MAX];
     char *text = stg_env_render(&env, o->shell, err, sizeof err);
     stg_env_free(&env);
@@ -287,16 +296,19 @@ static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *
                 if (*s == '\n')
                     *s = s[1] ? ',' : '\0';
             stg_log_warn("--on-node-failure skip: %d of %d nodes have no copy and will read "
-                         "the shared file system: %s (first error: %s)", count, n->nnodes,
-                         list, first ? first : "unknown");
+                         "the shared file system (the settings list the sources after the "
+                         "copies): %s (first error: %s)", count, n->nnodes, list,
+                         first ? first : "unknown");
         }
     }
     /* The decision, to every rank. */
     MPI_Ibcast(&all_failed, 1, MPI_INT, 0, n->world, &req);
     stg_node_wait(&req);
     free(all);
-    if (all_failed || !n->is_leader)
+    if (!n->is_leader)
         return rc;
+    if (all_failed)
+        return skipped ? STG_EFAIL : rc;   /* its own error is still recorded */
     if (rc != STG_OK || skipped)
         stg_err_clear();    /* set aside: this node simply has no copy */
     return STG_OK;
@@ -332,7 +344,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     }
     /* static: the exit handler may run after this function has returned */
     static struct cleanup cl;
-    cl = (struct cleanup){&cache, &tmp};
+    cl = (struct cleanup){&cache, &tmp, o, n->is_root};
     stg_node_on_signal(cleanup_on_signal, &cl);
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
@@ -378,7 +390,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* libarchive's disk writer takes paths: work relative to the checked
          * directory, not through a path that could be swapped meanwhile. */
-        if (fchdir(cache.fd) < 0)
+        if (tmp && fchdir(cache.fd) < 0)
             rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache.dir, strerror(errno));
         struct stg_bcast_args ba = {
             .node = n, .chunk_size = p.chunk_size, .depth = p.depth,
@@ -421,9 +433,12 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
 
     /* 4. settings: only now does every node hold a complete copy. */
     stg_node_phase(n, "settings");
+    /* Every node holds its copy: a timeout now would only contradict the
+     * settings the root is about to write. */
+    stg_node_set_timeout(n, 0);
     if (n->is_root) {
         char *root = stg_xasprintf("%s/stage-py-%u/%s", p.dest, (unsigned)geteuid(), copy);
-        rc = write_settings(o, m, root);
+        rc = write_settings(o, m, root, failed_nodes[0] != '\0');
         free(root);
     }
     rc = stg_agree(n, n->world, rc, msg);

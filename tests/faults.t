@@ -83,10 +83,12 @@ rm -rf "$T_NODES"
 rc=0; T_RO_node2=1 stage 3 2 --on-node-failure skip --output "$T_TMP/env.sh" \
     --stats "$T_TMP/st.json" || rc=$?
 t_is "$rc" 0 "skip: a node that cannot write /dev/shm does not fail the run"
-t_like "$(cat "$T_TMP/stderr")" "warning: --on-node-failure skip: 1 of 3 nodes have no copy and will read the shared file system: node2 \(first error: cannot create '/dev/shm/stage-py-$uid': Read-only file system\)" \
+t_like "$(cat "$T_TMP/stderr")" "warning: --on-node-failure skip: 1 of 3 nodes have no copy and will read the shared file system \(the settings list the sources after the copies\): node2 \(first error: cannot create '/dev/shm/stage-py-$uid': Read-only file system\)" \
     "... stderr names the node and why"
 t_is "$(copies 1):$(copies 2):$(copies 3)" 1:0:1 "... the other nodes keep their copies"
 t_ok "... the settings are written" test -s "$T_TMP/env.sh"
+t_like "$(cat "$T_TMP/env.sh")" "^PYTHONPATH='/dev/shm/stage-py-$uid/f-[0-9a-f]{16}$src:$src'" \
+    "... with the sources after the copies, for the node without one"
 t_is "$(stat_of failed_nodes)" "['node2']" "... and --stats lists the node"
 
 rm -rf "$T_NODES"
@@ -99,6 +101,10 @@ t_like "$(cat "$T_TMP/stderr")" "node3 \(first error: unpack '.*': No space left
 rm -rf "$T_NODES"
 rc=0; T_RO_node1=1 T_RO_node2=1 stage 2 1 --on-node-failure skip --output "$T_TMP/env3.sh" || rc=$?
 t_is "$rc" 1 "skip: when every node fails, the run fails"
+t_ok "... and writes no settings" test ! -e "$T_TMP/env3.sh"
+rc=0; stage 2 1 --on-node-failure skip --headroom 100T --output "$T_TMP/env3.sh" || rc=$?
+t_is "$rc" 1 "skip: when no node has room, the run fails"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: not enough space in '/dev/shm/stage-py-$uid'" "... saying why"
 t_ok "... and writes no settings" test ! -e "$T_TMP/env3.sh"
 
 # --- --timeout ---------------------------------------------------------------------
