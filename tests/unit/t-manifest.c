@@ -28,7 +28,6 @@ static int load(const char *text, struct stg_manifest **m)
 /* Expect an error whose text has want (after "path:"). */
 static void fails(const char *text, const char *want, const char *desc)
 {
-    char t[4096];
     struct stg_manifest *m = NULL;
     int rc = load(text, &m);
     char full[1200];
@@ -49,6 +48,8 @@ int main(void)
     snprintf(file, sizeof file, "%s/file", dir);
     mkdir(src, 0755);
     fclose(fopen(file, "w"));
+
+    char t[4096];
 
     /* A complete manifest. */
     char text[4096];
