@@ -126,6 +126,30 @@ rc=0; STAGE_PY_TEST_STALL=node3:prepare stage 3 1 --timeout 1s || rc=$?
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: timeout: 1 s passed" "--timeout overrides the manifest"
 sed -i '/^timeout = 2s$/d' "$T_TMP/m.ini"
 
+# --- a cancelled job (SIGTERM) and a killed one (SIGKILL) ------------------------------
+# The run hangs on node2 (test hook) so that the signal finds it mid-stream.
+rm -rf "$T_NODES"
+STAGE_PY_TEST_STALL=node2:stream t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" \
+    >"$T_TMP/stdout" 2>"$T_TMP/stderr" &
+job=$!
+for _ in $(seq 100); do [ "$(leftovers)" -ge 3 ] && break; sleep 0.1; done
+t_is "$(leftovers)" 3 "a run hanging in the stream has a temporary directory on each node"
+pkill -TERM -f "^mpiexec.openmpi .*$T_TMP/m.ini" || pkill -TERM -f "^mpiexec.mpich .*$T_TMP/m.ini" || true
+rc=0; wait "$job" || rc=$?
+t_ok "SIGTERM to the launcher ends the run with a failure ($rc)" test "$rc" -ne 0
+t_is "$(leftovers)" 0 "... and every node removes its temporary directory"
+t_is "$(cat "$T_TMP/stdout")" false "... stdout carries 'false' for eval"
+
+STAGE_PY_TEST_STALL=node2:stream t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" \
+    >"$T_TMP/stdout" 2>"$T_TMP/stderr" &
+job=$!
+for _ in $(seq 100); do [ "$(leftovers)" -ge 3 ] && break; sleep 0.1; done
+pkill -KILL -f "^$STAGE_PY -m $T_TMP/m.ini" || true
+wait "$job" || true
+t_is "$(leftovers)" 3 "SIGKILL leaves the temporary directories behind"
+t_ok "the next run succeeds" stage 3 1
+t_is "$(leftovers)" 0 "... and removes what the killed run left"
+
 # --- what runs that died left behind -----------------------------------------------------
 rm -rf "$T_NODES"
 stage 1 1 --output "$T_TMP/env.sh"
