@@ -213,10 +213,8 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
             hd->post_upto = ended ? produced : seq + (uint64_t)a->depth + 1;
             stg_hash_update(h, stg_chunk_data(c), hd->len);
             offset += hd->len;
-            if (hd->flags & STG_CHUNK_LAST) {
-                stg_hash_digest(h, hd->digest);
-                memcpy(r->digest, hd->digest, sizeof r->digest);
-            }
+            stg_hash_digest(h, hd->digest);
+            memcpy(r->digest, hd->digest, sizeof r->digest);
             stg_log_debug("send chunk %llu: %u bytes, flags %u, leaders may post up to %llu",
                           (unsigned long long)seq, hd->len, hd->flags,
                           (unsigned long long)hd->post_upto);
@@ -296,18 +294,19 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
                 post_upto = hd->post_upto;
             stg_hash_update(h, stg_chunk_data(c), hd->len);
             offset += hd->len;
+            stg_hash_digest(h, r->digest);
             if (hd->flags & STG_CHUNK_ABORT) {
                 r->stopped = true;
                 rc = STG_EFAIL;   /* the failing node's own error says why */
-            } else if (hd->flags & STG_CHUNK_LAST) {
-                stg_hash_digest(h, r->digest);
-                if (memcmp(r->digest, hd->digest, sizeof r->digest) != 0) {
-                    char got[2 * STG_DIGEST_LEN + 1], want[2 * STG_DIGEST_LEN + 1];
-                    stg_hex(r->digest, STG_DIGEST_LEN, got);
-                    stg_hex(hd->digest, STG_DIGEST_LEN, want);
-                    rc = stg_err_set(STG_EFAIL, "digest mismatch: received %s, the root sent %s; "
-                                     "the copy is discarded", got, want);
-                }
+            } else if (rc == STG_OK && memcmp(r->digest, hd->digest, sizeof r->digest) != 0) {
+                /* Checked at every chunk: the node votes on it at once. */
+                char got[2 * STG_DIGEST_LEN + 1], want[2 * STG_DIGEST_LEN + 1];
+                stg_hex(r->digest, STG_DIGEST_LEN, got);
+                stg_hex(hd->digest, STG_DIGEST_LEN, want);
+                rc = stg_err_set(STG_EFAIL, "digest mismatch at chunk %llu: received %s, the root "
+                                 "sent %s; the copy is discarded",
+                                 (unsigned long long)hd->seq, got, want);
+                stg_unpack_cancel(u);
             }
             if (hd->flags & STG_CHUNK_LAST)
                 ended = true;

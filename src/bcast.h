@@ -12,8 +12,9 @@
  * Leaders may only post a broadcast that the root will also post, so the
  * root announces in chunk i how far the leaders may post (post_upto): it
  * sends chunk i only once chunk i+depth exists or the stream has ended,
- * and then announces i+depth+1 (or the final count).  The last chunk has
- * STG_CHUNK_LAST and the XXH3-128 digest of the whole stream.
+ * and then announces i+depth+1 (or the final count).  Every chunk carries
+ * the XXH3-128 digest of the stream up to its end, so a leader finds damage
+ * at the chunk it happened in; the last chunk has STG_CHUNK_LAST.
  *
  * Stopping early.  Every vote_every chunks, all leaders vote on a
  * communicator of their own (a non-blocking all-reduce of "I failed"); the

@@ -30,7 +30,7 @@ struct stg_chunk_hdr {
     uint64_t offset;        /* stream offset of the first data byte */
     uint32_t len;           /* data bytes in this chunk */
     uint32_t flags;         /* enum stg_chunk_flags */
-    unsigned char digest[STG_DIGEST_LEN]; /* with LAST: XXH3-128 of the whole stream */
+    unsigned char digest[STG_DIGEST_LEN]; /* XXH3-128 of the stream up to here */
     uint64_t reserved[2];
 };
 

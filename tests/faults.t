@@ -70,10 +70,15 @@ fi
 
 # --- a corrupted chunk ----------------------------------------------------------------
 rm -rf "$T_NODES"
-rc=0; STAGE_PY_TEST_CORRUPT=node2:3 stage 3 2 --chunk-size 64K --output "$T_TMP/env.sh" || rc=$?
+rc=0; STAGE_PY_TEST_CORRUPT=node2:3 stage 3 2 --chunk-size 16K --output "$T_TMP/env.sh" \
+    --stats "$T_TMP/st.json" || rc=$?
 t_is "$rc" 1 "a chunk damaged on its way to node2: exit status 1"
-t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: (digest mismatch: received [0-9a-f]{32}, the root sent [0-9a-f]{32}; the copy is discarded|unpack.*damaged archive.*)$" \
-    "... detected on node2"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: digest mismatch at chunk 3: received [0-9a-f]{32}, the root sent [0-9a-f]{32}; the copy is discarded$" \
+    "... detected on node2, at that chunk"
+t_is "$(stat_of stopped_early)" True "... and the stream stopped early"
+total=$(( $(du -sb "$src" | cut -f1) / 16384 ))
+t_ok "... within a few chunks: $(stat_of chunks) of about $total sent" \
+    test "$(stat_of chunks)" -lt $((total / 2))
 t_is "$(copies 2)" 0 "... node2's copy is discarded"
 t_is "$(leftovers)" 0 "... with no temporary directory left"
 t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
