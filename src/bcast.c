@@ -90,7 +90,7 @@ static void votes_chunk_done(struct votes *v, uint64_t seq, bool failed_here)
     int i = (int)(v->posted % (uint64_t)v->cap);
     v->mine[i] = failed_here ? 1 : 0;
     /* SUM: how many nodes failed, so skip mode can tell "all" from "some". */
-    MPI_Iallreduce(&v->mine[i], &v->sum[i], 1, MPI_INT, MPI_SUM, v->a->node->votes, &v->req[i]);
+    MPI_Iallreduce(&v->mine[i], &v->sum[i], 1, MPI_INT, MPI_SUM, v->a->votes, &v->req[i]);
     v->posted++;
 }
 
@@ -124,7 +124,7 @@ static bool votes_say_stop(const struct votes *v)
 {
     if (v->failed == 0)
         return false;
-    return v->a->stop_on_failure || v->failed >= v->a->node->nnodes;
+    return v->a->stop_on_failure || v->failed >= v->a->members;
 }
 
 static void nap(long usec)
@@ -139,7 +139,7 @@ static int post(const struct stg_bcast_args *a, struct stg_chunk *c, MPI_Request
 {
     int count = (int)(STG_CHUNK_HDR_SIZE + a->chunk_size);
     /* Root sends, every other leader receives, into the same buffer layout. */
-    return MPI_Ibcast(c->buf, count, MPI_BYTE, 0, a->node->leaders, req);
+    return MPI_Ibcast(c->buf, count, MPI_BYTE, 0, a->comm, req);
 }
 
 static bool failed_here(void)

@@ -104,11 +104,75 @@ char *stg_cache_copy_name(const char *name, const char *key)
     return stg_xasprintf("%s-%s", name, key);
 }
 
+/* The record's text, at most 4 KiB. */
+static bool read_record(int dirfd, char *buf, size_t len)
+{
+    int fd = openat(dirfd, STG_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, len - 1);
+    /* Used now: the record's mtime is the copy's last use. */
+    futimens(fd, NULL);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
 bool stg_cache_has(const struct stg_cache *c, const char *copy)
 {
+    const char *dash = strrchr(copy, '-');
+    const char *key = dash ? dash + 1 : copy;
+    int fd = openat(c->fd, copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        struct stat st;
+        if (fstatat(c->fd, copy, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            stg_log_warn("removing '%s/%s': not a directory of stage-py's", c->dir, copy);
+            stg_rm_tree_at(c->fd, copy);
+        }
+        return false;
+    }
     struct stat st;
-    return fstatat(c->fd, copy, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-           st.st_uid == geteuid();
+    char rec[4096], want[64];
+    snprintf(want, sizeof want, "\"key\": \"%s\"", key);
+    bool ok = fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+              read_record(fd, rec, sizeof rec) && strstr(rec, want) != NULL;
+    close(fd);
+    if (!ok) {
+        /* Copies appear complete, by rename, with their record: this one
+         * was not made so, and must not be trusted or left in the way. */
+        stg_log_warn("removing '%s/%s': it has no valid %s record", c->dir, copy, STG_RECORD);
+        if (stg_rm_tree_at(c->fd, copy) < 0)
+            stg_log_warn("cannot remove '%s/%s': %s", c->dir, copy, strerror(errno));
+    }
+    return ok;
+}
+
+int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r)
+{
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    char when[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    char *text = stg_xasprintf("{\n  \"name\": \"%s\",\n  \"key\": \"%s\",\n  \"digest\": \"%s\",\n"
+                               "  \"bytes\": %llu,\n  \"files\": %llu,\n  \"created\": \"%s\",\n"
+                               "  \"host\": \"%s\"\n}\n",
+                               r->name, r->key, r->digest, r->bytes, r->files, when, host);
+    int rc = STG_OK;
+    int fd = openat(c->tmpfd, STG_RECORD, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0600);
+    size_t len = strlen(text);
+    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot write '%s/%s/%s': %s", c->dir, tmp, STG_RECORD,
+                         strerror(errno));
+    if (fd >= 0 && close(fd) < 0 && rc == STG_OK)
+        rc = stg_err_set(STG_EFAIL, "cannot write '%s/%s/%s': %s", c->dir, tmp, STG_RECORD,
+                         strerror(errno));
+    free(text);
+    return rc;
 }
 
 int stg_cache_tmp_new(struct stg_cache *c, const char *copy, char **tmp)

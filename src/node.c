@@ -90,14 +90,9 @@ int stg_node_init(struct stg_node *n)
     n->is_root = n->rank == 0;
     MPI_Comm_split(n->world, n->is_leader ? 0 : MPI_UNDEFINED, n->rank, &n->leaders);
     n->leader_rank = -1;
-    n->votes = MPI_COMM_NULL;
     if (n->is_leader) {
         MPI_Comm_rank(n->leaders, &n->leader_rank);
         MPI_Comm_size(n->leaders, &n->nnodes);
-        /* Votes during the stream on a communicator of their own: collectives
-         * on one communicator must be called in the same order everywhere,
-         * and votes and broadcasts interleave differently on each node. */
-        MPI_Comm_dup(n->leaders, &n->votes);
     }
     /* Everyone learns the node count (for --stats and messages). */
     MPI_Bcast(&n->nnodes, 1, MPI_INT, 0, n->world);
@@ -141,8 +136,6 @@ void stg_node_fini(struct stg_node *n)
     free(n->note_buf);
     if (n->notes != MPI_COMM_NULL)
         MPI_Comm_free(&n->notes);
-    if (n->votes != MPI_COMM_NULL)
-        MPI_Comm_free(&n->votes);
     if (n->leaders != MPI_COMM_NULL)
         MPI_Comm_free(&n->leaders);
     MPI_Comm_free(&n->local);

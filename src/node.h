@@ -17,7 +17,6 @@ struct stg_node {
     MPI_Comm world;         /* a duplicate of MPI_COMM_WORLD */
     MPI_Comm local;         /* the ranks of this node */
     MPI_Comm leaders;       /* one rank per node; MPI_COMM_NULL elsewhere */
-    MPI_Comm votes;         /* the leaders again, for the votes during the stream */
     int rank, size;
     int local_rank, local_size;
     int leader_rank, nnodes;  /* leader_rank: -1 on other ranks */

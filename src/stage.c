@@ -28,6 +28,7 @@
 
 #include "bcast.h"
 #include "cache.h"
+#include "hash.h"
 #include "log.h"
 #include "manifest.h"
 #include "scan.h"
@@ -103,6 +104,7 @@ struct times {
     double start, scan0, scan1;
     struct stg_bcast_result br;
     double unpack_max, bcast_max;   /* slowest leader */
+    int cold;                       /* nodes that lacked the copy */
 };
 
 static const char *dest_of(const struct stg_opts *o, const struct stg_manifest *m)
@@ -154,6 +156,7 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
     fprintf(f, ",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
             (unsigned long long)(scan ? scan->files : 0),
             (unsigned long long)(scan ? scan->bytes : 0));
+    fprintf(f, "  \"cold_nodes\": %d,\n", t->cold);
     fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
     fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n",
@@ -386,14 +389,35 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     /* 3. stream: leaders only; the other ranks wait in the agreement. */
     stg_node_phase(n, "stream");
     stall_if_asked(n, "stream");
+    /* Only the nodes that lack the copy take part, with the root, which
+     * sends even when its own node is warm; when no node lacks it, nothing
+     * is read or sent. */
+    int cold = n->is_leader && tmp != NULL, ncold = 0;
     if (n->is_leader) {
+        MPI_Iallreduce(&cold, &ncold, 1, MPI_INT, MPI_SUM, n->leaders, &req);
+        stg_node_wait(&req);
+    }
+    t.cold = ncold;
+    MPI_Comm scomm = MPI_COMM_NULL, svotes = MPI_COMM_NULL;
+    if (n->is_leader && ncold > 0) {
+        /* key = leader rank: the root stays rank 0, the sender */
+        MPI_Comm_split(n->leaders, cold || n->is_root ? 0 : MPI_UNDEFINED, n->leader_rank, &scomm);
+        if (scomm != MPI_COMM_NULL)
+            MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
+    } else if (n->is_root) {
+        stg_log_info("every node holds '%s': nothing to send", copy);
+    }
+    if (scomm != MPI_COMM_NULL) {
         int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         /* libarchive's disk writer takes paths: work relative to the checked
          * directory, not through a path that could be swapped meanwhile. */
         if (tmp && fchdir(cache.fd) < 0)
             rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache.dir, strerror(errno));
+        int members = 0;
+        MPI_Comm_size(scomm, &members);
         struct stg_bcast_args ba = {
-            .node = n, .chunk_size = p.chunk_size, .depth = p.depth,
+            .node = n, .comm = scomm, .votes = svotes, .members = members,
+            .chunk_size = p.chunk_size, .depth = p.depth,
             .scan = scan, .unpack = !warm && !skipped && rc == STG_OK, .prefix = tmp,
             .need = stg_space_need(p.bytes, p.files),
             .vote_every = p.depth < 2 ? 2 : p.depth,
@@ -407,15 +431,25 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
                 stg_log_warn("cannot return to the working directory: %s", strerror(errno));
             close(cwd);
         }
+        MPI_Comm_free(&svotes);
+        MPI_Comm_free(&scomm);
+    }
+    if (n->is_leader) {
+        if (tmp && rc == STG_OK) {
+            char hex[2 * STG_DIGEST_LEN + 1];
+            stg_hex(t.br.digest, STG_DIGEST_LEN, hex);
+            struct stg_record rec = {p.name, p.key, hex, p.bytes, p.files};
+            rc = stg_cache_record(&cache, tmp, &rec);   /* the copy's last file */
+        }
         if (tmp && rc == STG_OK)
             rc = stg_cache_commit(&cache, tmp, copy);
         else if (tmp)
             stg_cache_discard(&cache, tmp);
-        free(tmp);
-        tmp = NULL;
-        if (rc == STG_OK)
+        if (tmp && rc == STG_OK)
             stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache.dir, copy,
                          (unsigned long long)t.br.entries, t.br.t_bcast1 - t.br.t_bcast0);
+        free(tmp);
+        tmp = NULL;
     }
     if (p.skip_failed)
         rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
