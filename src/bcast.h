@@ -38,7 +38,7 @@ struct stg_bcast_args {
     const struct stg_node *node;
     MPI_Comm comm;          /* the root and the cold leaders: the broadcasts */
     MPI_Comm votes;         /* the same ranks, for the votes */
-    int members;            /* size of comm */
+    int members;            /* the cold nodes in comm (not a warm root) */
     size_t chunk_size;      /* data bytes per message */
     int depth;              /* broadcasts in flight */
     const struct stg_scan *scan;    /* root: what to pack */

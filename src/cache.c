@@ -107,7 +107,7 @@ char *stg_cache_copy_name(const char *name, const char *key)
 /* The record's text, at most 4 KiB. */
 static bool read_record(int dirfd, char *buf, size_t len)
 {
-    int fd = openat(dirfd, STG_RECORD, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(dirfd, STG_RECORD, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return false;
     ssize_t n = read(fd, buf, len - 1);
@@ -152,7 +152,11 @@ bool stg_cache_has(const struct stg_cache *c, const char *copy)
 int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r)
 {
     char host[256] = "";
-    gethostname(host, sizeof host - 1);
+    const char *sn = getenv("SLURMD_NODENAME");   /* the name messages use */
+    if (sn && *sn)
+        snprintf(host, sizeof host, "%s", sn);
+    else
+        gethostname(host, sizeof host - 1);
     char when[64];
     time_t now = time(NULL);
     struct tm tm;

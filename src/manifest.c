@@ -337,6 +337,9 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
     }
     free(t->source);
     t->source = norm;
+    if (strncmp(t->source, "/.stage-py.json", 15) == 0 &&
+        (t->source[15] == '\0' || t->source[15] == '/'))
+        return fail(p, t->source_line, "source '%s' would overlay the copy's record", t->source);
     if (check_sources) {
         struct stat st;
         if (stat(t->source, &st) < 0)

@@ -392,11 +392,13 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     /* Only the nodes that lack the copy take part, with the root, which
      * sends even when its own node is warm; when no node lacks it, nothing
      * is read or sent. */
-    int cold = n->is_leader && tmp != NULL, ncold = 0;
+    int mine2[2] = {n->is_leader && tmp != NULL, skipped}, sum2[2] = {0, 0};
     if (n->is_leader) {
-        MPI_Iallreduce(&cold, &ncold, 1, MPI_INT, MPI_SUM, n->leaders, &req);
+        /* how many nodes lack the copy, and how many were set aside (skip) */
+        MPI_Iallreduce(mine2, sum2, 2, MPI_INT, MPI_SUM, n->leaders, &req);
         stg_node_wait(&req);
     }
+    int cold = mine2[0], ncold = sum2[0];
     t.cold = ncold;
     MPI_Comm scomm = MPI_COMM_NULL, svotes = MPI_COMM_NULL;
     if (n->is_leader && ncold > 0) {
@@ -404,8 +406,10 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         MPI_Comm_split(n->leaders, cold || n->is_root ? 0 : MPI_UNDEFINED, n->leader_rank, &scomm);
         if (scomm != MPI_COMM_NULL)
             MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
-    } else if (n->is_root) {
+    } else if (n->is_root && sum2[1] == 0) {
         stg_log_info("every node holds '%s': nothing to send", copy);
+    } else if (n->is_root) {
+        stg_log_info("no node that could take '%s' lacks it: nothing to send", copy);
     }
     if (scomm != MPI_COMM_NULL) {
         int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -413,10 +417,8 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
          * directory, not through a path that could be swapped meanwhile. */
         if (tmp && fchdir(cache.fd) < 0)
             rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache.dir, strerror(errno));
-        int members = 0;
-        MPI_Comm_size(scomm, &members);
         struct stg_bcast_args ba = {
-            .node = n, .comm = scomm, .votes = svotes, .members = members,
+            .node = n, .comm = scomm, .votes = svotes, .members = ncold,
             .chunk_size = p.chunk_size, .depth = p.depth,
             .scan = scan, .unpack = !warm && !skipped && rc == STG_OK, .prefix = tmp,
             .need = stg_space_need(p.bytes, p.files),

@@ -147,6 +147,8 @@ int main(void)
     fails(t, "4: source '", "source that is a file");
     like(err, "is not a directory", "source that is a file: says so");
     fails("[stage]\nname = x\n[tree a]\nsource = /\n", "4: source '/' would stage", "source /");
+    fails("[stage]\nname = x\n[tree a]\nsource = /.stage-py.json/x\n",
+          "4: source '/.stage-py.json/x' would overlay the copy's record", "source over the record");
 
     /* Duplicates and continuations. */
     snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\nsource = %s\n", src, src);
