@@ -164,22 +164,9 @@ static void quote_fish(struct buf *b, const char *s)
 
 static void quote_json(struct buf *b, const char *s)
 {
-    puts_(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            puts_(b, esc);
-        } else {
-            put(b, s, 1);
-        }
-    }
-    puts_(b, "\"");
+    char *q = stg_json_quote(s);
+    puts_(b, q);
+    free(q);
 }
 
 char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, size_t errlen)

@@ -55,16 +55,25 @@ static void cleanup_on_signal(void *arg)
     }
 }
 
+/* A test hook's value "NODE[:ARG]": NULL unless it names this node's
+ * leader; else ARG ("" when absent). */
+static const char *test_hook(const char *var, const struct stg_node *n)
+{
+    const char *v = getenv(var);
+    if (!v || !*v || !n->is_leader)
+        return NULL;
+    size_t len = strcspn(v, ":");
+    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0)
+        return NULL;
+    return v[len] == ':' ? v + len + 1 : v + len;
+}
+
 /* STAGE_PY_TEST_STALL=NODE:PHASE: the test hook that makes NODE's leader
  * hang at the start of PHASE, to show what --timeout does. */
 static void stall_if_asked(const struct stg_node *n, const char *phase)
 {
-    const char *v = getenv("STAGE_PY_TEST_STALL");
-    if (!v || !n->is_leader)
-        return;
-    size_t len = strcspn(v, ":");
-    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0 || v[len] != ':' ||
-        strcmp(v + len + 1, phase) != 0)
+    const char *arg = test_hook("STAGE_PY_TEST_STALL", n);
+    if (!arg || strcmp(arg, phase) != 0)
         return;
     for (;;) {
         struct timespec ts = {0, 20 * 1000 * 1000};
@@ -78,13 +87,10 @@ static void stall_if_asked(const struct stg_node *n, const char *phase)
  * (default 0) as it arrives on NODE, to show that the digest catches it. */
 static long corrupt_seq(const struct stg_node *n)
 {
-    const char *v = getenv("STAGE_PY_TEST_CORRUPT");
-    if (!v || !*v)
+    const char *arg = test_hook("STAGE_PY_TEST_CORRUPT", n);
+    if (!arg)
         return -1;
-    size_t len = strcspn(v, ":");
-    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0)
-        return -1;
-    return v[len] == ':' ? strtol(v + len + 1, NULL, 10) : 0;
+    return *arg ? strtol(arg, NULL, 10) : 0;
 }
 
 /* What every rank needs to know once the root has scanned. */
@@ -116,19 +122,12 @@ static const char *dest_of(const struct stg_opts *o, const struct stg_manifest *
     return STG_DEFAULT_DEST;
 }
 
+
 static void json_str(FILE *f, const char *s)
 {
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
+    char *q = stg_json_quote(s);
+    fputs(q, f);
+    free(q);
 }
 
 static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }

@@ -186,6 +186,29 @@ const char *stg_format_size(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
+char *stg_json_quote(const char *s)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        oom();
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+    if (fclose(f) != 0)
+        oom();
+    return out;
+}
+
 double stg_now(void)
 {
     struct timespec ts;

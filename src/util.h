@@ -37,6 +37,9 @@ int stg_parse_duration(const char *s, double *out);
 /* "1.5 MiB" style, into buf. */
 const char *stg_format_size(uint64_t n, char *buf, size_t len);
 
+/* s as a JSON string, with its quotes (malloc'd). */
+char *stg_json_quote(const char *s);
+
 /* Seconds on a monotonic clock. */
 double stg_now(void);
 
