@@ -49,6 +49,7 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->tmpfd = -1;
+    c->lockfd = -1;
     c->dest = stg_xstrdup(dest);
     uid_t uid = geteuid();
     c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
@@ -88,6 +89,7 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
 
 void stg_cache_close(struct stg_cache *c)
 {
+    stg_cache_release(c);
     if (c->tmpfd >= 0)
         close(c->tmpfd);
     c->tmpfd = -1;
@@ -104,15 +106,19 @@ char *stg_cache_copy_name(const char *name, const char *key)
     return stg_xasprintf("%s-%s", name, key);
 }
 
-/* The record's text, at most 4 KiB. */
-static bool read_record(int dirfd, char *buf, size_t len)
+/* The record's text, at most 4 KiB.  touch: mark the copy used now (the
+ * record's mtime is the copy's last use).  OUT used: that time. */
+static bool read_record(int dirfd, char *buf, size_t len, bool touch, long long *used)
 {
     int fd = openat(dirfd, STG_RECORD, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return false;
     ssize_t n = read(fd, buf, len - 1);
-    /* Used now: the record's mtime is the copy's last use. */
-    futimens(fd, NULL);
+    if (touch)
+        futimens(fd, NULL);
+    struct stat st;
+    if (used)
+        *used = fstat(fd, &st) == 0 ? (long long)st.st_mtime : 0;
     close(fd);
     if (n <= 0)
         return false;
@@ -120,10 +126,42 @@ static bool read_record(int dirfd, char *buf, size_t len)
     return true;
 }
 
-bool stg_cache_has(const struct stg_cache *c, const char *copy)
+/* A field of a record that stg_cache_record() wrote: "k": "v" or "k": 123.
+ * OUT out: v (empty if absent). */
+static void record_field(const char *rec, const char *k, char *out, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", k);
+    const char *s = strstr(rec, pat);
+    out[0] = '\0';
+    if (!s)
+        return;
+    s += strlen(pat);
+    size_t n = *s == '"' ? strcspn(++s, "\"") : strcspn(s, ",\n}");
+    snprintf(out, len, "%.*s", (int)n, s);
+}
+
+/* Read copy's record into rec (touch: mark it used), checking that the copy
+ * is a real directory of ours whose record names key.  OUT used. */
+static bool check_copy(const struct stg_cache *c, const char *copy, bool touch, char *rec,
+                       size_t len, long long *used)
 {
     const char *dash = strrchr(copy, '-');
     const char *key = dash ? dash + 1 : copy;
+    int fd = openat(c->fd, copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    char want[64];
+    snprintf(want, sizeof want, "\"key\": \"%s\"", key);
+    bool ok = fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+              read_record(fd, rec, len, touch, used) && strstr(rec, want) != NULL;
+    close(fd);
+    return ok;
+}
+
+bool stg_cache_has(const struct stg_cache *c, const char *copy)
+{
     int fd = openat(c->fd, copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         struct stat st;
@@ -133,12 +171,9 @@ bool stg_cache_has(const struct stg_cache *c, const char *copy)
         }
         return false;
     }
-    struct stat st;
-    char rec[4096], want[64];
-    snprintf(want, sizeof want, "\"key\": \"%s\"", key);
-    bool ok = fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
-              read_record(fd, rec, sizeof rec) && strstr(rec, want) != NULL;
     close(fd);
+    char rec[4096];
+    bool ok = check_copy(c, copy, true, rec, sizeof rec, NULL);
     if (!ok) {
         /* Copies appear complete, by rename, with their record: this one
          * was not made so, and must not be trusted or left in the way. */
@@ -157,14 +192,16 @@ int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct st
         snprintf(host, sizeof host, "%s", sn);
     else
         gethostname(host, sizeof host - 1);
+    char *qhost = stg_json_quote(host);
     char when[64];
     time_t now = time(NULL);
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
     char *text = stg_xasprintf("{\n  \"name\": \"%s\",\n  \"key\": \"%s\",\n  \"digest\": \"%s\",\n"
                                "  \"bytes\": %llu,\n  \"files\": %llu,\n  \"created\": \"%s\",\n"
-                               "  \"host\": \"%s\"\n}\n",
-                               r->name, r->key, r->digest, r->bytes, r->files, when, host);
+                               "  \"job\": \"%s\",\n  \"host\": %s\n}\n",
+                               r->name, r->key, r->digest, r->bytes, r->files, when, r->job,
+                               qhost);
     int rc = STG_OK;
     int fd = openat(c->tmpfd, STG_RECORD, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                     0600);
@@ -176,6 +213,7 @@ int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct st
         rc = stg_err_set(STG_EFAIL, "cannot write '%s/%s/%s': %s", c->dir, tmp, STG_RECORD,
                          strerror(errno));
     free(text);
+    free(qhost);
     return rc;
 }
 
@@ -237,7 +275,18 @@ void stg_cache_sweep(const struct stg_cache *c)
                     stg_log_warn("cannot remove '%s/%s': %s", c->dir, n, strerror(errno));
             }
             close(t);
-        } else if ((strncmp(n, ".new-", 5) == 0 || strncmp(n, ".probe-", 7) == 0) &&
+        } else if (strncmp(n, ".lock-", 6) == 0 &&
+                   fstatat(c->fd, n + 6, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+            /* The lock of a copy that is gone.  Taken first: a run that
+             * holds it is making that copy; one that opened it but has not
+             * locked it yet finds it unlinked and opens a new one. */
+            int l = openat(c->fd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            if (l >= 0 && flock(l, LOCK_EX | LOCK_NB) == 0)
+                unlinkat(c->fd, n, 0);
+            if (l >= 0)
+                close(l);
+        } else if ((strncmp(n, ".new-", 5) == 0 || strncmp(n, ".probe-", 7) == 0 ||
+                    strncmp(n, ".del-", 5) == 0) &&
                    fstatat(c->fd, n, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                    now - st.st_mtime > 3600) {
             if (stg_rm_tree_at(c->fd, n) == 0)
@@ -247,7 +296,7 @@ void stg_cache_sweep(const struct stg_cache *c)
     closedir(d);
 }
 
-int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy)
+int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy, bool replace)
 {
     if (renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE) == 0) {
         close(c->tmpfd);
@@ -255,6 +304,14 @@ int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy)
         return STG_OK;
     }
     int e = errno;
+    /* One atomic swap: whoever imports from the copy sees the old tree or
+     * the new one, never a missing or half one. */
+    if (e == EEXIST && replace && renameat2(c->fd, tmp, c->fd, copy, RENAME_EXCHANGE) == 0) {
+        stg_log_info("'%s/%s' replaced", c->dir, copy);
+        stg_cache_discard(c, tmp);      /* the old copy, now under tmp's name */
+        return STG_OK;
+    }
+    e = errno;
     if (e == EEXIST && stg_cache_has(c, copy)) {
         stg_log_info("'%s/%s' appeared meanwhile: keeping it", c->dir, copy);
         stg_cache_discard(c, tmp);
@@ -272,4 +329,344 @@ void stg_cache_discard(struct stg_cache *c, const char *tmp)
     if (c->tmpfd >= 0)
         close(c->tmpfd);
     c->tmpfd = -1;
+}
+
+const char *stg_cache_job(char *buf, size_t len)
+{
+    static const char *const vars[] = {"SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "FLUX_JOB_ID"};
+    const char *id = NULL;
+    for (size_t i = 0; i < sizeof vars / sizeof *vars && !id; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            id = v;
+    }
+    if (id)
+        snprintf(buf, len, "%s", id);
+    else
+        snprintf(buf, len, "session-%ld", (long)getsid(0));
+    /* A directory name; never ".", "..", or a path. */
+    for (char *s = buf; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || (*s == '.' && s != buf)))
+            *s = '_';
+    return buf;
+}
+
+/*
+ * Take the copy's lock without waiting.  OUT got.  The lock file stays in
+ * place: a remover unlinks it only while holding it, so a lock taken on a
+ * file that is no longer under the name locks nothing, and is taken again.
+ */
+static int lock_try(const struct stg_cache *c, const char *copy, int *lockfd)
+{
+    char *name = stg_xasprintf(".lock-%s", copy);
+    int rc = STG_OK;
+    *lockfd = -1;
+    for (int tries = 0; tries < 16 && *lockfd < 0 && rc == STG_OK; tries++) {
+        int fd = openat(c->fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            rc = stg_err_set(STG_EFAIL, "cannot open '%s/%s': %s", c->dir, name, strerror(errno));
+            break;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            if (errno != EWOULDBLOCK)
+                rc = stg_err_set(STG_EFAIL, "cannot lock '%s/%s': %s", c->dir, name,
+                                 strerror(errno));
+            close(fd);
+            break;
+        }
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && fstatat(c->fd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+            *lockfd = fd;
+        else
+            close(fd);
+    }
+    free(name);
+    return rc;
+}
+
+void stg_cache_release(struct stg_cache *c)
+{
+    if (c->lockfd >= 0)
+        close(c->lockfd);   /* drops the flock */
+    c->lockfd = -1;
+}
+
+/* A pin's job is alive?  Only "session-N" pins can be checked here: the
+ * session is gone when no process leads it.  Batch jobs' pins go with the
+ * job's clean or the epilog. */
+static bool pin_alive(const char *job)
+{
+    if (strncmp(job, "session-", 8) != 0)
+        return true;
+    char *end;
+    long sid = strtol(job + 8, &end, 10);
+    if (*end || sid <= 0)
+        return true;
+    pid_t s = getsid((pid_t)sid);
+    return s == (pid_t)sid || (s < 0 && errno == EPERM);
+}
+
+/* The jobs that pin copy, comma-separated, into buf; stale session pins
+ * are dropped on the way. */
+static void pins_of(const struct stg_cache *c, const char *copy, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    int pfd = openat(c->fd, ".pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = pfd >= 0 ? fdopendir(pfd) : NULL;
+    if (!d) {
+        if (pfd >= 0)
+            close(pfd);
+        return;
+    }
+    size_t off = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *job = de->d_name;
+        if (job[0] == '.')
+            continue;
+        if (!pin_alive(job)) {
+            stg_rm_tree_at(dirfd(d), job);
+            continue;
+        }
+        char *pin = stg_xasprintf("%s/%s", job, copy);
+        struct stat st;
+        if (fstatat(dirfd(d), pin, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            int w = snprintf(buf + off, len - off, "%s%s", off ? "," : "", job);
+            if (w > 0 && (size_t)w < len - off)
+                off += (size_t)w;
+        }
+        free(pin);
+    }
+    closedir(d);
+}
+
+int stg_cache_pin(const struct stg_cache *c, const char *copy, const char *job)
+{
+    int rc = STG_OK;
+    if (mkdirat(c->fd, ".pins", 0700) < 0 && errno != EEXIST)
+        return stg_err_set(STG_EFAIL, "cannot create '%s/.pins': %s", c->dir, strerror(errno));
+    int pfd = openat(c->fd, ".pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return stg_err_set(STG_EFAIL, "cannot open '%s/.pins': %s", c->dir, strerror(errno));
+    if (mkdirat(pfd, job, 0700) < 0 && errno != EEXIST)
+        rc = stg_err_set(STG_EFAIL, "cannot create '%s/.pins/%s': %s", c->dir, job,
+                         strerror(errno));
+    int jfd = rc ? -1 : openat(pfd, job, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = jfd < 0 ? -1 : openat(jfd, copy, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (rc == STG_OK && fd < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot pin '%s/%s' for job %s: %s", c->dir, copy, job,
+                         strerror(errno));
+    if (fd >= 0) {
+        futimens(fd, NULL);
+        close(fd);
+    }
+    if (jfd >= 0)
+        close(jfd);
+    close(pfd);
+    return rc;
+}
+
+int stg_cache_unpin_job(const struct stg_cache *c, const char *job, bool dry_run,
+                        unsigned *count)
+{
+    *count = 0;
+    int pfd = openat(c->fd, ".pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd < 0)
+        return STG_OK;
+    int jfd = openat(pfd, job, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = jfd >= 0 ? fdopendir(jfd) : NULL;
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL)
+            if (de->d_name[0] != '.')
+                (*count)++;
+        closedir(d);
+    } else if (jfd >= 0) {
+        close(jfd);
+    }
+    int rc = STG_OK;
+    if (!dry_run && stg_rm_tree_at(pfd, job) < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot remove '%s/.pins/%s': %s", c->dir, job,
+                         strerror(errno));
+    close(pfd);
+    return rc;
+}
+
+/* Whether copy (for job, or any job with reuse) can be used as it is. */
+static bool usable(const struct stg_cache *c, const char *copy, const char *job, bool reuse)
+{
+    if (!stg_cache_has(c, copy))
+        return false;
+    if (reuse)
+        return true;
+    char rec[4096], made_by[128];
+    if (!check_copy(c, copy, false, rec, sizeof rec, NULL))
+        return false;
+    record_field(rec, "job", made_by, sizeof made_by);
+    return strcmp(made_by, job) == 0;
+}
+
+int stg_cache_claim(struct stg_cache *c, const char *copy, const char *job, bool reuse,
+                    bool force, enum stg_claim *claim)
+{
+    int rc = lock_try(c, copy, &c->lockfd);
+    if (rc)
+        return rc;
+    if (c->lockfd < 0) {
+        *claim = STG_CLAIM_BUSY;
+        return STG_OK;
+    }
+    if (!force && usable(c, copy, job, reuse)) {
+        /* Pinned under the lock: a clean that takes the lock next sees it. */
+        rc = stg_cache_pin(c, copy, job);
+        stg_cache_release(c);
+        *claim = STG_CLAIM_WARM;
+        return rc;
+    }
+    *claim = STG_CLAIM_OWNER;
+    return STG_OK;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const struct stg_copy_info *)a)->copy, ((const struct stg_copy_info *)b)->copy);
+}
+
+int stg_cache_list(const struct stg_cache *c, struct stg_copy_info **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    int fd = openat(c->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return stg_err_set(STG_EFAIL, "cannot read '%s': %s", c->dir, strerror(e));
+    }
+    struct stg_copy_info *v = NULL;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *copy = de->d_name;
+        char rec[4096], num[32];
+        long long used;
+        if (copy[0] == '.' || strlen(copy) >= sizeof v->copy ||
+            !check_copy(c, copy, false, rec, sizeof rec, &used))
+            continue;
+        v = stg_xrealloc(v, (n + 1) * sizeof *v);
+        struct stg_copy_info *x = &v[n++];
+        memset(x, 0, sizeof *x);
+        snprintf(x->copy, sizeof x->copy, "%s", copy);
+        record_field(rec, "name", x->name, sizeof x->name);
+        record_field(rec, "key", x->key, sizeof x->key);
+        record_field(rec, "created", x->created, sizeof x->created);
+        record_field(rec, "bytes", num, sizeof num);
+        x->bytes = strtoull(num, NULL, 10);
+        record_field(rec, "files", num, sizeof num);
+        x->files = strtoull(num, NULL, 10);
+        x->used = used;
+        pins_of(c, copy, x->pins, sizeof x->pins);
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof *v, by_name);
+    *out = v;
+    *nout = n;
+    return STG_OK;
+}
+
+int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const char *job,
+                     char *why, size_t whylen)
+{
+    int lockfd;
+    int rc = lock_try(c, copy, &lockfd);
+    if (rc)
+        return rc;
+    if (lockfd < 0) {
+        snprintf(why, whylen, "a run is staging it");
+        return 1;
+    }
+    char pins[256];
+    pins_of(c, copy, pins, sizeof pins);
+    if (job && strcmp(pins, job) == 0)
+        pins[0] = '\0';    /* a dry run's own pins: the real run drops them first */
+    if (pins[0] || dry_run) {
+        snprintf(why, whylen, "pinned by job %s", pins);
+        close(lockfd);
+        return pins[0] ? 1 : STG_OK;
+    }
+    /* Gone from its name at once; the tree goes after. */
+    char *del = stg_xasprintf(".del-%s-%ld", copy, (long)getpid());
+    if (renameat(c->fd, copy, c->fd, del) < 0) {
+        rc = stg_err_set(STG_EFAIL, "cannot remove '%s/%s': %s", c->dir, copy, strerror(errno));
+    } else {
+        if (stg_rm_tree_at(c->fd, del) < 0)
+            stg_log_warn("cannot remove '%s/%s': %s", c->dir, del, strerror(errno));
+        char *lock = stg_xasprintf(".lock-%s", copy);
+        unlinkat(c->fd, lock, 0);   /* while held: see lock_try() */
+        free(lock);
+    }
+    free(del);
+    close(lockfd);
+    return rc;
+}
+
+static int by_use(const void *a, const void *b)
+{
+    long long x = ((const struct stg_copy_info *)a)->used;
+    long long y = ((const struct stg_copy_info *)b)->used;
+    return x < y ? -1 : x > y;
+}
+
+int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64_t budget,
+                    const char *from)
+{
+    char a[32], b[32], h[32];
+    if (need > budget)
+        return stg_err_set(STG_EFAIL, "'%s' takes %s, more than the cache budget of %s (%s)",
+                           keep, stg_format_size(need, a, sizeof a),
+                           stg_format_size(budget, b, sizeof b), from);
+    struct stg_copy_info *v;
+    size_t n;
+    int rc = stg_cache_list(c, &v, &n);
+    if (rc)
+        return rc;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].copy, keep) != 0)
+            total += v[i].bytes;
+    qsort(v, n, sizeof *v, by_use);
+    char held[STG_MSG_MAX] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < n && total + need > budget; i++) {
+        if (strcmp(v[i].copy, keep) == 0)
+            continue;
+        char why[300];
+        int r = stg_cache_remove(c, v[i].copy, false, NULL, why, sizeof why);
+        if (r == STG_OK) {
+            total -= v[i].bytes;
+            stg_log_info("evicted '%s/%s' (%s, last used %lld s ago) to stay within the cache "
+                         "budget of %s", c->dir, v[i].copy,
+                         stg_format_size(v[i].bytes, a, sizeof a),
+                         (long long)time(NULL) - v[i].used, stg_format_size(budget, b, sizeof b));
+        } else if (r == 1) {
+            int w = snprintf(held + off, sizeof held - off, "%s%s (%s)", off ? ", " : "",
+                             v[i].copy, why);
+            if (w > 0 && (size_t)w < sizeof held - off)
+                off += (size_t)w;
+        } else {
+            rc = r;
+            break;
+        }
+    }
+    free(v);
+    if (rc == STG_OK && total + need > budget)
+        rc = stg_err_set(STG_EFAIL, "the cache budget of %s (%s) cannot take '%s' (%s): %s is "
+                         "held by copies that stay: %s", stg_format_size(budget, b, sizeof b),
+                         from, keep, stg_format_size(need, a, sizeof a),
+                         stg_format_size(total, h, sizeof h), held[0] ? held : "none");
+    return rc;
 }

@@ -7,17 +7,27 @@
  *       .stage-py.json                    its record, written last: a copy
  *                                         without it is never trusted
  *   <dest>/stage-py-<uid>/.tmp-...       a copy being written, private to one run
+ *   <dest>/stage-py-<uid>/.lock-<name>-<key>
+ *                                        the copy's lock (flock): held by the run
+ *                                        that writes the copy, and briefly by
+ *                                        runs that pin or remove it
+ *   <dest>/stage-py-<uid>/.pins/<job>/<name>-<key>
+ *                                        a pin: job <job> uses the copy; clean
+ *                                        and eviction leave pinned copies alone
  */
 #ifndef STG_CACHE_H
 #define STG_CACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct stg_cache {
     char *dest;             /* the node-local root, e.g. /dev/shm */
     char *dir;              /* <dest>/stage-py-<uid> */
     int fd;                 /* open on dir: every later step works relative to it */
     int tmpfd;              /* open on our temporary directory, locked; -1: none */
+    int lockfd;             /* the copy's lock, held; -1: none */
 };
 
 /*
@@ -33,6 +43,7 @@ char *stg_cache_copy_name(const char *name, const char *key);
 /* What a complete copy records about itself (.stage-py.json). */
 struct stg_record {
     const char *name, *key;
+    const char *job;        /* the job that made it */
     const char *digest;     /* hex XXH3-128 of the stream it came from */
     unsigned long long bytes, files;
 };
@@ -46,6 +57,69 @@ struct stg_record {
  * without a valid record is not a copy: it is removed, with a warning.
  */
 bool stg_cache_has(const struct stg_cache *c, const char *copy);
+
+/*
+ * The job this run belongs to, for pins: $SLURM_JOB_ID, else $PBS_JOBID,
+ * $LSB_JOBID or $FLUX_JOB_ID, else "session-<sid>" (a pin that lasts as
+ * long as this session).  Characters other than [A-Za-z0-9._-] become '_'.
+ * OUT buf.
+ */
+const char *stg_cache_job(char *buf, size_t len);
+
+enum stg_claim {
+    STG_CLAIM_WARM,         /* a usable copy is here, and now pinned for job */
+    STG_CLAIM_OWNER,        /* no usable copy: this run holds its lock and makes it */
+    STG_CLAIM_BUSY          /* another run holds the lock: it is making the copy */
+};
+
+/*
+ * One attempt, without waiting, at the copy's lock.  With the lock: a
+ * usable copy (present, and made by job unless reuse) is pinned for job and
+ * the lock released (WARM); otherwise, or with force, the lock stays held
+ * (OWNER).  OUT claim.  Returns STG_OK or an error.
+ */
+int stg_cache_claim(struct stg_cache *c, const char *copy, const char *job, bool reuse,
+                    bool force, enum stg_claim *claim);
+/* Release the copy's lock, if held. */
+void stg_cache_release(struct stg_cache *c);
+/* Record a pin of copy for job.  Returns STG_OK or an error. */
+int stg_cache_pin(const struct stg_cache *c, const char *copy, const char *job);
+/* Drop every pin of job on this node (dry_run: only count them).  OUT
+ * count: pins dropped. */
+int stg_cache_unpin_job(const struct stg_cache *c, const char *job, bool dry_run,
+                        unsigned *count);
+
+/* A copy as list and clean see it. */
+struct stg_copy_info {
+    char copy[128];         /* "<name>-<key>" */
+    char name[80], key[24];
+    char created[32];       /* as recorded, UTC */
+    unsigned long long bytes, files;
+    long long used;         /* last use, seconds since the epoch */
+    char pins[256];         /* jobs that pin it, comma-separated; "" none */
+};
+
+/* This user's complete copies here, by name.  OUT v, n. */
+int stg_cache_list(const struct stg_cache *c, struct stg_copy_info **v, size_t *n);
+
+/*
+ * Remove copy unless it is pinned or another run holds its lock: the copy
+ * leaves its name by one rename, then goes.  dry_run: only say whether it
+ * would, not counting a pin of job alone (which a real clean drops first).
+ * Returns STG_OK (removed), 1 (kept: why in OUT why), or an error.
+ */
+int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const char *job,
+                     char *why, size_t whylen);
+
+/*
+ * Make room for a copy of need bytes within budget (the cache's total of
+ * recorded bytes): remove this user's least recently used copies that are
+ * neither pinned nor locked, never keep.  from: where the budget was set,
+ * for the message.  Returns STG_OK, or an error if pinned copies leave no
+ * room.
+ */
+int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64_t budget,
+                    const char *from);
 /* Write the record into the temporary directory, the last file of the copy. */
 int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r);
 /* Make a private temporary directory for copy, locked (flock) for as long as
@@ -57,9 +131,10 @@ int stg_cache_tmp_new(struct stg_cache *c, const char *copy, char **tmp);
 void stg_cache_sweep(const struct stg_cache *c);
 /*
  * Publish tmp as copy with one rename.  If a complete copy of the same name
- * (the same content) appeared meanwhile, keep that one and remove tmp.
+ * (the same content) appeared meanwhile, keep that one and remove tmp; with
+ * replace (--force, reuse off), swap the two atomically and remove the old.
  */
-int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy);
+int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy, bool replace);
 /* Remove tmp and everything below it. */
 void stg_cache_discard(struct stg_cache *c, const char *tmp);
 

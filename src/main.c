@@ -16,6 +16,7 @@
 
 #include "bcast.h"
 #include "env.h"
+#include "housekeep.h"
 #include "log.h"
 #include "node.h"
 #include "stage.h"
@@ -23,18 +24,29 @@
 
 static const char usage_text[] =
     "Usage: stage-py [stage] --manifest FILE [options]\n"
+    "       stage-py list [--dest DIR] [--json]\n"
+    "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--dry-run]\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first.\n"
     "Run it under the job's launcher, e.g. srun --ntasks-per-node=1 stage-py ...\n"
+    "list shows this user's staged copies on every node it runs on; clean drops\n"
+    "this job's pins there and removes the unpinned copies it selects.\n"
     "\n"
-    "Options:\n"
+    "Options of stage:\n"
     "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); required\n"
-    "      --dest DIR          node-local root (default: the manifest's, else /dev/shm)\n"
+    "      --dest DIR          node-local root (default: the manifest's, else the\n"
+    "                          site's, else /dev/shm)\n"
     "      --shell SHELL       settings for sh (default; bash, zsh, ksh, dash),\n"
     "                          csh (tcsh), fish, or json\n"
     "  -o, --output FILE       write the settings to FILE (atomically, only on\n"
     "                          success) instead of stdout\n"
+    "      --force             stage again even where a complete copy is present\n"
+    "      --max-cache SIZE    cache budget: evict this user's least recently used\n"
+    "                          unpinned copies to stay within SIZE (0: none)\n"
+    "      --lock-wait DURATION\n"
+    "                          wait at most this long for another run that is\n"
+    "                          staging the same copy on a node (default 5m)\n"
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 4M; 4K to 1G)\n"
     "      --pipeline-depth N  broadcasts in flight (default 4; 1 to 64)\n"
@@ -46,13 +58,24 @@ static const char usage_text[] =
     "      --timeout DURATION  give up after DURATION (90s, 5m, 1h; 0: never): every\n"
     "                          rank stops, naming the phase and the late nodes\n"
     "      --stats FILE        write timings and sizes as JSON to FILE\n"
+    "Options of list and clean:\n"
+    "      --dest DIR          node-local root (default: the site's, else /dev/shm)\n"
+    "      --json              list: one JSON array instead of a table\n"
+    "  -m, --manifest FILE     clean: the copies of this manifest's name\n"
+    "      --all               clean: every copy of this user\n"
+    "      --older-than DURATION\n"
+    "                          clean: only copies last used longer ago than this\n"
+    "      --dry-run           clean: say what would go, remove nothing\n"
+    "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
     "\n"
-    "Exit status: 0 staged on every node (with skip: on those that could); 1\n"
-    "staging failed; 2 bad command line or manifest; 3 timeout.  See stage-py(1).\n";
+    "Site defaults and limits: " STG_SITE_CONF " (or $STAGE_PY_CONF).\n"
+    "Exit status: 0 success (staging: on every node, with skip on those that\n"
+    "could); 1 failure; 2 bad command line, manifest or site file; 3 timeout.\n"
+    "See stage-py(1).\n";
 
 static void oom_abort(void)
 {
@@ -74,12 +97,21 @@ static void bad(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Which commands an option belongs to. */
+#define C_STAGE (1u << STG_CMD_STAGE)
+#define C_LIST (1u << STG_CMD_LIST)
+#define C_CLEAN (1u << STG_CMD_CLEAN)
+#define C_ALL (C_STAGE | C_LIST | C_CLEAN)
+
+static const char *const command_names[] = {"stage", "list", "clean"};
+
 /* Parse argv into o.  Returns -1 to go on, else the exit status; rank 0
  * (speak) prints the error. */
 static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
-           OPT_TIMEOUT };
+           OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
+           OPT_OLDER, OPT_DRY };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -91,21 +123,32 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"headroom", required_argument, NULL, OPT_HEADROOM},
         {"on-node-failure", required_argument, NULL, OPT_FAILURE},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"max-cache", required_argument, NULL, OPT_MAX_CACHE},
+        {"lock-wait", required_argument, NULL, OPT_LOCK_WAIT},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"all", no_argument, NULL, OPT_ALL},
+        {"older-than", required_argument, NULL, OPT_OLDER},
+        {"dry-run", no_argument, NULL, OPT_DRY},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* The first option given that each command does not take. */
+    const char *not_for[3] = {NULL, NULL, NULL};
     int verbosity = STG_NORMAL, c;
     bool help = false, version = false;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, NULL)) != -1) {
         char *end;
         long v;
+        unsigned takes = C_STAGE;   /* most options are staging's */
         switch (c) {
-        case 'm': o->manifest = optarg; break;
+        case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN; break;
         case OPT_DEST:
+            takes = C_ALL;
             if (!stg_path_is_clean_absolute(stg_path_strip_slash(optarg)))
                 bad("--dest '%s': not a clean absolute path", optarg);
             else if (!stg_path_listable(optarg))
@@ -136,11 +179,30 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_HEADROOM:
             if (stg_parse_size(optarg, &o->headroom) < 0)
                 bad("--headroom '%s': give a size such as 256M or 0", optarg);
+            o->headroom_set = true;
+            break;
+        case OPT_MAX_CACHE:
+            if (stg_parse_size(optarg, &o->max_cache) < 0)
+                bad("--max-cache '%s': give a size such as 8G, or 0 for no budget", optarg);
+            o->max_cache_set = true;
             break;
         case OPT_TIMEOUT:
             if (stg_parse_duration(optarg, &o->timeout) < 0)
                 bad("--timeout '%s': give a duration such as 90s, 5m or 1h", optarg);
             break;
+        case OPT_LOCK_WAIT:
+            if (stg_parse_duration(optarg, &o->lock_wait) < 0)
+                bad("--lock-wait '%s': give a duration such as 90s, 5m or 1h", optarg);
+            break;
+        case OPT_OLDER:
+            takes = C_CLEAN;
+            if (stg_parse_duration(optarg, &o->older_than) < 0)
+                bad("--older-than '%s': give a duration such as 12h or 7d", optarg);
+            break;
+        case OPT_FORCE: o->force = true; break;
+        case OPT_JSON: o->json = true; takes = C_LIST; break;
+        case OPT_ALL: o->all = true; takes = C_CLEAN; break;
+        case OPT_DRY: o->dry_run = true; takes = C_CLEAN; break;
         case OPT_FAILURE:
             if (strcmp(optarg, "abort") == 0)
                 o->skip_failed = false;
@@ -156,13 +218,19 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             else
                 o->depth = (int)v;
             break;
-        case 'v': verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1; break;
-        case 'q': verbosity = STG_QUIET; break;
-        case 'h': help = true; break;
-        case 'V': version = true; break;
+        case 'v':
+            verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1;
+            takes = C_ALL;
+            break;
+        case 'q': verbosity = STG_QUIET; takes = C_ALL; break;
+        case 'h': help = true; takes = C_ALL; break;
+        case 'V': version = true; takes = C_ALL; break;
         case ':': bad("option '%s' needs a value (see --help)", argv[optind - 1]); break;
         default: bad("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
+        for (int k = 0; k < 3; k++)
+            if (!(takes & (1u << k)) && !not_for[k])
+                not_for[k] = argv[optind - 1];
     }
     stg_log_init(NULL, verbosity);
     if (help || version) {
@@ -172,12 +240,23 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             printf("stage-py %s\n", PACKAGE_VERSION);
         return STG_OK;
     }
-    if (optind < argc && strcmp(argv[optind], "stage") == 0)
-        optind++;
+    o->cmd = STG_CMD_STAGE;
+    if (optind < argc) {
+        for (int k = 0; k < 3; k++)
+            if (strcmp(argv[optind], command_names[k]) == 0) {
+                o->cmd = (enum stg_command)k;
+                optind++;
+                break;
+            }
+    }
     if (optind < argc)
         bad("unknown command or argument '%s' (see --help)", argv[optind]);
-    if (!o->manifest)
+    if (not_for[o->cmd])
+        bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
+    if (o->cmd == STG_CMD_STAGE && !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
+    if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
+        bad("clean: give --manifest FILE or --all, not both");
     if (usage_error[0]) {
         if (speak)
             stg_log_error("%s", usage_error);
@@ -199,7 +278,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct stg_opts o = {
         .shell = STG_SHELL_SH, .chunk_size = STG_DEFAULT_CHUNK, .depth = STG_DEFAULT_DEPTH,
-        .headroom = STG_DEFAULT_HEADROOM, .timeout = -1,
+        .headroom = STG_DEFAULT_HEADROOM, .timeout = -1, .lock_wait = -1, .older_than = -1,
     };
     int rc = parse(argc, argv, &o, rank == 0);
     if (rc < 0 && provided < MPI_THREAD_FUNNELED) {
@@ -211,9 +290,14 @@ int main(int argc, char **argv)
         struct stg_node n;
         stg_node_init(&n);
         stg_log_init(n.name, stg_log_verbosity());
-        rc = stg_stage_run(&o, &n);
+        if (o.cmd == STG_CMD_LIST)
+            rc = stg_list_run(&o, &n);
+        else if (o.cmd == STG_CMD_CLEAN)
+            rc = stg_clean_run(&o, &n);
+        else
+            rc = stg_stage_run(&o, &n);
         stg_node_fini(&n);
-    } else if (rc != STG_OK && rank == 0 && !o.output) {
+    } else if (rc != STG_OK && rank == 0 && !o.output && o.cmd == STG_CMD_STAGE) {
         fputs(stg_env_failure(o.shell), stdout);
     }
     free(o.output);

@@ -285,10 +285,18 @@ static int handler(void *user, const char *section, const char *name, const char
             if (p->cont || stg_parse_duration(value, &m->timeout) < 0)
                 return fail(p, p->line, "timeout '%s': give a duration such as 90s, 5m or 1h",
                             value);
+            m->timeout_line = p->line;
             return 1;
         }
-        return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest, timeout)",
-                    name);
+        if (strcmp(name, "max_cache") == 0) {
+            if (p->cont || stg_parse_size(value, &m->max_cache) < 0)
+                return fail(p, p->line, "max_cache '%s': give a size such as 8G, or 0 for no "
+                            "limit", value);
+            m->max_cache_line = p->line;
+            return 1;
+        }
+        return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest, timeout, "
+                    "max_cache)", name);
     }
     struct stg_tree *t = p->tree;
     t->nkeys++;
@@ -407,9 +415,10 @@ static bool check_vars(struct parse *p)
     return true;
 }
 
-int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest **out,
+int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **out,
                       char *err, size_t errlen)
 {
+    bool check_sources = flags & STG_MANIFEST_SOURCES;
     struct parse p = {.path = path, .err = err, .errlen = errlen};
     *out = NULL;
     err[0] = '\0';
@@ -421,11 +430,16 @@ int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest 
     /* Whoever can write the manifest decides what every rank imports. */
     struct stat st;
     if (fstat(fileno(p.f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        snprintf(err, errlen, "refusing manifest '%s': writable by group or others (mode "
-                 "%04o); other users could choose what the job imports (chmod go-w)", path,
+        snprintf(err, errlen, "%s manifest '%s': writable by group or others (mode "
+                 "%04o); other users could choose what the job imports (chmod go-w)",
+                 flags & STG_MANIFEST_WRITABLE_OK ? "using" : "refusing", path,
                  (unsigned)(st.st_mode & 07777));
-        fclose(p.f);
-        return STG_EUSAGE;
+        if (!(flags & STG_MANIFEST_WRITABLE_OK)) {
+            fclose(p.f);
+            return STG_EUSAGE;
+        }
+        stg_log_warn("%s (the site file allows it)", err);
+        err[0] = '\0';
     }
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(path);

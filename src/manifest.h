@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -41,17 +42,23 @@ struct stg_manifest {
     char *dest;             /* NULL: not given */
     int dest_line;
     double timeout;         /* seconds; < 0: not given */
+    int timeout_line;
+    uint64_t max_cache;     /* the cache budget */
+    int max_cache_line;     /* 0: not given */
     int stage_line;         /* 0: no [stage] section */
     struct stg_tree *trees;
     size_t ntrees;
 };
 
+/* Flags of stg_manifest_load(). */
+#define STG_MANIFEST_SOURCES 1      /* require every source to be a readable directory */
+#define STG_MANIFEST_WRITABLE_OK 2  /* a manifest others can write: warn, not refuse */
+
 /*
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.
  * Returns STG_OK, or STG_EUSAGE with "file:line: what" in err.
- * check_sources: also require every source to be a readable directory.
  */
-int stg_manifest_load(const char *path, bool check_sources, struct stg_manifest **m,
+int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m,
                       char *err, size_t errlen);
 void stg_manifest_free(struct stg_manifest **m);
 

@@ -367,3 +367,32 @@ int stg_node_check_shared(const struct stg_node *n, const char *dir, bool leader
     }
     return rc;
 }
+
+char *stg_node_gather_text(const struct stg_node *n, const char *mine)
+{
+    if (!n->is_leader)
+        return NULL;
+    int len = (int)strlen(mine), *lens = NULL, *displs = NULL, total = 0;
+    char *all = NULL;
+    if (n->is_root) {
+        lens = stg_xcalloc((size_t)n->nnodes, sizeof *lens);
+        displs = stg_xcalloc((size_t)n->nnodes, sizeof *displs);
+    }
+    MPI_Request req;
+    /* The sizes first, so that the root can place every node's text. */
+    MPI_Igather(&len, 1, MPI_INT, lens, 1, MPI_INT, 0, n->leaders, &req);
+    stg_node_wait(&req);
+    if (n->is_root) {
+        for (int i = 0; i < n->nnodes; i++) {
+            displs[i] = total;
+            total += lens[i];
+        }
+        all = stg_xmalloc((size_t)total + 1);
+        all[total] = '\0';
+    }
+    MPI_Igatherv(mine, len, MPI_CHAR, all, lens, displs, MPI_CHAR, 0, n->leaders, &req);
+    stg_node_wait(&req);
+    free(lens);
+    free(displs);
+    return all;
+}

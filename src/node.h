@@ -76,4 +76,8 @@ void stg_node_check_signal(void);
  * valid on the leader when leader_ok.  Returns this rank's status. */
 int stg_node_check_shared(const struct stg_node *n, const char *dir, bool leader_ok);
 
+/* Collective over the leaders: every leader's text, concatenated in
+ * leader order, on the root (malloc'd); NULL elsewhere. */
+char *stg_node_gather_text(const struct stg_node *n, const char *mine);
+
 #endif

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "scan.h"
+#include "site.h"
 #include "space.h"
 #include "util.h"
 
@@ -104,24 +105,106 @@ struct plan {
     uint64_t headroom;
     int skip_failed;
     double timeout;
+    int force;              /* re-stage where a copy is present */
+    int reuse;              /* copies made by other jobs may be used (site) */
+    uint64_t max_cache;     /* the cache budget; 0: none */
+    char max_cache_from[192];   /* where it was set, for messages */
+    double lock_wait;       /* bound on waiting for another run's copy */
 };
 
 struct times {
     double start, scan0, scan1;
     struct stg_bcast_result br;
     double unpack_max, bcast_max;   /* slowest leader */
-    int cold;                       /* nodes that lacked the copy */
+    int cold;                       /* nodes that received the stream */
+    int waited;                     /* nodes that waited for another run's copy */
+    int rounds;                     /* transfers tried (a second one is rare) */
 };
 
-static const char *dest_of(const struct stg_opts *o, const struct stg_manifest *m)
+/* "--max-cache" etc., or "the manifest's KEY (file:line)": where a value came from. */
+static char *from_manifest(const struct stg_manifest *m, const char *key, int line)
 {
-    if (o->dest)
-        return o->dest;
-    if (m && m->dest)
-        return m->dest;
-    return STG_DEFAULT_DEST;
+    return stg_xasprintf("the manifest's %s (%s:%d)", key, m->path, line);
 }
 
+/*
+ * The settings of this run, on the root.  Precedence: command line, then
+ * manifest, then site file, then built-in defaults; then the site's limits
+ * hold: a value above the site's max_cache or timeout, or below its
+ * headroom, is brought back to it with a warning.
+ */
+static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
+                    const struct stg_site *site, struct plan *p)
+{
+    char a[32], b[32];
+    p->force = o->force;
+    p->reuse = site->reuse;
+    p->lock_wait = o->lock_wait >= 0 ? o->lock_wait
+                   : site->lock_wait >= 0 ? site->lock_wait : STG_DEFAULT_LOCK_WAIT;
+
+    p->headroom = o->headroom_set ? o->headroom
+                  : site->headroom_line ? site->headroom : STG_DEFAULT_HEADROOM;
+    if (site->headroom_line && p->headroom < site->headroom) {
+        char *w = stg_site_where(site, "headroom", site->headroom_line);
+        stg_log_warn("--headroom %s is below %s, %s: using %s",
+                     stg_format_size(p->headroom, a, sizeof a), w,
+                     stg_format_size(site->headroom, b, sizeof b), b);
+        free(w);
+        p->headroom = site->headroom;
+    }
+
+    char *from = NULL;
+    const char *given = NULL;
+    double timeout = 0;
+    if (o->timeout >= 0) {
+        timeout = o->timeout;
+        given = "--timeout";
+    } else if (m->timeout >= 0) {
+        timeout = m->timeout;
+        given = from = from_manifest(m, "timeout", m->timeout_line);
+    } else if (site->timeout_line) {
+        timeout = site->timeout;
+    }
+    if (site->timeout_line && site->timeout > 0 && (timeout == 0 || timeout > site->timeout)) {
+        char *w = stg_site_where(site, "timeout", site->timeout_line);
+        if (given)
+            stg_log_warn("%s %s is beyond %s, %.0f s: using %.0f s", given,
+                         timeout == 0 ? "(none)" : "", w, site->timeout, site->timeout);
+        free(w);
+        timeout = site->timeout;
+    }
+    p->timeout = timeout;
+    free(from);
+
+    char *mfrom = NULL;
+    if (o->max_cache_set) {
+        p->max_cache = o->max_cache;
+        mfrom = stg_xstrdup("--max-cache");
+    } else if (m->max_cache_line) {
+        p->max_cache = m->max_cache;
+        mfrom = from_manifest(m, "max_cache", m->max_cache_line);
+    } else if (site->max_cache_line) {
+        p->max_cache = site->max_cache;
+        mfrom = stg_site_where(site, "max_cache", site->max_cache_line);
+    }
+    if (site->max_cache_line && site->max_cache > 0 &&
+        (p->max_cache == 0 || p->max_cache > site->max_cache)) {
+        char *w = stg_site_where(site, "max_cache", site->max_cache_line);
+        if (mfrom && !strstr(mfrom, "site"))
+            stg_log_warn("%s %s is beyond %s, %s: using %s", mfrom,
+                         p->max_cache ? stg_format_size(p->max_cache, a, sizeof a) : "0 (none)",
+                         w, stg_format_size(site->max_cache, b, sizeof b), b);
+        free(mfrom);
+        mfrom = w;
+        p->max_cache = site->max_cache;
+    }
+    snprintf(p->max_cache_from, sizeof p->max_cache_from, "%s", mfrom ? mfrom : "");
+    free(mfrom);
+
+    const char *dest = o->dest ? o->dest : m->dest ? m->dest
+                       : site->dest ? site->dest : STG_DEFAULT_DEST;
+    snprintf(p->dest, sizeof p->dest, "%s", dest);
+}
 
 static void json_str(FILE *f, const char *s)
 {
@@ -155,7 +238,7 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
     fprintf(f, ",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
             (unsigned long long)(scan ? scan->files : 0),
             (unsigned long long)(scan ? scan->bytes : 0));
-    fprintf(f, "  \"cold_nodes\": %d,\n", t->cold);
+    fprintf(f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
     fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
     fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n",
@@ -199,13 +282,19 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
                      struct plan *p, struct times *t)
 {
     char err[STG_MSG_MAX];
-    int rc = stg_manifest_load(o->manifest, true, m, err, sizeof err);
+    struct stg_site site;
+    int rc = stg_site_load(&site, err, sizeof err);
+    if (rc == STG_OK)
+        rc = stg_manifest_load(o->manifest, STG_MANIFEST_SOURCES |
+                               (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0),
+                               m, err, sizeof err);
+    if (rc == STG_OK)
+        resolve(o, *m, &site, p);
+    stg_site_free(&site);
     if (rc)
         return stg_err_set(rc, "%s", err);
-    const char *dest = dest_of(o, *m);
-    if (strlen(dest) >= sizeof p->dest - 128)
-        return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", dest);
-    snprintf(p->dest, sizeof p->dest, "%s", dest);
+    if (strlen(p->dest) >= sizeof p->dest - 128)
+        return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
     t->scan0 = stg_now();
     rc = stg_scan_run(*m, scan);
@@ -316,6 +405,193 @@ static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *
     return STG_OK;
 }
 
+/* Sleep a little while waiting for another run: signals and the timeout
+ * are acted on meanwhile.  *ms grows to 200. */
+static void nap(long *ms)
+{
+    struct timespec ts = {0, *ms * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    *ms = *ms < 100 ? *ms * 2 : 200;
+    stg_node_check_signal();
+    stg_node_check_deadline();
+}
+
+/* The copy's lock, tried for about a second: runs that pin or remove a
+ * copy hold it for milliseconds, a run that makes the copy for its whole
+ * transfer (OUT claim BUSY).  Leaders. */
+static int claim_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
+                      const char *job, enum stg_claim *claim)
+{
+    long ms = 5;
+    for (int i = 0;; i++) {
+        int rc = stg_cache_claim(cache, copy, job, p->reuse, p->force, claim);
+        if (rc || *claim != STG_CLAIM_BUSY || i >= 10)
+            return rc;
+        nap(&ms);
+    }
+}
+
+/* An owner's (or a private copy's) preparations: room within the cache
+ * budget, space in memory, a temporary directory.  OUT tmp.  Leaders. */
+static int make_room(struct stg_cache *cache, const char *copy, const struct plan *p,
+                     char **tmp)
+{
+    int rc = STG_OK;
+    if (p->max_cache)
+        rc = stg_cache_evict(cache, copy, p->bytes, p->max_cache, p->max_cache_from);
+    if (rc == STG_OK)
+        rc = stg_space_check(cache->dir, stg_space_need(p->bytes, p->files), p->headroom);
+    if (rc == STG_OK)
+        rc = stg_cache_tmp_new(cache, copy, tmp);
+    if (rc)
+        stg_cache_release(cache);
+    return rc;
+}
+
+/*
+ * Another run on this node is making the copy: wait for its lock, at most
+ * p->lock_wait seconds.  OUT claim: WARM (its copy is here, pinned), OWNER
+ * (it failed: this run makes the copy) or BUSY (past the bound: this run
+ * makes a private copy, and whichever is published first is kept).
+ */
+static int wait_for_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
+                         const char *job, enum stg_claim *claim)
+{
+    double t0 = stg_now();
+    long ms = 10;
+    for (;;) {
+        int rc = stg_cache_claim(cache, copy, job, p->reuse, p->force, claim);
+        if (rc)
+            return rc;
+        if (*claim == STG_CLAIM_WARM)
+            stg_log_info("waited %.1f s for another run's copy '%s/%s'", stg_now() - t0,
+                         cache->dir, copy);
+        if (*claim != STG_CLAIM_BUSY)
+            return STG_OK;
+        if (stg_now() - t0 >= p->lock_wait) {
+            stg_log_warn("another run has been staging '%s/%s' for over %.0f s "
+                         "(--lock-wait): making a private copy here", cache->dir, copy,
+                         p->lock_wait);
+            return STG_OK;
+        }
+        nap(&ms);
+    }
+}
+
+/* Add one transfer's result to the run's. */
+static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
+{
+    t->stream_bytes += r->stream_bytes;
+    t->chunks += r->chunks;
+    t->stopped = t->stopped || r->stopped;
+    t->entries += r->entries;
+    t->unpacked_bytes += r->unpacked_bytes;
+    double *tt[3][2] = {{&t->t_pack0, &t->t_pack1}, {&t->t_bcast0, &t->t_bcast1},
+                        {&t->t_unpack0, &t->t_unpack1}};
+    const double rr[3][2] = {{r->t_pack0, r->t_pack1}, {r->t_bcast0, r->t_bcast1},
+                             {r->t_unpack0, r->t_unpack1}};
+    for (int i = 0; i < 3; i++) {
+        if (rr[i][0] <= 0)
+            continue;
+        if (*tt[i][0] <= 0)
+            *tt[i][0] = rr[i][0];
+        *tt[i][1] = rr[i][1];
+    }
+}
+
+/*
+ * One transfer: the root sends; the leaders that hold a temporary directory
+ * (*tmp) receive, unpack and publish their copy, with its record and this
+ * job's pin.  Collective over the leaders, each bringing its status so far:
+ * no transfer starts after a failure, unless --on-node-failure skip sets
+ * failures aside.  waits: this node will wait for another run's copy.
+ * Returns this rank's status.
+ */
+static int stream_round(struct stg_node *n, const struct plan *p, const struct stg_scan *scan,
+                        struct stg_cache *cache, const char *copy, const char *job, char **tmp,
+                        int rc, bool skipped, bool waits, struct times *t)
+{
+    if (!n->is_leader)
+        return rc;
+    bool first = t->rounds++ == 0;
+    /* how many nodes receive, have failed, were set aside, will wait */
+    int mine[4] = {*tmp != NULL && rc == STG_OK, rc != STG_OK, skipped, waits};
+    int sum[4] = {0, 0, 0, 0};
+    MPI_Request req;
+    MPI_Iallreduce(mine, sum, 4, MPI_INT, MPI_SUM, n->leaders, &req);
+    stg_node_wait(&req);
+    if (first)
+        t->waited = sum[3];
+    if (sum[0] == 0 || (sum[1] > 0 && !p->skip_failed)) {
+        if (first && n->is_root && sum[0] == 0 && sum[1] == 0) {
+            if (sum[2] == 0 && sum[3] == 0)
+                stg_log_info("every node holds '%s': nothing to send", copy);
+            else if (sum[3] > 0)
+                stg_log_info("%d node(s) wait for another run's copy of '%s', the others "
+                             "hold it: nothing to send now", sum[3], copy);
+            else
+                stg_log_info("no node that could take '%s' lacks it: nothing to send", copy);
+        }
+        return rc;
+    }
+    t->cold += sum[0];
+    bool cold = mine[0];
+    MPI_Comm scomm = MPI_COMM_NULL, svotes = MPI_COMM_NULL;
+    /* The root and the receivers; key = leader rank: the root stays rank 0,
+     * the sender, even when its own node needs nothing. */
+    MPI_Comm_split(n->leaders, cold || n->is_root ? 0 : MPI_UNDEFINED, n->leader_rank, &scomm);
+    if (scomm == MPI_COMM_NULL)
+        return rc;
+    MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
+    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* libarchive's disk writer takes paths: work relative to the checked
+     * directory, not through a path that could be swapped meanwhile. */
+    if (cold && fchdir(cache->fd) < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
+    struct stg_bcast_args ba = {
+        .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
+        .chunk_size = p->chunk_size, .depth = p->depth,
+        .scan = scan, .unpack = cold && rc == STG_OK, .prefix = *tmp,
+        .need = stg_space_need(p->bytes, p->files),
+        .vote_every = p->depth < 2 ? 2 : p->depth,
+        .stop_on_failure = !p->skip_failed,
+        .corrupt_seq = corrupt_seq(n),
+    };
+    struct stg_bcast_result br;
+    memset(&br, 0, sizeof br);
+    int brc = stg_bcast_run(&ba, &br);
+    rc = rc ? rc : brc;
+    merge(&t->br, &br);
+    if (cwd >= 0) {
+        if (fchdir(cwd) < 0)
+            stg_log_warn("cannot return to the working directory: %s", strerror(errno));
+        close(cwd);
+    }
+    MPI_Comm_free(&svotes);
+    MPI_Comm_free(&scomm);
+    if (!*tmp)
+        return rc;
+    if (rc == STG_OK) {
+        char hex[2 * STG_DIGEST_LEN + 1];
+        stg_hex(br.digest, STG_DIGEST_LEN, hex);
+        struct stg_record rec = {p->name, p->key, job, hex, p->bytes, p->files};
+        rc = stg_cache_record(cache, *tmp, &rec);   /* the copy's last file */
+    }
+    if (rc == STG_OK)
+        rc = stg_cache_commit(cache, *tmp, copy, p->force || !p->reuse);
+    else
+        stg_cache_discard(cache, *tmp);
+    if (rc == STG_OK)
+        rc = stg_cache_pin(cache, copy, job);
+    if (rc == STG_OK)
+        stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache->dir, copy,
+                     (unsigned long long)br.entries, br.t_bcast1 - br.t_bcast0);
+    stg_cache_release(cache);   /* waiting runs now find the copy */
+    free(*tmp);
+    *tmp = NULL;
+    return rc;
+}
+
 int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
 {
     struct times t;
@@ -329,7 +605,8 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     char *copy = NULL, *tmp = NULL;
     char msg[STG_MSG_MAX] = "";
     char failed_nodes[STG_MSG_MAX] = "";
-    bool warm = false, skipped = false;
+    bool skipped = false;
+    char job[128] = "";
     int rc = STG_OK;
 
     /* 1. plan: only the root touches the shared file system. */
@@ -339,10 +616,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         rc = plan_root(o, &m, &scan, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
-        p.headroom = o->headroom;
         p.skip_failed = o->skip_failed;
-        /* The command line wins over the manifest; 0 means no limit. */
-        p.timeout = o->timeout >= 0 ? o->timeout : m && m->timeout >= 0 ? m->timeout : 0;
     }
     /* static: the exit handler may run after this function has returned */
     static struct cleanup cl;
@@ -357,7 +631,9 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stg_node_set_timeout(n, p.timeout);
     copy = stg_cache_copy_name(p.name, p.key);
 
-    /* 2. prepare: a checked per-user directory that all local ranks share. */
+    /* 2. prepare: a checked per-user directory that all local ranks share;
+     * each leader learns whether its node holds the copy, makes it, or
+     * waits for another run that is making it. */
     stg_node_phase(n, "prepare");
     stall_if_asked(n, "prepare");
     if (n->is_leader)
@@ -366,21 +642,27 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     int src = stg_node_check_shared(n, dir, rc == STG_OK);
     free(dir);
     rc = rc ? rc : src;
+    enum stg_claim claim = STG_CLAIM_WARM;
     if (n->is_leader && rc == STG_OK) {
+        stg_cache_job(job, sizeof job);
         stg_cache_sweep(&cache);
-        warm = stg_cache_has(&cache, copy);
-        if (warm)
+        rc = claim_copy(&cache, copy, &p, job, &claim);
+        if (rc == STG_OK && claim == STG_CLAIM_WARM)
             stg_log_info("'%s/%s' is already here", cache.dir, copy);
-        else
-            rc = stg_space_check(cache.dir, stg_space_need(p.bytes, p.files), p.headroom);
-        if (!warm && rc == STG_OK)
-            rc = stg_cache_tmp_new(&cache, copy, &tmp);
+        else if (rc == STG_OK && claim == STG_CLAIM_OWNER)
+            rc = make_room(&cache, copy, &p, &tmp);
+        else if (rc == STG_OK)
+            stg_log_info("another run is staging '%s/%s': waiting for it after the transfer",
+                         cache.dir, copy);
     }
     if (p.skip_failed && n->is_leader && rc != STG_OK && rc != STG_EUSAGE) {
         /* skip: this node gets no copy, and says so at the end */
         skipped = true;
         rc = STG_OK;
     }
+    /* Every node's part is settled here, before anyone waits for a lock:
+     * the transfer takes only the root and the nodes that make the copy,
+     * so no run's transfer depends on another run's. */
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
         goto out;
@@ -388,70 +670,21 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     /* 3. stream: leaders only; the other ranks wait in the agreement. */
     stg_node_phase(n, "stream");
     stall_if_asked(n, "stream");
-    /* Only the nodes that lack the copy take part, with the root, which
-     * sends even when its own node is warm; when no node lacks it, nothing
-     * is read or sent. */
-    int mine2[2] = {n->is_leader && tmp != NULL, skipped}, sum2[2] = {0, 0};
-    if (n->is_leader) {
-        /* how many nodes lack the copy, and how many were set aside (skip) */
-        MPI_Iallreduce(mine2, sum2, 2, MPI_INT, MPI_SUM, n->leaders, &req);
-        stg_node_wait(&req);
-    }
-    int cold = mine2[0], ncold = sum2[0];
-    t.cold = ncold;
-    MPI_Comm scomm = MPI_COMM_NULL, svotes = MPI_COMM_NULL;
-    if (n->is_leader && ncold > 0) {
-        /* key = leader rank: the root stays rank 0, the sender */
-        MPI_Comm_split(n->leaders, cold || n->is_root ? 0 : MPI_UNDEFINED, n->leader_rank, &scomm);
-        if (scomm != MPI_COMM_NULL)
-            MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
-    } else if (n->is_root && sum2[1] == 0) {
-        stg_log_info("every node holds '%s': nothing to send", copy);
-    } else if (n->is_root) {
-        stg_log_info("no node that could take '%s' lacks it: nothing to send", copy);
-    }
-    if (scomm != MPI_COMM_NULL) {
-        int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        /* libarchive's disk writer takes paths: work relative to the checked
-         * directory, not through a path that could be swapped meanwhile. */
-        if (tmp && fchdir(cache.fd) < 0)
-            rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache.dir, strerror(errno));
-        struct stg_bcast_args ba = {
-            .node = n, .comm = scomm, .votes = svotes, .members = ncold,
-            .chunk_size = p.chunk_size, .depth = p.depth,
-            .scan = scan, .unpack = !warm && !skipped && rc == STG_OK, .prefix = tmp,
-            .need = stg_space_need(p.bytes, p.files),
-            .vote_every = p.depth < 2 ? 2 : p.depth,
-            .stop_on_failure = !p.skip_failed,
-            .corrupt_seq = corrupt_seq(n),
-        };
-        int brc = stg_bcast_run(&ba, &t.br);
-        rc = rc ? rc : brc;
-        if (cwd >= 0) {
-            if (fchdir(cwd) < 0)
-                stg_log_warn("cannot return to the working directory: %s", strerror(errno));
-            close(cwd);
+    bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
+    rc = stream_round(n, &p, scan, &cache, copy, job, &tmp, rc, skipped, waits, &t);
+    if (waits && rc == STG_OK) {
+        /* Another run on this node holds the copy's lock: wait (bounded) for
+         * its copy; past the bound, or if it failed, make one here. */
+        rc = wait_for_copy(&cache, copy, &p, job, &claim);
+        if (rc == STG_OK && claim != STG_CLAIM_WARM)
+            rc = make_room(&cache, copy, &p, &tmp);
+        if (rc != STG_OK && p.skip_failed && rc != STG_EUSAGE) {
+            skipped = true;
+            rc = STG_OK;
         }
-        MPI_Comm_free(&svotes);
-        MPI_Comm_free(&scomm);
     }
-    if (n->is_leader) {
-        if (tmp && rc == STG_OK) {
-            char hex[2 * STG_DIGEST_LEN + 1];
-            stg_hex(t.br.digest, STG_DIGEST_LEN, hex);
-            struct stg_record rec = {p.name, p.key, hex, p.bytes, p.files};
-            rc = stg_cache_record(&cache, tmp, &rec);   /* the copy's last file */
-        }
-        if (tmp && rc == STG_OK)
-            rc = stg_cache_commit(&cache, tmp, copy);
-        else if (tmp)
-            stg_cache_discard(&cache, tmp);
-        if (tmp && rc == STG_OK)
-            stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache.dir, copy,
-                         (unsigned long long)t.br.entries, t.br.t_bcast1 - t.br.t_bcast0);
-        free(tmp);
-        tmp = NULL;
-    }
+    /* The nodes that still lack the copy (rare): a second transfer. */
+    rc = stream_round(n, &p, scan, &cache, copy, job, &tmp, rc, skipped, false, &t);
     if (p.skip_failed)
         rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
     rc = stg_agree(n, n->world, rc, msg);

@@ -12,7 +12,10 @@
 #include "env.h"
 #include "node.h"
 
+enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN };
+
 struct stg_opts {
+    enum stg_command cmd;
     const char *manifest;   /* path as given */
     const char *dest;       /* overrides the manifest's; NULL: not given */
     enum stg_shell shell;
@@ -21,6 +24,15 @@ struct stg_opts {
     uint64_t chunk_size;
     int depth;
     uint64_t headroom;      /* memory kept free beside the copy */
+    bool headroom_set;
+    uint64_t max_cache;     /* --max-cache: the cache budget; 0: none */
+    bool max_cache_set;
+    double lock_wait;       /* --lock-wait, seconds; < 0: not given */
+    bool force;             /* --force: stage even where a copy is present */
+    bool json;              /* list --json */
+    bool all;               /* clean --all */
+    bool dry_run;           /* clean --dry-run */
+    double older_than;      /* clean --older-than, seconds; < 0: not given */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
 };
@@ -32,5 +44,6 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
 #define STG_DEFAULT_CHUNK ((uint64_t)4 << 20)
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
+#define STG_DEFAULT_LOCK_WAIT 300.0
 
 #endif

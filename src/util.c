@@ -162,6 +162,7 @@ int stg_parse_duration(const char *s, double *out)
     case '\0': case 's': break;
     case 'm': v *= 60; break;
     case 'h': v *= 3600; break;
+    case 'd': v *= 86400; break;
     default: return -1;
     }
     if (*end && end[1])

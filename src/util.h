@@ -32,7 +32,7 @@ void stg_strv_free(struct stg_strv *sv);
 
 /* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
 int stg_parse_size(const char *s, uint64_t *out);
-/* "90", "90s", "5m", "2h": seconds.  Returns 0 or -1. */
+/* "90", "90s", "5m", "2h", "7d": seconds.  Returns 0 or -1. */
 int stg_parse_duration(const char *s, double *out);
 /* "1.5 MiB" style, into buf. */
 const char *stg_format_size(uint64_t n, char *buf, size_t len);

@@ -22,7 +22,7 @@ static int load(const char *text, struct stg_manifest **m)
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
-    return stg_manifest_load(path, true, m, err, sizeof err);
+    return stg_manifest_load(path, STG_MANIFEST_SOURCES, m, err, sizeof err);
 }
 
 /* Expect an error whose text has want (after "path:"). */
@@ -188,7 +188,7 @@ int main(void)
 
     /* The file itself. */
     struct stg_manifest *m2 = NULL;
-    rc = stg_manifest_load("/nonexistent/m.ini", true, &m2, err, sizeof err);
+    rc = stg_manifest_load("/nonexistent/m.ini", STG_MANIFEST_SOURCES, &m2, err, sizeof err);
     ok(rc == STG_EUSAGE && m2 == NULL, "a missing manifest is refused");
     like(err, "cannot open manifest '/nonexistent/m.ini': No such file or directory",
          "... naming it and why");

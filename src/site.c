@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * site: the site configuration file, parsed with inih.  One section,
+ * [site]; an unknown key or a bad value is an error that names file:line,
+ * so that a typo never silently drops a limit.
+ */
+#include "config.h"
+
+#include "site.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "util.h"
+
+#ifndef STG_SITE_CONF
+#define STG_SITE_CONF "/etc/stage-py.conf"
+#endif
+
+struct parse {
+    struct stg_site *s;
+    int line;               /* inih does not pass it: counted from the reader */
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+static int fail(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct parse *p, const char *fmt, ...)
+{
+    if (p->failed)
+        return 0;
+    p->failed = true;
+    int n = snprintf(p->err, p->errlen, "%s:%d: ", p->s->path, p->line);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < p->errlen)
+        vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse *p = user;
+    struct stg_site *s = p->s;
+    if (p->failed)
+        return 0;
+    if (strcmp(section, "site") != 0)
+        return fail(p, "unknown section [%s] (the site file has one section, [site])",
+                    section);
+    if (strcmp(name, "dest") == 0) {
+        free(s->dest);
+        s->dest = stg_path_strip_slash(stg_xstrdup(value));
+        if (!stg_path_is_clean_absolute(s->dest))
+            return fail(p, "dest '%s' is not a clean absolute path", value);
+        if (!stg_path_listable(s->dest))
+            return fail(p, "dest '%s' has a ':', which a path list cannot hold", value);
+    } else if (strcmp(name, "reuse") == 0) {
+        if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
+            strcmp(value, "1") == 0)
+            s->reuse = true;
+        else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 ||
+                 strcmp(value, "0") == 0)
+            s->reuse = false;
+        else
+            return fail(p, "reuse '%s': use yes or no", value);
+        s->reuse_line = p->line;
+    } else if (strcmp(name, "max_cache") == 0) {
+        if (stg_parse_size(value, &s->max_cache) < 0)
+            return fail(p, "max_cache '%s': give a size such as 8G, or 0 for no limit", value);
+        s->max_cache_line = p->line;
+    } else if (strcmp(name, "headroom") == 0) {
+        if (stg_parse_size(value, &s->headroom) < 0)
+            return fail(p, "headroom '%s': give a size such as 256M", value);
+        s->headroom_line = p->line;
+    } else if (strcmp(name, "timeout") == 0) {
+        if (stg_parse_duration(value, &s->timeout) < 0)
+            return fail(p, "timeout '%s': give a duration such as 10m, or 0 for none", value);
+        s->timeout_line = p->line;
+    } else if (strcmp(name, "lock_wait") == 0) {
+        if (stg_parse_duration(value, &s->lock_wait) < 0)
+            return fail(p, "lock_wait '%s': give a duration such as 5m", value);
+    } else if (strcmp(name, "writable_manifests") == 0) {
+        if (strcmp(value, "refuse") == 0)
+            s->writable_manifests_warn = false;
+        else if (strcmp(value, "warn") == 0)
+            s->writable_manifests_warn = true;
+        else
+            return fail(p, "writable_manifests '%s': use refuse or warn", value);
+    } else {
+        return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, headroom, "
+                    "timeout, lock_wait, writable_manifests)", name);
+    }
+    return 1;
+}
+
+/* inih's reader, counting lines so that errors can name them. */
+static char *reader(char *str, int num, void *stream)
+{
+    struct parse *p = ((void **)stream)[1];
+    FILE *f = ((void **)stream)[0];
+    char *r = fgets(str, num, f);
+    if (!r)
+        return NULL;
+    p->line++;
+    /* inih would read the rest as a line of its own: refuse instead. */
+    size_t len = strlen(r);
+    if (len == (size_t)num - 1 && r[len - 1] != '\n' && !feof(f)) {
+        fail(p, "line too long (at most %d characters)", num - 2);
+        return NULL;
+    }
+    return r;
+}
+
+int stg_site_load(struct stg_site *s, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->reuse = true;
+    s->lock_wait = -1;
+    err[0] = '\0';
+    const char *path = getenv("STAGE_PY_CONF");
+    if (!path || !*path)
+        path = STG_SITE_CONF;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return STG_OK;
+        snprintf(err, errlen, "cannot open the site file '%s': %s", path, strerror(errno));
+        return STG_EUSAGE;
+    }
+    s->path = stg_xstrdup(path);
+    /* Its limits hold for every user: nobody but its owner may change them. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+        snprintf(err, errlen, "refusing the site file '%s': writable by group or others "
+                 "(mode %04o)", path, (unsigned)(st.st_mode & 07777));
+        fclose(f);
+        return STG_EUSAGE;
+    }
+    struct parse p = {.s = s, .err = err, .errlen = errlen};
+    void *stream[2] = {f, &p};
+    int rc = ini_parse_stream(reader, stream, handler, &p);
+    fclose(f);
+    if (p.failed)
+        return STG_EUSAGE;
+    if (rc == -2) {
+        snprintf(err, errlen, "%s: out of memory while parsing", path);
+        return STG_EUSAGE;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+        return STG_EUSAGE;
+    }
+    return STG_OK;
+}
+
+void stg_site_free(struct stg_site *s)
+{
+    free(s->path);
+    free(s->dest);
+    s->path = s->dest = NULL;
+}
+
+char *stg_site_where(const struct stg_site *s, const char *key, int line)
+{
+    return stg_xasprintf("the site's %s (%s:%d)", key, s->path ? s->path : "?", line);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * site: the site configuration file, $(sysconfdir)/stage-py.conf (or
+ * $STAGE_PY_CONF), where administrators set the defaults and the limits of
+ * every run on their system (stage-py(1), SITE CONFIGURATION).
+ */
+#ifndef STG_SITE_H
+#define STG_SITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct stg_site {
+    char *path;             /* the file read; NULL: there is none */
+    char *dest;             /* default destination; NULL: not set */
+    bool reuse;             /* copies of other jobs may be used (default true) */
+    int reuse_line;
+    uint64_t max_cache;     /* default and upper limit of the cache budget; 0: none */
+    int max_cache_line;
+    uint64_t headroom;      /* default and lower limit of --headroom */
+    int headroom_line;      /* 0: not set */
+    double timeout;         /* default and upper limit of the timeout; 0: none */
+    int timeout_line;
+    double lock_wait;       /* default bound on waiting for another run; < 0: not set */
+    bool writable_manifests_warn;   /* writable_manifests = warn */
+};
+
+/*
+ * Read the site file: $STAGE_PY_CONF if set, else STG_SITE_CONF.  A missing
+ * file is no error (OUT s then holds no settings).  Returns STG_OK, or
+ * STG_EUSAGE with "file:line: what" in err.
+ */
+int stg_site_load(struct stg_site *s, char *err, size_t errlen);
+void stg_site_free(struct stg_site *s);
+/* "the site's KEY (FILE:LINE)", for messages about a limit. */
+char *stg_site_where(const struct stg_site *s, const char *key, int line);
+
+#endif
