@@ -167,9 +167,12 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
     }
     if (site->timeout_line && site->timeout > 0 && (timeout == 0 || timeout > site->timeout)) {
         char *w = stg_site_where(site, "timeout", site->timeout_line);
-        if (given)
-            stg_log_warn("%s %s is beyond %s, %.0f s: using %.0f s", given,
-                         timeout == 0 ? "(none)" : "", w, site->timeout, site->timeout);
+        if (given && timeout == 0)
+            stg_log_warn("%s 0 (none) is beyond %s, %.0f s: using %.0f s", given, w,
+                         site->timeout, site->timeout);
+        else if (given)
+            stg_log_warn("%s %.0f s is beyond %s, %.0f s: using %.0f s", given, timeout, w,
+                         site->timeout, site->timeout);
         free(w);
         timeout = site->timeout;
     }

@@ -9,16 +9,14 @@ t_need python3
 
 uid=$(id -u)
 src=$T_TMP/src
-mkdir -p "$src/pkg"
-for i in $(seq 1 20); do echo "v = $i" >"$src/pkg/m$i.py"; done
-head -c 200000 /dev/urandom >"$src/pkg/blob.bin"
+t_make_tree "$src" 20 200000
 printf '[stage]\nname = c\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/m.ini"
 
 stage() {
     t_cluster 3 2 "$STAGE_PY" -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@" \
         >"$T_TMP/stdout" 2>"$T_TMP/stderr"
 }
-stat_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T_TMP/st.json" "$1"; }
+stat_of() { t_json "$T_TMP/st.json" "$1"; }
 copy() { ls -d "$(t_node_shm "$1")/stage-py-$uid"/c-* 2>/dev/null; }
 ino() { stat -c %i "$(copy "$1")$src/pkg/m1.py"; }
 

@@ -30,7 +30,7 @@ stage() {
 errors() { grep -c '^stage-py: [^ ]*: [^w]' "$T_TMP/stderr" || true; }
 leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | wc -l; }
 copies() { ls -d "$(t_node_shm "$1")/stage-py-$uid"/f-* 2>/dev/null | wc -l; }
-stat_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T_TMP/st.json" "$1"; }
+stat_of() { t_json "$T_TMP/st.json" "$1"; }
 
 # --- space runs out in the middle of unpacking --------------------------------
 # Room for the bytes but only 40 inodes: the check before sending passes,

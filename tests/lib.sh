@@ -387,3 +387,19 @@ t_cluster() {
     fi
     return "$rc"
 }
+
+# ---- test data ----------------------------------------------------------
+
+# t_make_tree DIR [FILES] [BYTES]: a small Python package DIR/pkg: FILES
+# modules (default 10) and a random blob.bin of BYTES (default 300000).
+t_make_tree() {
+    local i
+    mkdir -p "$1/pkg"
+    for ((i = 1; i <= ${2:-10}; i++)); do echo "v = $i" >"$1/pkg/m$i.py"; done
+    head -c "${3:-300000}" /dev/urandom >"$1/pkg/blob.bin"
+}
+
+# t_json FILE KEY: the top-level value KEY of the JSON object in FILE.
+t_json() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+}
