@@ -36,6 +36,7 @@ struct target {
     int select;             /* clean: remove copies at all (--manifest, --all, --older-than) */
     double older_than;      /* < 0: any age */
     int dry_run;
+    char job[128];          /* clean --job; "": this job (each node's own id) */
 };
 
 /* Phase 1, on the root. */
@@ -57,6 +58,7 @@ static int target_root(const struct stg_opts *o, struct target *tg)
         tg->select = m || o->all || o->older_than >= 0;
         tg->older_than = o->older_than;
         tg->dry_run = o->dry_run;
+        snprintf(tg->job, sizeof tg->job, "%s", o->job ? o->job : "");
     }
     stg_manifest_free(&m);
     stg_site_free(&site);
@@ -214,7 +216,10 @@ static int clean_node(const struct stg_node *n, const struct target *tg, struct 
         return rc;
     char job[128];
     unsigned count;
-    stg_cache_job(job, sizeof job);
+    if (tg->job[0])
+        snprintf(job, sizeof job, "%s", tg->job);
+    else
+        stg_cache_job(job, sizeof job);
     rc = stg_cache_unpin_job(c, job, tg->dry_run, &count);
     if (count)
         add(rows, "%s\t%s\t%s\t%u\t\n", n->name, tg->dry_run ? "would unpin" : "unpinned", job,

@@ -17,6 +17,7 @@
 #include "bcast.h"
 #include "env.h"
 #include "housekeep.h"
+#include "manifest.h"
 #include "log.h"
 #include "node.h"
 #include "stage.h"
@@ -25,7 +26,8 @@
 static const char usage_text[] =
     "Usage: stage-py [stage] --manifest FILE [options]\n"
     "       stage-py list [--dest DIR] [--json]\n"
-    "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--dry-run]\n"
+    "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
+    "                      [--dry-run]\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first.\n"
@@ -65,6 +67,8 @@ static const char usage_text[] =
     "      --all               clean: every copy of this user\n"
     "      --older-than DURATION\n"
     "                          clean: only copies last used longer ago than this\n"
+    "      --job ID            clean: drop the pins of job ID (one that ended without\n"
+    "                          its clean or an epilog) instead of this job's\n"
     "      --dry-run           clean: say what would go, remove nothing\n"
     "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
@@ -111,7 +115,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
-           OPT_OLDER, OPT_DRY };
+           OPT_OLDER, OPT_DRY, OPT_JOB };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -130,6 +134,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"all", no_argument, NULL, OPT_ALL},
         {"older-than", required_argument, NULL, OPT_OLDER},
         {"dry-run", no_argument, NULL, OPT_DRY},
+        {"job", required_argument, NULL, OPT_JOB},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -203,6 +208,12 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_JSON: o->json = true; takes = C_LIST; break;
         case OPT_ALL: o->all = true; takes = C_CLEAN; break;
         case OPT_DRY: o->dry_run = true; takes = C_CLEAN; break;
+        case OPT_JOB:
+            takes = C_CLEAN;
+            if (!stg_manifest_valid_name(optarg))
+                bad("--job '%s': give a job id (letters, digits, '.', '_', '-')", optarg);
+            o->job = optarg;
+            break;
         case OPT_FAILURE:
             if (strcmp(optarg, "abort") == 0)
                 o->skip_failed = false;

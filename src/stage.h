@@ -33,6 +33,7 @@ struct stg_opts {
     bool all;               /* clean --all */
     bool dry_run;           /* clean --dry-run */
     double older_than;      /* clean --older-than, seconds; < 0: not given */
+    const char *job;        /* clean --job: whose pins to drop; NULL: this job's */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
 };

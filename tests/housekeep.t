@@ -105,6 +105,15 @@ printf '[stage]\nname = alpha\nmax_cache = 700K\n[tree a]\nsource = %s\n' "$T_TM
 SLURM_JOB_ID=22 t_ok "the manifest's max_cache, job 21's pins dropped" run -m "$T_TMP/alpha2.ini" -v
 t_is "$(names 1)" "alpha gamma " "... evicts beta, now the least recently used"
 
+# A job that ended without its clean or an epilog: its pins stay until
+# someone drops them by its id.
+SLURM_JOB_ID=31 t_ok "job 31 stages beta" stage beta
+SLURM_JOB_ID=32 t_ok "clean --job 31 --all" run clean --job 31 --all
+t_like "$(cat "$T_TMP/stdout")" "^node2: dropped 1 pin of job 31$" "... drops job 31's pins"
+t_is "$(names 1)$(names 2)" "alpha alpha " "... and removes beta, which no job pins any more (job 22 pins alpha)"
+t_fails "clean --job ../x" run clean --job ../x
+t_like "$(cat "$T_TMP/stderr")" "--job '../x': give a job id" "... is a usage error"
+
 t_fails "list --all" run list --all
 t_like "$(cat "$T_TMP/stderr")" "--all: not an option of 'list'" "... is a usage error"
 t_fails "clean --manifest with --all" run clean --all -m "$T_TMP/alpha.ini"
