@@ -408,9 +408,10 @@ static bool pin_alive(const char *job)
     return s == (pid_t)sid || (s < 0 && errno == EPERM);
 }
 
-/* The jobs that pin copy, comma-separated, into buf; stale session pins
- * are dropped on the way. */
-static void pins_of(const struct stg_cache *c, const char *copy, char *buf, size_t len)
+/* The jobs that pin copy, comma-separated, into buf, leaving out skip
+ * (NULL: none); with tidy, stale session pins are dropped on the way. */
+static void pins_of(const struct stg_cache *c, const char *copy, const char *skip, bool tidy,
+                    char *buf, size_t len)
 {
     buf[0] = '\0';
     int pfd = openat(c->fd, ".pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -424,10 +425,11 @@ static void pins_of(const struct stg_cache *c, const char *copy, char *buf, size
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *job = de->d_name;
-        if (job[0] == '.')
+        if (job[0] == '.' || (skip && strcmp(job, skip) == 0))
             continue;
         if (!pin_alive(job)) {
-            stg_rm_tree_at(dirfd(d), job);
+            if (tidy)
+                stg_rm_tree_at(dirfd(d), job);
             continue;
         }
         char *pin = stg_xasprintf("%s/%s", job, copy);
@@ -534,7 +536,8 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct stg_copy_info *)a)->copy, ((const struct stg_copy_info *)b)->copy);
 }
 
-int stg_cache_list(const struct stg_cache *c, struct stg_copy_info **out, size_t *nout)
+int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **out,
+                   size_t *nout)
 {
     *out = NULL;
     *nout = 0;
@@ -568,7 +571,7 @@ int stg_cache_list(const struct stg_cache *c, struct stg_copy_info **out, size_t
         record_field(rec, "files", num, sizeof num);
         x->files = strtoull(num, NULL, 10);
         x->used = used;
-        pins_of(c, copy, x->pins, sizeof x->pins);
+        pins_of(c, copy, NULL, tidy, x->pins, sizeof x->pins);
     }
     closedir(d);
     if (n)
@@ -589,10 +592,10 @@ int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const 
         snprintf(why, whylen, "a run is staging it");
         return 1;
     }
+    /* A dry run leaves out its own job's pins: the real clean drops them
+     * first. */
     char pins[256];
-    pins_of(c, copy, pins, sizeof pins);
-    if (job && strcmp(pins, job) == 0)
-        pins[0] = '\0';    /* a dry run's own pins: the real run drops them first */
+    pins_of(c, copy, dry_run ? job : NULL, !dry_run, pins, sizeof pins);
     if (pins[0] || dry_run) {
         snprintf(why, whylen, "pinned by job %s", pins);
         close(lockfd);
@@ -631,7 +634,7 @@ int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64
                            stg_format_size(budget, b, sizeof b), from);
     struct stg_copy_info *v;
     size_t n;
-    int rc = stg_cache_list(c, &v, &n);
+    int rc = stg_cache_list(c, true, &v, &n);
     if (rc)
         return rc;
     uint64_t total = 0;

@@ -99,8 +99,9 @@ struct stg_copy_info {
     char pins[256];         /* jobs that pin it, comma-separated; "" none */
 };
 
-/* This user's complete copies here, by name.  OUT v, n. */
-int stg_cache_list(const struct stg_cache *c, struct stg_copy_info **v, size_t *n);
+/* This user's complete copies here, by name.  tidy: drop stale session
+ * pins on the way (not for list or a dry run).  OUT v, n. */
+int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **v, size_t *n);
 
 /*
  * Remove copy unless it is pinned or another run holds its lock: the copy

@@ -191,7 +191,7 @@ static int list_node(const struct stg_node *n, const struct target *tg, struct s
     struct stg_copy_info *v = NULL;
     size_t nv = 0;
     if (rc == STG_OK && !absent)
-        rc = stg_cache_list(c, &v, &nv);
+        rc = stg_cache_list(c, false, &v, &nv);
     for (size_t i = 0; i < nv; i++) {
         char used[32];
         iso_time(v[i].used, used, sizeof used);
@@ -224,12 +224,13 @@ static int clean_node(const struct stg_node *n, const struct target *tg, struct 
     if (count)
         add(rows, "%s\t%s\t%s\t%u\t\n", n->name, tg->dry_run ? "would unpin" : "unpinned", job,
             count);
-    stg_cache_sweep(c);
+    if (!tg->dry_run)
+        stg_cache_sweep(c);
     if (rc || !tg->select)
         return rc;
     struct stg_copy_info *v;
     size_t nv;
-    rc = stg_cache_list(c, &v, &nv);
+    rc = stg_cache_list(c, !tg->dry_run, &v, &nv);
     long long now = (long long)time(NULL);
     for (size_t i = 0; i < nv && rc == STG_OK; i++) {
         if (tg->name[0] && strcmp(v[i].name, tg->name) != 0)

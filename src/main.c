@@ -27,7 +27,7 @@ static const char usage_text[] =
     "Usage: stage-py [stage] --manifest FILE [options]\n"
     "       stage-py list [--dest DIR] [--json]\n"
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
-    "                      [--dry-run]\n"
+    "                      [--dest DIR] [--dry-run]\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first.\n"
@@ -61,7 +61,8 @@ static const char usage_text[] =
     "                          rank stops, naming the phase and the late nodes\n"
     "      --stats FILE        write timings and sizes as JSON to FILE\n"
     "Options of list and clean:\n"
-    "      --dest DIR          node-local root (default: the site's, else /dev/shm)\n"
+    "      --dest DIR          node-local root (default: for clean --manifest the\n"
+    "                          manifest's, else the site's, else /dev/shm)\n"
     "      --json              list: one JSON array instead of a table\n"
     "  -m, --manifest FILE     clean: the copies of this manifest's name\n"
     "      --all               clean: every copy of this user\n"
@@ -69,7 +70,7 @@ static const char usage_text[] =
     "                          clean: only copies last used longer ago than this\n"
     "      --job ID            clean: drop the pins of job ID (one that ended without\n"
     "                          its clean or an epilog) instead of this job's\n"
-    "      --dry-run           clean: say what would go, remove nothing\n"
+    "      --dry-run           clean: say what would go; drop and remove nothing\n"
     "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -142,13 +143,21 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {NULL, 0, NULL, 0},
     };
     /* The first option given that each command does not take. */
-    const char *not_for[3] = {NULL, NULL, NULL};
+    char not_for[3][32] = {"", "", ""};
     int verbosity = STG_NORMAL, c;
     bool help = false, version = false;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, &li)) != -1) {
         char *end;
         long v;
+        /* the option's name, also when its value came as the next word */
+        char name[32];
+        if (li >= 0)
+            snprintf(name, sizeof name, "--%s", longopts[li].name);
+        else
+            snprintf(name, sizeof name, "-%c", c);
+        li = -1;
         unsigned takes = C_STAGE;   /* most options are staging's */
         switch (c) {
         case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN; break;
@@ -240,8 +249,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         default: bad("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
         for (int k = 0; k < 3; k++)
-            if (!(takes & (1u << k)) && !not_for[k])
-                not_for[k] = argv[optind - 1];
+            if (!(takes & (1u << k)) && !not_for[k][0])
+                snprintf(not_for[k], sizeof not_for[k], "%s", name);
     }
     stg_log_init(NULL, verbosity);
     if (help || version) {
@@ -262,7 +271,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     }
     if (optind < argc)
         bad("unknown command or argument '%s' (see --help)", argv[optind]);
-    if (not_for[o->cmd])
+    if (not_for[o->cmd][0])
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
     if (o->cmd == STG_CMD_STAGE && !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");

@@ -62,7 +62,8 @@ static int handler(void *user, const char *section, const char *name, const char
         if (!stg_path_is_clean_absolute(s->dest))
             return fail(p, "dest '%s' is not a clean absolute path", value);
         if (!stg_path_listable(s->dest))
-            return fail(p, "dest '%s' has a ':', which a path list cannot hold", value);
+            return fail(p, "dest '%s' has a ':' or a newline, which a path list cannot hold",
+                        value);
     } else if (strcmp(name, "reuse") == 0) {
         if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
             strcmp(value, "1") == 0)

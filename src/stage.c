@@ -180,6 +180,7 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
     free(from);
 
     char *mfrom = NULL;
+    bool asked = true;      /* by the command line or the manifest */
     if (o->max_cache_set) {
         p->max_cache = o->max_cache;
         mfrom = stg_xstrdup("--max-cache");
@@ -189,11 +190,12 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
     } else if (site->max_cache_line) {
         p->max_cache = site->max_cache;
         mfrom = stg_site_where(site, "max_cache", site->max_cache_line);
+        asked = false;
     }
     if (site->max_cache_line && site->max_cache > 0 &&
         (p->max_cache == 0 || p->max_cache > site->max_cache)) {
         char *w = stg_site_where(site, "max_cache", site->max_cache_line);
-        if (mfrom && !strstr(mfrom, "site"))
+        if (mfrom && asked)
             stg_log_warn("%s %s is beyond %s, %s: using %s", mfrom,
                          p->max_cache ? stg_format_size(p->max_cache, a, sizeof a) : "0 (none)",
                          w, stg_format_size(site->max_cache, b, sizeof b), b);
@@ -675,6 +677,14 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stall_if_asked(n, "stream");
     bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
     rc = stream_round(n, &p, scan, &cache, copy, job, &tmp, rc, skipped, waits, &t);
+    if (n->is_leader && t.waited > 0 && !p.skip_failed) {
+        /* A failed transfer ends the run: then nobody waits for another
+         * run's copy.  (t.waited is the same on every leader.) */
+        int failed = rc != STG_OK, any = 0;
+        MPI_Iallreduce(&failed, &any, 1, MPI_INT, MPI_MAX, n->leaders, &req);
+        stg_node_wait(&req);
+        waits = waits && !any;
+    }
     if (waits && rc == STG_OK) {
         /* Another run on this node holds the copy's lock: wait (bounded) for
          * its copy; past the bound, or if it failed, make one here. */

@@ -116,6 +116,8 @@ t_like "$(cat "$T_TMP/stderr")" "--job '../x': give a job id" "... is a usage er
 
 t_fails "list --all" run list --all
 t_like "$(cat "$T_TMP/stderr")" "--all: not an option of 'list'" "... is a usage error"
+t_fails "list --timeout 5 (an option of stage, its value apart)" run list --timeout 5
+t_like "$(cat "$T_TMP/stderr")" "stage-py: --timeout: not an option of 'list'" "... names the option, not its value"
 t_fails "clean --manifest with --all" run clean --all -m "$T_TMP/alpha.ini"
 t_like "$(cat "$T_TMP/stderr")" "give --manifest FILE or --all, not both" "... is a usage error"
 t_fails "stage --json" run -m "$T_TMP/alpha.ini" --json
