@@ -126,21 +126,6 @@ static bool read_record(int dirfd, char *buf, size_t len, bool touch, long long 
     return true;
 }
 
-/* A field of a record that stg_cache_record() wrote: "k": "v" or "k": 123.
- * OUT out: v (empty if absent). */
-static void record_field(const char *rec, const char *k, char *out, size_t len)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": ", k);
-    const char *s = strstr(rec, pat);
-    out[0] = '\0';
-    if (!s)
-        return;
-    s += strlen(pat);
-    size_t n = *s == '"' ? strcspn(++s, "\"") : strcspn(s, ",\n}");
-    snprintf(out, len, "%.*s", (int)n, s);
-}
-
 /* Read copy's record into rec (touch: mark it used), checking that the copy
  * is a real directory of ours whose record names key.  OUT used. */
 static bool check_copy(const struct stg_cache *c, const char *copy, bool touch, char *rec,
@@ -506,7 +491,7 @@ static bool usable(const struct stg_cache *c, const char *copy, const char *job,
     char rec[4096], made_by[128];
     if (!check_copy(c, copy, false, rec, sizeof rec, NULL))
         return false;
-    record_field(rec, "job", made_by, sizeof made_by);
+    stg_json_field(rec, "job", made_by, sizeof made_by);
     return strcmp(made_by, job) == 0;
 }
 
@@ -563,12 +548,12 @@ int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **
         struct stg_copy_info *x = &v[n++];
         memset(x, 0, sizeof *x);
         snprintf(x->copy, sizeof x->copy, "%s", copy);
-        record_field(rec, "name", x->name, sizeof x->name);
-        record_field(rec, "key", x->key, sizeof x->key);
-        record_field(rec, "created", x->created, sizeof x->created);
-        record_field(rec, "bytes", num, sizeof num);
+        stg_json_field(rec, "name", x->name, sizeof x->name);
+        stg_json_field(rec, "key", x->key, sizeof x->key);
+        stg_json_field(rec, "created", x->created, sizeof x->created);
+        stg_json_field(rec, "bytes", num, sizeof num);
         x->bytes = strtoull(num, NULL, 10);
-        record_field(rec, "files", num, sizeof num);
+        stg_json_field(rec, "files", num, sizeof num);
         x->files = strtoull(num, NULL, 10);
         x->used = used;
         pins_of(c, copy, NULL, tidy, x->pins, sizeof x->pins);

@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "bcast.h"
+#include "bundle.h"
 #include "env.h"
 #include "housekeep.h"
 #include "manifest.h"
@@ -28,12 +30,15 @@ static const char usage_text[] =
     "       stage-py list [--dest DIR] [--json]\n"
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
     "                      [--dest DIR] [--dry-run]\n"
+    "       stage-py pack --manifest FILE [--output BUNDLE] [--compress none|gzip|zstd|lz4]\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first.\n"
     "Run it under the job's launcher, e.g. srun --ntasks-per-node=1 stage-py ...\n"
     "list shows this user's staged copies on every node it runs on; clean drops\n"
-    "this job's pins there and removes the unpinned copies it selects.\n"
+    "this job's pins there and removes the unpinned copies it selects.  pack\n"
+    "writes the bundle of a manifest (from cron): a job then streams that one\n"
+    "file instead of walking the trees.\n"
     "\n"
     "Options of stage:\n"
     "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); required\n"
@@ -44,6 +49,8 @@ static const char usage_text[] =
     "  -o, --output FILE       write the settings to FILE (atomically, only on\n"
     "                          success) instead of stdout\n"
     "      --force             stage again even where a complete copy is present\n"
+    "      --fallback-to-trees a missing or bad bundle: stage from the trees, with a\n"
+    "                          warning, instead of failing\n"
     "      --max-cache SIZE    cache budget: evict this user's least recently used\n"
     "                          unpinned copies to stay within SIZE (0: none)\n"
     "      --lock-wait DURATION\n"
@@ -71,6 +78,10 @@ static const char usage_text[] =
     "      --job ID            clean: drop the pins of job ID (one that ended without\n"
     "                          its clean or an epilog) instead of this job's\n"
     "      --dry-run           clean: say what would go; drop and remove nothing\n"
+    "Options of pack:\n"
+    "  -m, --manifest FILE     the manifest whose trees to pack; required\n"
+    "  -o, --output BUNDLE     where (default: the manifest's 'bundle =')\n"
+    "      --compress C        none (default), gzip, zstd or lz4\n"
     "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -106,9 +117,11 @@ static void bad(const char *fmt, ...)
 #define C_STAGE (1u << STG_CMD_STAGE)
 #define C_LIST (1u << STG_CMD_LIST)
 #define C_CLEAN (1u << STG_CMD_CLEAN)
-#define C_ALL (C_STAGE | C_LIST | C_CLEAN)
+#define C_PACK (1u << STG_CMD_PACK)
+#define C_ALL (C_STAGE | C_LIST | C_CLEAN | C_PACK)
+#define NCMD 4
 
-static const char *const command_names[] = {"stage", "list", "clean"};
+static const char *const command_names[NCMD] = {"stage", "list", "clean", "pack"};
 
 /* Parse argv into o.  Returns -1 to go on, else the exit status; rank 0
  * (speak) prints the error. */
@@ -116,7 +129,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
-           OPT_OLDER, OPT_DRY, OPT_JOB };
+           OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -136,6 +149,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"older-than", required_argument, NULL, OPT_OLDER},
         {"dry-run", no_argument, NULL, OPT_DRY},
         {"job", required_argument, NULL, OPT_JOB},
+        {"compress", required_argument, NULL, OPT_COMPRESS},
+        {"fallback-to-trees", no_argument, NULL, OPT_FALLBACK},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -143,7 +158,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {NULL, 0, NULL, 0},
     };
     /* The first option given that each command does not take. */
-    char not_for[3][32] = {"", "", ""};
+    char not_for[NCMD][32] = {"", "", "", ""};
     int verbosity = STG_NORMAL, c;
     bool help = false, version = false;
     opterr = 0;
@@ -160,7 +175,17 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         li = -1;
         unsigned takes = C_STAGE;   /* most options are staging's */
         switch (c) {
-        case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN; break;
+        case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN | C_PACK; break;
+        case OPT_COMPRESS:
+            takes = C_PACK;
+            o->compress = NULL;
+            for (int k = 0; stg_bundle_compressions[k]; k++)
+                if (strcmp(optarg, stg_bundle_compressions[k]) == 0)
+                    o->compress = stg_bundle_compressions[k];
+            if (!o->compress)
+                bad("--compress '%s': use none, gzip, zstd or lz4", optarg);
+            break;
+        case OPT_FALLBACK: o->fallback_to_trees = true; break;
         case OPT_DEST:
             takes = C_ALL;
             if (!stg_path_is_clean_absolute(stg_path_strip_slash(optarg)))
@@ -174,6 +199,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 bad("--shell '%s': use sh, csh, fish or json", optarg);
             break;
         case 'o':
+            takes = C_STAGE | C_PACK;
             free(o->output);
             o->output = stg_path_absolute(optarg);
             if (!o->output)
@@ -248,7 +274,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case ':': bad("option '%s' needs a value (see --help)", argv[optind - 1]); break;
         default: bad("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < NCMD; k++)
             if (!(takes & (1u << k)) && !not_for[k][0])
                 snprintf(not_for[k], sizeof not_for[k], "%s", name);
     }
@@ -262,7 +288,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     }
     o->cmd = STG_CMD_STAGE;
     if (optind < argc) {
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < NCMD; k++)
             if (strcmp(argv[optind], command_names[k]) == 0) {
                 o->cmd = (enum stg_command)k;
                 optind++;
@@ -273,7 +299,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("unknown command or argument '%s' (see --help)", argv[optind]);
     if (not_for[o->cmd][0])
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
-    if (o->cmd == STG_CMD_STAGE && !o->manifest)
+    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK) && !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
     if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
         bad("clean: give --manifest FILE or --all, not both");
@@ -314,6 +340,8 @@ int main(int argc, char **argv)
             rc = stg_list_run(&o, &n);
         else if (o.cmd == STG_CMD_CLEAN)
             rc = stg_clean_run(&o, &n);
+        else if (o.cmd == STG_CMD_PACK)
+            rc = stg_pack_run(&o, &n);
         else
             rc = stg_stage_run(&o, &n);
         stg_node_fini(&n);

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "manifest.h"
+#include "hash.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -288,6 +289,34 @@ static int handler(void *user, const char *section, const char *name, const char
             m->timeout_line = p->line;
             return 1;
         }
+        if (strcmp(name, "bundle") == 0) {
+            if (!set_scalar(p, &m->bundle, &m->bundle_line, name, value))
+                return 0;
+            if (m->bundle[0] != '/') {
+                /* relative to the manifest, wherever the job starts */
+                char *dir = stg_path_absolute(p->path);
+                *strrchr(dir, '/') = '\0';
+                char *abs = stg_xasprintf("%s/%s", dir, m->bundle);
+                free(dir);
+                free(m->bundle);
+                m->bundle = stg_path_absolute(abs);
+                free(abs);
+            }
+            return 1;
+        }
+        if (strcmp(name, "python") == 0) {
+            if (!set_scalar(p, &m->python, &m->python_line, name, value))
+                return 0;
+            if (m->python[0] != '/')
+                return fail(p, p->line, "python '%s': give an absolute path", value);
+            return 1;
+        }
+        if (strcmp(name, "fallback_to_trees") == 0) {
+            if (p->cont || (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0))
+                return fail(p, p->line, "fallback_to_trees '%s': use yes or no", value);
+            m->fallback_to_trees = strcmp(value, "yes") == 0;
+            return 1;
+        }
         if (strcmp(name, "max_cache") == 0) {
             if (p->cont || stg_parse_size(value, &m->max_cache) < 0)
                 return fail(p, p->line, "max_cache '%s': give a size such as 8G, or 0 for no "
@@ -296,7 +325,7 @@ static int handler(void *user, const char *section, const char *name, const char
             return 1;
         }
         return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest, timeout, "
-                    "max_cache)", name);
+                    "max_cache, bundle, fallback_to_trees, python)", name);
     }
     struct stg_tree *t = p->tree;
     t->nkeys++;
@@ -496,6 +525,31 @@ void stg_manifest_free(struct stg_manifest **m)
     free(x->path);
     free(x->name);
     free(x->dest);
+    free(x->bundle);
+    free(x->python);
     free(x);
     *m = NULL;
+}
+
+void stg_manifest_digest(const struct stg_manifest *m, char hex[17])
+{
+    struct stg_hash *h = stg_hash_new();
+    stg_hash_str(h, "stage-py manifest 1");
+    stg_hash_str(h, m->name);
+    stg_hash_str(h, m->python ? m->python : "");
+    for (size_t i = 0; i < m->ntrees; i++) {
+        const struct stg_tree *t = &m->trees[i];
+        stg_hash_str(h, t->name);
+        stg_hash_str(h, t->source);
+        stg_hash_u64(h, t->include.n);
+        for (size_t k = 0; k < t->include.n; k++)
+            stg_hash_str(h, t->include.v[k]);
+        stg_hash_u64(h, t->exclude.n);
+        for (size_t k = 0; k < t->exclude.n; k++)
+            stg_hash_str(h, t->exclude.v[k]);
+    }
+    unsigned char d[STG_DIGEST_LEN];
+    stg_hash_digest(h, d);
+    stg_hash_free(&h);
+    stg_hex(d, 8, hex);
 }

@@ -43,6 +43,11 @@ struct stg_manifest {
     int dest_line;
     double timeout;         /* seconds; < 0: not given */
     int timeout_line;
+    char *bundle;           /* absolute (relative ones: to the manifest's directory); NULL: none */
+    int bundle_line;
+    bool fallback_to_trees; /* a bad bundle: stage from the trees, with a warning */
+    char *python;           /* the interpreter the trees are for; NULL: not given */
+    int python_line;
     uint64_t max_cache;     /* the cache budget */
     int max_cache_line;     /* 0: not given */
     int stage_line;         /* 0: no [stage] section */
@@ -61,6 +66,11 @@ struct stg_manifest {
 int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m,
                       char *err, size_t errlen);
 void stg_manifest_free(struct stg_manifest **m);
+
+/* OUT hex (17 bytes): a digest of what decides the copy's content (the
+ * trees' names, sources, include and exclude lists, the interpreter), so
+ * that a bundle made from another manifest is recognised. */
+void stg_manifest_digest(const struct stg_manifest *m, char hex[17]);
 
 /* true if s is a valid copy or tree name: [A-Za-z0-9._-]+, not starting with ".". */
 bool stg_manifest_valid_name(const char *s);

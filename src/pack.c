@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "log.h"
 #include "util.h"
 
@@ -32,6 +33,11 @@
 struct stg_pack {
     pthread_t thread;
     const struct stg_scan *scan;
+    /* or a bundle: bytes [0, file_len) of file_fd, whose digest must be file_digest */
+    int file_fd;
+    const char *file_path;
+    uint64_t file_len;
+    unsigned char file_digest[STG_DIGEST_LEN];
     struct stg_chunkq *freeq, *outq;
     struct stg_chunk *cur;      /* being filled */
     size_t fill;
@@ -128,13 +134,13 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
     return rc;
 }
 
-static int pack_entries(struct stg_pack *p, struct archive *a)
+int stg_pack_entries(struct archive *a, const struct stg_scan *s)
 {
     struct archive_entry *ae = archive_entry_new();
     unsigned char *buf = stg_xmalloc(READ_BLOCK);
     int rc = STG_OK;
-    for (size_t i = 0; i < p->scan->n && rc == STG_OK; i++) {
-        const struct stg_entry *e = &p->scan->v[i];
+    for (size_t i = 0; i < s->n && rc == STG_OK; i++) {
+        const struct stg_entry *e = &s->v[i];
         archive_entry_clear(ae);
         archive_entry_set_pathname(ae, e->path);
         archive_entry_set_perm(ae, e->mode);
@@ -170,10 +176,66 @@ static int pack_entries(struct stg_pack *p, struct archive *a)
     return rc;
 }
 
+/* A bundle: its archive bytes as they are, checked against the digest
+ * that its trailer records; a mismatch ends the stream with ABORT. */
+static int pack_file(struct stg_pack *p)
+{
+    struct stg_hash *h = stg_hash_new();
+    uint64_t off = 0;
+    int rc = STG_OK;
+    while (off < p->file_len && rc == STG_OK) {
+        if (atomic_load(&p->cancel)) {
+            rc = STG_EFAIL;
+            break;
+        }
+        if (!p->cur)
+            p->cur = stg_chunkq_pop(p->freeq);
+        size_t want = p->cur->cap - p->fill;
+        if (want > p->file_len - off)
+            want = (size_t)(p->file_len - off);
+        ssize_t r = pread(p->file_fd, stg_chunk_data(p->cur) + p->fill, want, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = stg_err_set(STG_EFAIL, "cannot read bundle '%s': %s", p->file_path,
+                             r < 0 ? strerror(errno) : "it is shorter than its trailer says");
+            break;
+        }
+        stg_hash_update(h, stg_chunk_data(p->cur) + p->fill, (size_t)r);
+        p->fill += (size_t)r;
+        off += (uint64_t)r;
+        p->bytes += (uint64_t)r;
+        if (p->fill == p->cur->cap && off < p->file_len)
+            emit(p, 0);
+    }
+    unsigned char d[STG_DIGEST_LEN];
+    stg_hash_digest(h, d);
+    stg_hash_free(&h);
+    if (rc == STG_OK && memcmp(d, p->file_digest, STG_DIGEST_LEN) != 0) {
+        char got[2 * STG_DIGEST_LEN + 1], want[2 * STG_DIGEST_LEN + 1];
+        stg_hex(d, STG_DIGEST_LEN, got);
+        stg_hex(p->file_digest, STG_DIGEST_LEN, want);
+        rc = stg_err_set(STG_EFAIL, "bundle '%s' is damaged: its digest is %s, its trailer "
+                         "records %s (pack it again)", p->file_path, got, want);
+    }
+    return rc;
+}
+
 static void *pack_main(void *arg)
 {
     struct stg_pack *p = arg;
     p->t0 = stg_now();
+    if (!p->scan) {
+        int rc = pack_file(p);
+        if (!p->cur)
+            p->cur = stg_chunkq_pop(p->freeq);
+        if (rc != STG_OK)
+            p->fill = 0;
+        emit(p, STG_CHUNK_LAST | (rc == STG_OK ? 0 : STG_CHUNK_ABORT));
+        p->status = rc;
+        p->t1 = stg_now();
+        return NULL;
+    }
     struct archive *a = archive_write_new();
     int rc = STG_OK;
     if (archive_write_set_format_pax(a) != ARCHIVE_OK ||
@@ -183,7 +245,7 @@ static void *pack_main(void *arg)
         archive_write_open2(a, p, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = pack_error(a, "pack: %s", archive_error_string(a));
     } else {
-        rc = pack_entries(p, a);
+        rc = stg_pack_entries(a, p->scan);
         if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
             rc = pack_error(a, "pack: %s", archive_error_string(a));
     }
@@ -200,6 +262,22 @@ static void *pack_main(void *arg)
     return NULL;
 }
 
+static int start(struct stg_pack *p, struct stg_pack **out);
+
+int stg_pack_start_file(struct stg_pack **out, int fd, const char *path, uint64_t len,
+                        const unsigned char digest[STG_DIGEST_LEN], struct stg_chunkq *freeq,
+                        struct stg_chunkq *outq)
+{
+    struct stg_pack *p = stg_xcalloc(1, sizeof *p);
+    p->file_fd = fd;
+    p->file_path = path;
+    p->file_len = len;
+    memcpy(p->file_digest, digest, STG_DIGEST_LEN);
+    p->freeq = freeq;
+    p->outq = outq;
+    return start(p, out);
+}
+
 int stg_pack_start(struct stg_pack **out, const struct stg_scan *s, struct stg_chunkq *freeq,
                    struct stg_chunkq *outq)
 {
@@ -207,6 +285,11 @@ int stg_pack_start(struct stg_pack **out, const struct stg_scan *s, struct stg_c
     p->scan = s;
     p->freeq = freeq;
     p->outq = outq;
+    return start(p, out);
+}
+
+static int start(struct stg_pack *p, struct stg_pack **out)
+{
     atomic_init(&p->cancel, false);
     int e = pthread_create(&p->thread, NULL, pack_main, p);
     if (e) {

@@ -9,7 +9,10 @@
 
 #include <stdint.h>
 
+struct archive;
+
 #include "chunk.h"
+#include "hash.h"
 #include "scan.h"
 
 struct stg_pack;
@@ -23,6 +26,19 @@ struct stg_pack;
  */
 int stg_pack_start(struct stg_pack **p, const struct stg_scan *s, struct stg_chunkq *freeq,
                    struct stg_chunkq *outq);
+/*
+ * The same for a bundle: bytes [0, len) of fd (path for messages), checked
+ * against digest as they go; a mismatch is an error, and the stream ends
+ * with STG_CHUNK_ABORT.
+ */
+int stg_pack_start_file(struct stg_pack **p, int fd, const char *path, uint64_t len,
+                        const unsigned char digest[STG_DIGEST_LEN], struct stg_chunkq *freeq,
+                        struct stg_chunkq *outq);
+
+/* Write the entries of s into the open archive a (pax).  Returns STG_OK or
+ * an error (stg_err_set()). */
+int stg_pack_entries(struct archive *a, const struct stg_scan *s);
+
 /* Ask the thread to stop early (another node failed): the stream then ends
  * with STG_CHUNK_ABORT, and no error is recorded here. */
 void stg_pack_cancel(struct stg_pack *p);

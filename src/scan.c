@@ -84,10 +84,9 @@ static bool set_add(struct stg_scan *s, const char *path)
     return true;
 }
 
-static struct stg_entry *add_entry(struct walker *w, const char *apath, enum stg_entry_kind kind,
-                                   const struct stat *st)
+static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
+                                   enum stg_entry_kind kind, const struct stat *st)
 {
-    struct stg_scan *s = w->s;
     if (s->n == s->cap) {
         s->cap = s->cap ? 2 * s->cap : 1024;
         s->v = stg_xrealloc(s->v, s->cap * sizeof *s->v);
@@ -257,7 +256,7 @@ static int walk_dir(struct walker *w, const struct stg_tree *t, const char *src,
         stg_log_warn("symbolic link cycle at '%s': skipped", src);
         return STG_OK;
     }
-    add_entry(w, apath, STG_ENT_DIR, st);
+    add_entry(w->s, apath, STG_ENT_DIR, st);
     char **names;
     size_t n;
     int rc = list_dir(src, &names, &n);
@@ -289,14 +288,14 @@ static int add_file(struct walker *w, const char *src, const char *apath, const 
     if (st->st_nlink > 1) {
         for (size_t i = 0; i < w->nhl; i++) {
             if (w->hl[i].dev == st->st_dev && w->hl[i].ino == st->st_ino) {
-                struct stg_entry *e = add_entry(w, apath, STG_ENT_HARDLINK, st);
+                struct stg_entry *e = add_entry(w->s, apath, STG_ENT_HARDLINK, st);
                 if (e)
                     e->link = stg_xstrdup(w->hl[i].path);
                 return STG_OK;
             }
         }
     }
-    struct stg_entry *e = add_entry(w, apath, STG_ENT_FILE, st);
+    struct stg_entry *e = add_entry(w->s, apath, STG_ENT_FILE, st);
     if (!e)
         return STG_OK;
     e->src = stg_xstrdup(src);
@@ -352,7 +351,7 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
         /* skipped, with a warning */
     } else if (in_set(w->m, R, &mirror)) {
         char *dir = dirname_of(apath);
-        struct stg_entry *e = add_entry(w, apath, STG_ENT_SYMLINK, lst);
+        struct stg_entry *e = add_entry(w->s, apath, STG_ENT_SYMLINK, lst);
         if (e) {
             e->mode = 0777;
             e->link = stg_scan_relative_link(dir, mirror);
@@ -396,7 +395,7 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
     if (stat(t->source, &st) < 0)
         return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", t->source, strerror(errno));
     const char *aroot = t->source + 1;
-    struct stg_entry *root = add_entry(w, aroot, STG_ENT_DIR, &st);
+    struct stg_entry *root = add_entry(w->s, aroot, STG_ENT_DIR, &st);
     /* The root's mtime changes with every sibling of what include picks:
      * it is copied but kept out of the key (see key_of). */
     if (root)
@@ -454,6 +453,50 @@ static void key_of(struct stg_scan *s)
     stg_hash_digest(h, d);
     stg_hash_free(&h);
     stg_hex(d, 8, s->key);
+}
+
+int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
+                      const struct timespec *mtime)
+{
+    struct stat st;
+    errno = 0;
+    if (stat(src, &st) < 0 || !S_ISREG(st.st_mode))
+        return stg_err_set(STG_EFAIL, "cannot add '%s' to the copy: %s", src,
+                           errno ? strerror(errno) : "not a file");
+    if (mtime)
+        st.st_mtim = *mtime;
+    char *dir = dirname_of(apath);
+    if (*dir && !stg_scan_has(s, dir)) {
+        struct stat dst = st;
+        dst.st_mode = S_IFDIR | 0755;
+        add_entry(s, dir, STG_ENT_DIR, &dst);
+    }
+    free(dir);
+    struct stg_entry *e = add_entry(s, apath, STG_ENT_FILE, &st);
+    if (!e)
+        return STG_OK;      /* there already */
+    e->src = stg_xstrdup(src);
+    e->size = st.st_size;
+    s->bytes += (uint64_t)st.st_size;
+    return STG_OK;
+}
+
+bool stg_scan_has(const struct stg_scan *s, const char *apath)
+{
+    if (!s->setcap)
+        return false;
+    size_t j = fnv(apath) & (s->setcap - 1);
+    while (s->set[j]) {
+        if (strcmp(s->set[j], apath) == 0)
+            return true;
+        j = (j + 1) & (s->setcap - 1);
+    }
+    return false;
+}
+
+void stg_scan_rekey(struct stg_scan *s)
+{
+    key_of(s);
 }
 
 int stg_scan_run(const struct stg_manifest *m, struct stg_scan **out)

@@ -45,6 +45,17 @@ struct stg_scan {
 int stg_scan_run(const struct stg_manifest *m, struct stg_scan **s);
 void stg_scan_free(struct stg_scan **s);
 
+/* true if the copy has an entry at archive path apath. */
+bool stg_scan_has(const struct stg_scan *s, const char *apath);
+/* Add the regular file src to the copy at apath (and its directory, if
+ * the copy lacks it), after the scanned entries, with mtime (NULL: src's),
+ * so that the same additions give the same key; then stg_scan_rekey().
+ * An apath the copy has already is left as it is. */
+int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
+                      const struct timespec *mtime);
+/* Compute the key again, after additions. */
+void stg_scan_rekey(struct stg_scan *s);
+
 /* Exposed for tests: the relative link from directory `from` to `to`, both
  * archive paths.  Returns a malloc'd string. */
 char *stg_scan_relative_link(const char *from_dir, const char *to);

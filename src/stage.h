@@ -12,7 +12,7 @@
 #include "env.h"
 #include "node.h"
 
-enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN };
+enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN, STG_CMD_PACK };
 
 struct stg_opts {
     enum stg_command cmd;
@@ -34,6 +34,8 @@ struct stg_opts {
     bool dry_run;           /* clean --dry-run */
     double older_than;      /* clean --older-than, seconds; < 0: not given */
     const char *job;        /* clean --job: whose pins to drop; NULL: this job's */
+    const char *compress;   /* pack --compress; NULL: STG_DEFAULT_COMPRESS */
+    bool fallback_to_trees; /* --fallback-to-trees: a bad bundle is not fatal */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
 };
@@ -46,5 +48,6 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
 #define STG_DEFAULT_LOCK_WAIT 300.0
+#define STG_DEFAULT_COMPRESS "none"
 
 #endif

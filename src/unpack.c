@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "util.h"
 
@@ -174,6 +175,12 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         if (atomic_load(&u->cancel))
             return STG_EFAIL;   /* another node failed: stop writing */
+        if (u->r.entries == 0 && archive_entry_pathname(ae) &&
+            strcmp(archive_entry_pathname(ae), STG_BUNDLE_META) == 0) {
+            /* a bundle's description of itself: not part of the copy */
+            archive_read_data_skip(a);
+            continue;
+        }
         char *orig = stg_xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
         int rc = place_entry(u, ae);
         if (rc == STG_OK && archive_write_header(w, ae) != ARCHIVE_OK)
@@ -214,6 +221,11 @@ static void *unpack_main(void *arg)
     struct archive *w = archive_write_disk_new();
     int rc = STG_OK;
     archive_read_support_format_tar(a);
+    /* A bundle may be compressed (stage-py pack --compress); a stream of
+     * the trees never is. */
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_filter_lz4(a);
     /* SPARSE: runs of zeros become holes, which cost no memory in tmpfs. */
     archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
                                           ARCHIVE_EXTRACT_SPARSE |

@@ -381,3 +381,16 @@ int stg_rm_tree_at(int parent, const char *name)
     }
     return unlinkat(parent, name, AT_REMOVEDIR);
 }
+
+void stg_json_field(const char *json, const char *key, char *out, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *s = strstr(json, pat);
+    out[0] = '\0';
+    if (!s)
+        return;
+    s += strlen(pat);
+    size_t n = *s == '"' ? strcspn(++s, "\"") : strcspn(s, ",\n}");
+    snprintf(out, len, "%.*s", (int)n, s);
+}

@@ -40,6 +40,11 @@ const char *stg_format_size(uint64_t n, char *buf, size_t len);
 /* s as a JSON string, with its quotes (malloc'd). */
 char *stg_json_quote(const char *s);
 
+/* A field of a flat JSON object that stage-py wrote itself (records,
+ * bundle trailers): "key": "text" (no escapes) or "key": 123.  OUT out:
+ * the value, "" if absent. */
+void stg_json_field(const char *json, const char *key, char *out, size_t len);
+
 /* Seconds on a monotonic clock. */
 double stg_now(void);
 

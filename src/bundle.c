@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bundle: write a bundle (stage-py pack) and read its trailer at job time.
+ * The job's root never walks the trees of a bundle: it reads the trailer
+ * (two reads at the end of the file), then streams the archive bytes as
+ * they are, checking their digest on the way (pack.c).
+ */
+#include "config.h"
+
+#include "bundle.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pack.h"
+#include "util.h"
+
+#define FRAME_MAGIC 0x184D2A5Fu     /* a skippable frame (zstd, lz4) */
+#define FOOTER "STGPYBN1"
+#define FOOTER_LEN 16
+#define TRAILER_MAX 65536
+
+const char *const stg_bundle_compressions[] = {"none", "gzip", "zstd", "lz4", NULL};
+
+static void put_le(unsigned char *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *b, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
+static bool unhex(const char *hex, unsigned char *out, size_t len)
+{
+    if (strlen(hex) != 2 * len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        out[i] = (unsigned char)v;
+    }
+    return true;
+}
+
+static int bad(struct stg_bundle *b, const char *why)
+{
+    return stg_err_set(STG_EFAIL, "bundle '%s': %s", b->path, why);
+}
+
+static bool pread_all(int fd, void *buf, size_t len, off_t off)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t r = pread(fd, p, len, off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        len -= (size_t)r;
+        off += r;
+    }
+    return true;
+}
+
+/* Parse the trailer's JSON into b. */
+static int parse_trailer(struct stg_bundle *b, const char *json)
+{
+    char v[512];
+    stg_json_field(json, "format", v, sizeof v);
+    if (strcmp(v, "1") != 0)
+        return bad(b, "made by another version of stage-py (trailer format not 1): pack it "
+                      "again");
+    stg_json_field(json, "name", b->name, sizeof b->name);
+    stg_json_field(json, "key", b->key, sizeof b->key);
+    stg_json_field(json, "manifest", b->manifest, sizeof b->manifest);
+    stg_json_field(json, "compress", b->compress, sizeof b->compress);
+    stg_json_field(json, "python", b->python, sizeof b->python);
+    stg_json_field(json, "python_version", b->python_version, sizeof b->python_version);
+    stg_json_field(json, "archive_bytes", v, sizeof v);
+    b->archive_bytes = strtoull(v, NULL, 10);
+    stg_json_field(json, "files", v, sizeof v);
+    b->files = strtoull(v, NULL, 10);
+    stg_json_field(json, "bytes", v, sizeof v);
+    b->bytes = strtoull(v, NULL, 10);
+    stg_json_field(json, "digest", v, sizeof v);
+    if (!unhex(v, b->digest, STG_DIGEST_LEN) || strlen(b->key) != 16 || !b->name[0])
+        return bad(b, "its trailer is damaged");
+    return STG_OK;
+}
+
+int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_manifest *m)
+{
+    memset(b, 0, sizeof *b);
+    b->path = stg_xstrdup(path);
+    b->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (b->fd < 0)
+        return stg_err_set(STG_EFAIL, "cannot open bundle '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(b->fd, &st) < 0)
+        return stg_err_set(STG_EFAIL, "cannot stat bundle '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return bad(b, "not a regular file");
+    /* Whoever can write it decides what every rank imports. */
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        char why[128];
+        snprintf(why, sizeof why, "refusing it: writable by group or others (mode %04o)",
+                 (unsigned)(st.st_mode & 07777));
+        return bad(b, why);
+    }
+    unsigned char foot[FOOTER_LEN];
+    if (st.st_size < FOOTER_LEN + 8 || !pread_all(b->fd, foot, FOOTER_LEN, st.st_size - FOOTER_LEN) ||
+        memcmp(foot, FOOTER, 8) != 0)
+        return bad(b, "no stage-py trailer at its end: not a bundle, or truncated (pack it "
+                      "again)");
+    uint64_t tlen = get_le(foot + 8, 8);
+    if (tlen < 8 + FOOTER_LEN || tlen > TRAILER_MAX || tlen > (uint64_t)st.st_size)
+        return bad(b, "its trailer is damaged");
+    unsigned char *t = stg_xmalloc(tlen + 1);
+    int rc = STG_OK;
+    if (!pread_all(b->fd, t, tlen, st.st_size - (off_t)tlen) || get_le(t, 4) != FRAME_MAGIC ||
+        get_le(t + 4, 4) != tlen - 8) {
+        rc = bad(b, "its trailer is damaged");
+    } else {
+        t[tlen - FOOTER_LEN] = '\0';
+        rc = parse_trailer(b, (char *)t + 8);
+    }
+    free(t);
+    if (rc)
+        return rc;
+    if (b->archive_bytes != (uint64_t)st.st_size - tlen) {
+        char why[160];
+        snprintf(why, sizeof why, "it holds %llu archive bytes, its trailer says %llu: "
+                 "truncated or damaged", (unsigned long long)(st.st_size - (off_t)tlen),
+                 (unsigned long long)b->archive_bytes);
+        return bad(b, why);
+    }
+    if (m) {
+        char mhex[17];
+        stg_manifest_digest(m, mhex);
+        if (strcmp(b->name, m->name) != 0 || strcmp(b->manifest, mhex) != 0)
+            return stg_err_set(STG_EFAIL, "bundle '%s' was made from another manifest than "
+                               "'%s' (or from an earlier version of it): pack it again", path,
+                               m->path);
+    }
+    return STG_OK;
+}
+
+void stg_bundle_close(struct stg_bundle *b)
+{
+    if (b->fd >= 0)
+        close(b->fd);
+    b->fd = -1;
+    free(b->path);
+    b->path = NULL;
+}
+
+/* Does the archive of b hash to its recorded digest?  (Reads it all.) */
+static bool archive_whole(struct stg_bundle *b)
+{
+    struct stg_hash *h = stg_hash_new();
+    unsigned char *buf = stg_xmalloc(1 << 20);
+    uint64_t off = 0;
+    bool ok = true;
+    while (ok && off < b->archive_bytes) {
+        size_t n = b->archive_bytes - off < (1 << 20) ? (size_t)(b->archive_bytes - off) : 1 << 20;
+        ok = pread_all(b->fd, buf, n, (off_t)off);
+        stg_hash_update(h, buf, n);
+        off += n;
+    }
+    unsigned char d[STG_DIGEST_LEN];
+    stg_hash_digest(h, d);
+    stg_hash_free(&h);
+    free(buf);
+    return ok && memcmp(d, b->digest, STG_DIGEST_LEN) == 0;
+}
+
+struct out {
+    int fd;
+    struct stg_hash *h;
+    uint64_t bytes;
+};
+
+static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
+{
+    struct out *o = ctx;
+    const unsigned char *p = buf;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(o->fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            archive_set_error(a, errno, "%s", strerror(errno));
+            return -1;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    stg_hash_update(o->h, buf, len);
+    o->bytes += len;
+    return (la_ssize_t)len;
+}
+
+/* The JSON that both the first entry and the trailer start with. */
+static char *describe(const struct stg_manifest *m, const struct stg_scan *s,
+                      const char *compress, const char *python_version)
+{
+    char mhex[17];
+    stg_manifest_digest(m, mhex);
+    char *py = stg_json_quote(m->python ? m->python : "");
+    char *pv = stg_json_quote(python_version ? python_version : "");
+    char *text = stg_xasprintf("{\n  \"format\": 1,\n  \"name\": \"%s\",\n  \"key\": \"%s\",\n"
+                               "  \"manifest\": \"%s\",\n  \"compress\": \"%s\",\n"
+                               "  \"python\": %s,\n  \"python_version\": %s,\n"
+                               "  \"files\": %llu,\n  \"bytes\": %llu", m->name, s->key, mhex,
+                               compress, py, pv, (unsigned long long)s->files,
+                               (unsigned long long)s->bytes);
+    free(py);
+    free(pv);
+    return text;
+}
+
+static int add_filter(struct archive *a, const char *compress)
+{
+    if (strcmp(compress, "gzip") == 0)
+        return archive_write_add_filter_gzip(a);
+    if (strcmp(compress, "zstd") == 0)
+        return archive_write_add_filter_zstd(a);
+    if (strcmp(compress, "lz4") == 0)
+        return archive_write_add_filter_lz4(a);
+    return archive_write_add_filter_none(a);
+}
+
+/* The archive: the description, then every entry of s. */
+static int write_archive(struct out *o, const struct stg_manifest *m, const struct stg_scan *s,
+                         const char *compress, const char *desc, const char *path)
+{
+    struct archive *a = archive_write_new();
+    int rc = STG_OK;
+    /* bytes_in_last_block 1: no zeros after a compressed stream (they
+     * would not decompress); an uncompressed archive ends with its two
+     * zero blocks all the same. */
+    if (archive_write_set_format_pax(a) != ARCHIVE_OK || add_filter(a, compress) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+        archive_write_open2(a, o, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
+        rc = stg_err_set(STG_EFAIL, "pack '%s': %s", path, archive_error_string(a));
+    } else {
+        /* first entry: what the bundle holds, for people and tools (bsdtar -xOf) */
+        char *trees = stg_xstrdup("");
+        for (size_t i = 0; i < m->ntrees; i++) {
+            char *src = stg_json_quote(m->trees[i].source);
+            char *t = stg_xasprintf("%s%s\n    {\"name\": \"%s\", \"source\": %s}", trees,
+                                    i ? "," : "", m->trees[i].name, src);
+            free(src);
+            free(trees);
+            trees = t;
+        }
+        char *meta = stg_xasprintf("%s,\n  \"trees\": [%s\n  ]\n}\n", desc, trees);
+        free(trees);
+        struct archive_entry *ae = archive_entry_new();
+        archive_entry_set_pathname(ae, STG_BUNDLE_META);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0644);
+        archive_entry_set_size(ae, (la_int64_t)strlen(meta));
+        archive_entry_set_mtime(ae, time(NULL), 0);
+        if (archive_write_header(a, ae) != ARCHIVE_OK ||
+            archive_write_data(a, meta, strlen(meta)) != (la_ssize_t)strlen(meta))
+            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", path, archive_error_string(a));
+        archive_entry_free(ae);
+        free(meta);
+        if (rc == STG_OK)
+            rc = stg_pack_entries(a, s);
+        if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
+            rc = stg_err_set(STG_EFAIL, "pack '%s': %s", path, archive_error_string(a));
+    }
+    archive_write_free(a);
+    return rc;
+}
+
+int stg_bundle_write(const struct stg_manifest *m, const struct stg_scan *s, const char *path,
+                     const char *compress, const char *python_version, bool *written)
+{
+    *written = false;
+    struct stg_bundle old;
+    if (access(path, F_OK) == 0) {
+        bool same = stg_bundle_open(&old, path, m) == STG_OK && strcmp(old.key, s->key) == 0 &&
+                    strcmp(old.compress, compress) == 0 && archive_whole(&old);
+        stg_bundle_close(&old);
+        stg_err_clear();    /* whatever is wrong with it, a new one replaces it */
+        if (same)
+            return STG_OK;
+    }
+    char *dir = stg_path_absolute(path);
+    char *slash = strrchr(dir, '/');
+    char *tmp = stg_xasprintf("%.*s/.%s.tmp-%ld", (int)(slash - dir), dir, slash + 1,
+                              (long)getpid());
+    *slash = '\0';
+    struct out o = {.fd = -1};
+    int rc = STG_OK;
+    /* 0644 whatever the umask: a bundle that others can write is refused */
+    o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (o.fd < 0) {
+        rc = stg_err_set(STG_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    o.h = stg_hash_new();
+    char *desc = describe(m, s, compress, python_version);
+    rc = write_archive(&o, m, s, compress, desc, path);
+    if (rc == STG_OK) {
+        unsigned char d[STG_DIGEST_LEN];
+        char hex[2 * STG_DIGEST_LEN + 1];
+        stg_hash_digest(o.h, d);
+        stg_hex(d, STG_DIGEST_LEN, hex);
+        char *json = stg_xasprintf("%s,\n  \"archive_bytes\": %llu,\n  \"digest\": \"%s\"\n}\n",
+                                   desc, (unsigned long long)o.bytes, hex);
+        size_t jlen = strlen(json);
+        size_t tlen = 8 + jlen + FOOTER_LEN;
+        unsigned char *t = stg_xmalloc(tlen);
+        put_le(t, FRAME_MAGIC, 4);
+        put_le(t + 4, tlen - 8, 4);
+        memcpy(t + 8, json, jlen);
+        memcpy(t + 8 + jlen, FOOTER, 8);
+        put_le(t + 8 + jlen + 8, tlen, 8);
+        if (tlen > TRAILER_MAX || write(o.fd, t, tlen) != (ssize_t)tlen)
+            rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp,
+                             tlen > TRAILER_MAX ? "trailer too long" : strerror(errno));
+        free(t);
+        free(json);
+    }
+    free(desc);
+    if (rc == STG_OK && (fsync(o.fd) < 0 || fchmod(o.fd, 0644) < 0))
+        rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
+    if (close(o.fd) < 0 && rc == STG_OK)
+        rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
+    /* A job that opens the bundle meanwhile reads the old or the new one. */
+    if (rc == STG_OK && rename(tmp, path) < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (rc == STG_OK) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        *written = true;
+    } else {
+        unlink(tmp);
+    }
+out:
+    stg_hash_free(&o.h);
+    free(tmp);
+    free(dir);
+    return rc;
+}
