@@ -13,6 +13,8 @@
 
 #include "bcast.h"
 
+#include "bundle.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -153,7 +155,10 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
     struct stg_chunkq outq;
     stg_chunkq_init(&outq, pool->n);
     struct stg_pack *pack = NULL;
-    int rc = stg_pack_start(&pack, a->scan, &pool->free, &outq);
+    const struct stg_bundle *b = a->bundle;
+    int rc = b ? stg_pack_start_file(&pack, b->fd, b->path, b->archive_bytes, b->digest,
+                                     &pool->free, &outq)
+               : stg_pack_start(&pack, a->scan, &pool->free, &outq);
     if (rc) {
         /* The leaders wait for chunk 0 already: tell them the stream ends. */
         struct stg_chunk *c = stg_chunkq_pop(&pool->free);

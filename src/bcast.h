@@ -34,6 +34,8 @@
 #include "node.h"
 #include "scan.h"
 
+struct stg_bundle;
+
 struct stg_bcast_args {
     const struct stg_node *node;
     MPI_Comm comm;          /* the root and the cold leaders: the broadcasts */
@@ -42,6 +44,7 @@ struct stg_bcast_args {
     size_t chunk_size;      /* data bytes per message */
     int depth;              /* broadcasts in flight */
     const struct stg_scan *scan;    /* root: what to pack */
+    const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
     const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
     uint64_t need;          /* bytes the copy takes (for messages) */

@@ -78,6 +78,10 @@ void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_en
         free(p);
     }
     stg_env_add(env, "STAGE_PY_DIR", root, false);
+    /* The copy is shared by every rank and holds its bytecode (stage-py
+     * pack compiles it): no rank compiles into it or writes there. */
+    if (m->python)
+        stg_env_add(env, "PYTHONDONTWRITEBYTECODE", "1", false);
 }
 
 void stg_env_add_sources(const struct stg_manifest *m, struct stg_env *env)

@@ -29,7 +29,8 @@ int stg_env_shell_parse(const char *s, enum stg_shell *out);
 
 /* The settings for manifest m staged at root (the copy's directory):
  * each env variable gets its trees' staged paths, each set variable its
- * tree's staged path, and STAGE_PY_DIR the root. */
+ * tree's staged path, and STAGE_PY_DIR the root; with python = in the
+ * manifest, PYTHONDONTWRITEBYTECODE=1. */
 void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_env *env);
 /* With --on-node-failure skip, when some node has no copy: the trees'
  * source paths follow the staged ones on each prepended variable, so that

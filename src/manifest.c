@@ -494,6 +494,8 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
              "cannot hold", p.m->dest);
     if (!p.failed && p.m->ntrees == 0)
         fail(&p, 0, "no [tree NAME] section: nothing to stage");
+    if (p.m->bundle && (flags & STG_MANIFEST_BUNDLE_FIRST))
+        check_sources = false;
     for (size_t i = 0; !p.failed && i < p.m->ntrees; i++)
         check_tree(&p, &p.m->trees[i], check_sources);
     if (!p.failed)

@@ -58,6 +58,8 @@ struct stg_manifest {
 /* Flags of stg_manifest_load(). */
 #define STG_MANIFEST_SOURCES 1      /* require every source to be a readable directory */
 #define STG_MANIFEST_WRITABLE_OK 2  /* a manifest others can write: warn, not refuse */
+#define STG_MANIFEST_BUNDLE_FIRST 4 /* with 'bundle =', leave the sources alone (a job
+                                     * that streams the bundle never touches them) */
 
 /*
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.

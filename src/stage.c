@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bcast.h"
+#include "bundle.h"
 #include "cache.h"
 #include "hash.h"
 #include "log.h"
@@ -222,7 +223,8 @@ static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 
 /* --stats FILE: one JSON object, written by the root, also on failure. */
 static void write_stats(const struct stg_opts *o, const struct stg_node *n,
-                        const struct stg_scan *scan, const struct plan *p,
+                        const struct stg_scan *scan, const struct stg_bundle *bundle,
+                        const struct plan *p,
                         const struct times *t, int status, const char *msg,
                         const char *failed_nodes)
 {
@@ -240,9 +242,9 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
     json_str(f, p->name);
     fprintf(f, ",\n  \"key\": ");
     json_str(f, p->key);
-    fprintf(f, ",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
-            (unsigned long long)(scan ? scan->files : 0),
-            (unsigned long long)(scan ? scan->bytes : 0));
+    fprintf(f, ",\n  \"source\": \"%s\",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
+            scan ? "trees" : bundle && bundle->fd >= 0 ? "bundle" : "",
+            (unsigned long long)p->files, (unsigned long long)p->bytes);
     fprintf(f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
     fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
@@ -284,15 +286,16 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
 
 /* Phase 1, on the root: manifest and scan. */
 static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct stg_scan **scan,
-                     struct plan *p, struct times *t)
+                     struct stg_bundle *b, struct plan *p, struct times *t)
 {
     char err[STG_MSG_MAX];
     struct stg_site site;
     int rc = stg_site_load(&site, err, sizeof err);
+    unsigned flags = STG_MANIFEST_SOURCES |
+                     (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0);
     if (rc == STG_OK)
-        rc = stg_manifest_load(o->manifest, STG_MANIFEST_SOURCES |
-                               (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0),
-                               m, err, sizeof err);
+        rc = stg_manifest_load(o->manifest, flags | STG_MANIFEST_BUNDLE_FIRST, m, err,
+                               sizeof err);
     if (rc == STG_OK)
         resolve(o, *m, &site, p);
     stg_site_free(&site);
@@ -301,7 +304,33 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     if (strlen(p->dest) >= sizeof p->dest - 128)
         return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
+    char sz[32];
     t->scan0 = stg_now();
+    if ((*m)->bundle) {
+        /* A bundle: its trailer says what it holds; no tree is walked. */
+        rc = stg_bundle_open(b, (*m)->bundle, *m);
+        t->scan1 = stg_now();
+        if (rc == STG_OK) {
+            snprintf(p->key, sizeof p->key, "%s", b->key);
+            p->bytes = b->bytes;
+            p->files = b->files;
+            stg_log_info("bundle '%s': %llu entries, %s; key %s", b->path,
+                         (unsigned long long)b->files, stg_format_size(b->bytes, sz, sizeof sz),
+                         p->key);
+            return STG_OK;
+        }
+        stg_bundle_close(b);
+        if (!o->fallback_to_trees && !(*m)->fallback_to_trees)
+            return rc;
+        stg_err_get(err, sizeof err);
+        stg_err_clear();
+        stg_log_warn("%s; staging from the trees instead (fallback to trees)", err);
+        /* again, now checking the sources it left alone */
+        stg_manifest_free(m);
+        rc = stg_manifest_load(o->manifest, flags, m, err, sizeof err);
+        if (rc)
+            return stg_err_set(rc, "%s", err);
+    }
     rc = stg_scan_run(*m, scan);
     t->scan1 = stg_now();
     if (rc)
@@ -309,7 +338,6 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     snprintf(p->key, sizeof p->key, "%s", (*scan)->key);
     p->bytes = (*scan)->bytes;
     p->files = (*scan)->files;
-    char sz[32];
     stg_log_info("scanned %llu entries, %s, in %.3f s; key %s",
                  (unsigned long long)(*scan)->files,
                  stg_format_size((*scan)->bytes, sz, sizeof sz), t->scan1 - t->scan0, p->key);
@@ -513,7 +541,7 @@ static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
  * Returns this rank's status.
  */
 static int stream_round(struct stg_node *n, const struct plan *p, const struct stg_scan *scan,
-                        struct stg_cache *cache, const char *copy, const char *job, char **tmp,
+                        const struct stg_bundle *bundle, struct stg_cache *cache, const char *copy, const char *job, char **tmp,
                         int rc, bool skipped, bool waits, struct times *t)
 {
     if (!n->is_leader)
@@ -556,7 +584,8 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     struct stg_bcast_args ba = {
         .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
-        .scan = scan, .unpack = cold && rc == STG_OK, .prefix = *tmp,
+        .scan = scan, .bundle = bundle && bundle->fd >= 0 ? bundle : NULL,
+        .unpack = cold && rc == STG_OK, .prefix = *tmp,
         .need = stg_space_need(p->bytes, p->files),
         .vote_every = p->depth < 2 ? 2 : p->depth,
         .stop_on_failure = !p->skip_failed,
@@ -606,6 +635,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     memset(&p, 0, sizeof p);
     struct stg_manifest *m = NULL;
     struct stg_scan *scan = NULL;
+    struct stg_bundle bundle = {.fd = -1};
     struct stg_cache cache = {.fd = -1, .tmpfd = -1};
     char *copy = NULL, *tmp = NULL;
     char msg[STG_MSG_MAX] = "";
@@ -618,7 +648,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stg_node_set_timeout(n, o->timeout > 0 ? o->timeout : 0);
     stg_node_phase(n, "plan");
     if (n->is_root) {
-        rc = plan_root(o, &m, &scan, &p, &t);
+        rc = plan_root(o, &m, &scan, &bundle, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
         p.skip_failed = o->skip_failed;
@@ -676,7 +706,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stg_node_phase(n, "stream");
     stall_if_asked(n, "stream");
     bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
-    rc = stream_round(n, &p, scan, &cache, copy, job, &tmp, rc, skipped, waits, &t);
+    rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, waits, &t);
     if (n->is_leader && t.waited > 0 && !p.skip_failed) {
         /* A failed transfer ends the run: then nobody waits for another
          * run's copy.  (t.waited is the same on every leader.) */
@@ -697,7 +727,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         }
     }
     /* The nodes that still lack the copy (rare): a second transfer. */
-    rc = stream_round(n, &p, scan, &cache, copy, job, &tmp, rc, skipped, false, &t);
+    rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, false, &t);
     if (p.skip_failed)
         rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
     rc = stg_agree(n, n->world, rc, msg);
@@ -736,13 +766,14 @@ out:
                 fputs(stg_env_failure(o->shell), stdout);
         }
         if (o->stats)
-            write_stats(o, n, scan, &p, &t, rc, msg, failed_nodes);
+            write_stats(o, n, scan, &bundle, &p, &t, rc, msg, failed_nodes);
     }
     if (n->is_leader)
         stg_cache_close(&cache);
     free(tmp);
     free(copy);
     stg_scan_free(&scan);
+    stg_bundle_close(&bundle);
     stg_manifest_free(&m);
     return rc;
 }

@@ -15,6 +15,7 @@
 #   T_MPI=openmpi     launcher for t_cluster: openmpi (default) or mpich
 #   T_MPI_FLAGS=...   extra launcher flags for t_cluster (split on blanks)
 #   T_TIMEOUT=300     hard limit in seconds for one t_cluster job
+#   T_WRAP='strace -f -o LOG'   a command that t_cluster runs the launcher under
 #   T_SHM_SIZE_nodeK=1m, T_RO_nodeK=1   per-node /dev/shm (see tests/fake-rsh)
 
 set -eu
@@ -362,7 +363,9 @@ t_cluster() {
     # wait for it. A job in a background process group must not read a
     # terminal, so it then gets /dev/null instead; otherwise it gets our
     # stdin (mpiexec forwards it to rank 0).
-    local limit=${T_TIMEOUT:-300}
+    local limit=${T_TIMEOUT:-300} wrap=()
+    read -r -a wrap <<<"${T_WRAP-}"
+    set -- "${wrap[@]}" "$@"
     _t_traps
     if [ -t 0 ]; then
         timeout -k 10 "$limit" "$@" </dev/null 2>&"$errfd" {errfd}>&- &

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Bundles: stage-py pack writes one file from cron; a job streams it as it
+# is and never walks the trees (counted with strace); a bundle that is
+# truncated, damaged, writable by others or from another manifest is an
+# error everywhere, and nothing is staged; pack is idempotent.
+. "${srcdir:-.}/tests/lib.sh"
+t_need_cluster
+t_need python3 strace bsdtar
+[ -x /usr/bin/python3 ] || t_skip_all "no /usr/bin/python3"
+
+uid=$(id -u)
+src=$T_TMP/src
+t_make_tree "$src" 20
+touch "$src/pkg/__init__.py"
+bundle=$T_TMP/b/tb.bundle
+mkdir -p "$T_TMP/b"
+printf '[stage]\nname = tb\nbundle = b/tb.bundle\npython = /usr/bin/python3\n[tree a]\nsource = %s\nenv = PYTHONPATH\n' \
+    "$src" >"$T_TMP/m.ini"
+run() { t_cluster 3 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+stage() { run -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@"; }
+stat_of() { t_json "$T_TMP/st.json" "$1"; }
+err() { cat "$T_TMP/stderr"; }
+wipe() { rm -rf "$(t_node_shm 1)"/* "$(t_node_shm 2)"/* "$(t_node_shm 3)"/*; }
+copies() { find "$T_NODES" -path '*/stage-py-*/tb-*' -prune -o -path '*/stage-py-*/.tmp-*' -prune | grep -c -e '/tb-' -e '/.tmp-' || true; }
+pack() { "$STAGE_PY" pack -m "$T_TMP/m.ini" -v "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+
+t_ok "pack, a single process without a launcher" pack
+t_like "$(cat "$T_TMP/stdout")" "^$bundle: written \(key [0-9a-f]{16}, [0-9]+ entries" "... says what it wrote"
+t_like "$(err)" "bytecode: 21 of 21 modules compiled by '/usr/bin/python3' \(Python 3\.[0-9]+\)" \
+    "... compiled every module with the manifest's interpreter"
+t_like "$(bsdtar -tvf "$bundle" 2>&1 | head -1)" ' \.stage-py-bundle\.json$' "bsdtar -tvf lists it, its description first"
+t_ok "... with a .pyc beside each module" bsdtar -tf "$bundle" "${src#/}/pkg/__pycache__/m7.$(/usr/bin/python3 -c 'import sys; print(sys.implementation.cache_tag)').pyc"
+ino=$(stat -c %i:%Y "$bundle")
+sleep 1
+t_ok "pack again, nothing changed" pack
+t_like "$(cat "$T_TMP/stdout")" "up to date, left as it was" "... says so"
+t_is "$(stat -c %i:%Y "$bundle")" "$ino" "... and leaves the bundle untouched"
+
+T_WRAP="strace -f -qq -e trace=%file -o $T_TMP/trace" t_ok "stage from the bundle, under strace" \
+    t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --stats "$T_TMP/st.json"
+t_is "$(stat_of source):$(stat_of cold_nodes)" bundle:3 "... streams the bundle to the 3 nodes"
+t_is "$(grep -c -F "\"$src" "$T_TMP/trace" || true)" 0 "... and no process touches the trees"
+wipe
+printf '[stage]\nname = tb\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/plain.ini"
+T_WRAP="strace -f -qq -e trace=%file -o $T_TMP/trace2" t_ok "for comparison: from the trees, under strace" \
+    t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/plain.ini"
+t_ok "... the walk touches them" test "$(grep -c -F "\"$src" "$T_TMP/trace2")" -gt 20
+wipe
+
+t_ok "stage from the bundle" stage
+copy=$(ls -d "$(t_node_shm 3)/stage-py-$uid"/tb-*)
+t_ok "... the copy holds the trees" diff -r -x __pycache__ "$src" "$copy$src"
+t_ok "... without the bundle's description" test ! -e "$copy/.stage-py-bundle.json"
+t_like "$(cat "$T_TMP/stdout")" "PYTHONDONTWRITEBYTECODE='1'" "... the settings keep ranks from writing bytecode"
+# each rank writes a file of its own: the launcher's output lines interleave
+touch "$T_TMP/before"
+sleep 1
+t_cluster 3 1 sh -c ". '$T_TMP/stdout' && cd / && /usr/bin/python3 -c 'import pkg.m3 as m; print(m.__file__, m.__cached__)' >'$T_TMP/imp.'\$(hostname)" \
+    >/dev/null 2>&1 || true
+t_is "$(cat "$T_TMP"/imp.node* | grep -c "^/dev/shm/stage-py-$uid/tb-[0-9a-f]*$src/pkg/m3.py ")" 3 "... every node imports from its copy"
+t_is "$(find "$T_NODES" -name '*.pyc' -newer "$T_TMP/before" | wc -l)" 0 "... and writes no bytecode"
+
+echo 'v = "new"' >"$src/pkg/m1.py"
+t_ok "pack after a change" pack
+t_like "$(cat "$T_TMP/stdout")" "written" "... writes a new bundle"
+t_ok "... which stages" stage
+t_is "$(stat_of cold_nodes)" 3 "... as a new copy"
+t_is "$(ls -d "$(t_node_shm 1)/stage-py-$uid"/tb-* | wc -l)" 2 "... beside the old one"
+wipe
+
+# Broken bundles: a clear error, and nothing staged anywhere.
+cp "$bundle" "$T_TMP/good"
+truncate -s -1000 "$bundle"
+t_fails "a truncated bundle" stage
+t_like "$(err)" "^stage-py: node1: bundle '$bundle': no stage-py trailer at its end: not a bundle, or truncated" "... is named as such"
+t_is "$(copies)" 0 "... nothing is staged"
+t_ok "--fallback-to-trees" stage --fallback-to-trees
+t_like "$(err)" "warning: bundle '$bundle': no stage-py trailer .*; staging from the trees instead" "... warns"
+t_is "$(stat_of source)" trees "... and stages from the trees"
+wipe
+
+cp "$T_TMP/good" "$bundle"
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4000); b = f.read(1); f.seek(4000); f.write(bytes([b[0] ^ 1]))' "$bundle"
+t_fails "a bundle with one bit flipped" stage
+t_like "$(err)" "bundle '$bundle' is damaged: its digest is [0-9a-f]{32}, its trailer records [0-9a-f]{32}" "... is caught by its digest"
+t_is "$(copies)" 0 "... nothing is staged, nothing left behind"
+
+cp "$T_TMP/good" "$bundle"
+chmod o+w "$bundle"
+t_fails "a bundle others can write" stage
+t_like "$(err)" "bundle '$bundle': refusing it: writable by group or others" "... is refused"
+chmod o-w "$bundle"
+
+sed -i 's|^python = .*|python = /usr/bin/python3\nfallback_to_trees = no|; s|^env = PYTHONPATH|env = PYTHONPATH\nexclude = m2.py|' "$T_TMP/m.ini"
+t_fails "a bundle made from another manifest" stage
+t_like "$(err)" "bundle '$bundle' was made from another manifest than '$T_TMP/m.ini' \(or from an earlier version of it\): pack it again" \
+    "... is refused"
+t_is "$(copies)" 0 "... nothing is staged"
+
+for c in gzip zstd lz4; do
+    t_ok "pack --compress $c" pack --compress "$c"
+    t_ok "... bsdtar lists it" bsdtar -tf "$bundle"
+    t_ok "... it stages" stage
+    t_ok "... completely" test -f "$(ls -d "$(t_node_shm 2)/stage-py-$uid"/tb-*)$src/pkg/m20.py"
+    wipe
+done
+t_fails "pack --compress xz" pack --compress xz
+t_like "$(err)" "--compress 'xz': use none, gzip, zstd or lz4" "... is a usage error"
+t_done
