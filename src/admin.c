@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * admin: stage-py pack.
+ * admin: stage-py pack, stage-py scan, stage-py check.
  *
+ * pack:
  *   1. the root reads the site file and the manifest and walks the trees;
  *   2. where the manifest names an interpreter (python =), that interpreter
  *      compiles every staged .py that lacks an up-to-date .pyc, into a
@@ -10,6 +11,14 @@
  *   3. the bundle is written beside the old one and renamed into place,
  *      unless the old one already holds the same content;
  * and every rank agrees on the outcome.
+ *
+ * scan: the interpreter imports the modules once and reports what it
+ * loaded (sys.modules, and /proc/self/maps for shared objects); the root
+ * writes the manifest that stages exactly that, atomically.
+ *
+ * check: under the settings of a staging run, the interpreter imports the
+ * modules with an audit hook that sees every file it opens, then reports
+ * each one that came from outside the copy, and why where it can tell.
  */
 #include "config.h"
 
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,11 +45,12 @@ extern char **environ;
 
 /*
  * Run python -c script args..., its standard output into OUT out
- * (malloc'd), its standard error passed on.  Returns STG_OK, or an error
- * naming the interpreter.
+ * (malloc'd), its standard error passed on.  isolated: -I, no PYTHONPATH
+ * or user site (pack's compiler); scan and check want the environment the
+ * job would have.  Returns STG_OK, or an error naming the interpreter.
  */
-static int run_python(const char *python, const char *script, const char *const *args,
-                      char **out)
+static int run_python(const char *python, bool isolated, const char *script,
+                      const char *const *args, char **out)
 {
     *out = NULL;
     int fds[2];
@@ -47,6 +58,11 @@ static int run_python(const char *python, const char *script, const char *const 
         return stg_err_set(STG_EFAIL, "pipe: %s", strerror(errno));
     const char *argv[16] = {python, "-I", "-c", script};
     int k = 4;
+    if (!isolated) {
+        argv[1] = "-c";
+        argv[2] = script;
+        k = 3;
+    }
     for (int i = 0; args[i] && k < 15; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
@@ -54,8 +70,25 @@ static int run_python(const char *python, const char *script, const char *const 
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    /* The launcher's variables stay with stage-py's own ranks: a module
+     * that starts MPI (mpi4py, dolfin) must start a job of its own rather
+     * than try to join this one as one of its ranks. */
+    static const char *const launcher[] = {"OMPI_", "PMIX_", "PMI_", "HYDRA_", "MPIR_",
+                                           "SLURM_", "PRTE_", NULL};
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    char **envp = stg_xcalloc(ne + 1, sizeof *envp), **q = envp;
+    for (char **ev = environ; *ev; ev++) {
+        bool drop = false;
+        for (int i = 0; launcher[i] && !drop; i++)
+            drop = strncmp(*ev, launcher[i], strlen(launcher[i])) == 0;
+        if (!drop)
+            *q++ = *ev;
+    }
     pid_t pid;
-    int e = posix_spawn(&pid, python, &fa, NULL, (char *const *)argv, environ);
+    int e = posix_spawn(&pid, python, &fa, NULL, (char *const *)argv, envp);
+    free(envp);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (e) {
@@ -92,7 +125,7 @@ static int run_python(const char *python, const char *script, const char *const 
 /* argv[1]: a list of "F\tindex\tsource\tarchive path" (a .py, index: its
  * entry) and "P\tarchive path" (a .pyc the copy has); argv[2]: where new
  * .pyc files go.  Prints the interpreter's version, then "index\tarchive
- * path" for each new .pyc. */
+ * path" for each new .pyc, and "E\tsource\terror" for each that failed. */
 static const char compile_script[] =
     "import sys, os, importlib.util, py_compile\n"
     "lst, out = sys.argv[1], sys.argv[2]\n"
@@ -122,7 +155,7 @@ static const char compile_script[] =
     "        py_compile.compile(src, cfile=os.path.join(out, rel), dfile=src, doraise=True,\n"
     "                           invalidation_mode=mode)\n"
     "    except Exception as e:\n"
-    "        print('stage-py: warning: cannot compile %s: %s' % (src, e), file=sys.stderr)\n"
+    "        print('E\\t%s\\t%s' % (src, str(e).replace('\\n', ' ')))\n"
     "        continue\n"
     "    print(i + '\\t' + rel)\n";
 
@@ -164,13 +197,22 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
     char *res = NULL;
     if (rc == STG_OK) {
         const char *args[] = {list, out, NULL};
-        rc = run_python(python, compile_script, args, &res);
+        rc = run_python(python, true, compile_script, args, &res);
     }
-    size_t added = 0;
+    size_t added = 0, failed = 0;
     if (rc == STG_OK) {
         char *save = NULL, *line = strtok_r(res, "\n", &save);
         snprintf(version, vlen, "%s", line ? line : "");
         while (rc == STG_OK && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+            if (line[0] == 'E') {
+                char *tab = strchr(line + 2, '\t');
+                if (tab)
+                    *tab = '\0';
+                stg_log_warn("bytecode: cannot compile '%s': %s (ranks will compile it in "
+                             "memory each time)", line + 2, tab ? tab + 1 : "");
+                failed++;
+                continue;
+            }
             char *end;
             size_t i = strtoul(line, &end, 10);
             if (*end != '\t' || i >= s->n) {
@@ -185,8 +227,9 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             added++;
         }
         stg_scan_rekey(s);
-        stg_log_info("bytecode: %zu of %zu modules compiled by '%s' (Python %s), the others "
-                     "had an up-to-date .pyc", added, todo, python, version);
+        stg_log_info("bytecode: %zu of %zu modules compiled by '%s' (Python %s), %zu could "
+                     "not be, the others had an up-to-date .pyc", added, todo, python, version,
+                     failed);
     }
     free(res);
     free(list);
@@ -215,7 +258,7 @@ static int pack_root(const struct stg_opts *o, char **line)
     }
     const char *path = o->output ? o->output : m->bundle;
     if (!path) {
-        rc = stg_err_set(STG_EUSAGE, "%s: no bundle to write: give --output FILE, or set "
+        rc = stg_err_set(STG_EUSAGE, "%s: no bundle to write: give --output BUNDLE, or set "
                          "'bundle =' in [stage]", o->manifest);
         goto out;
     }
@@ -251,19 +294,379 @@ out:
     return rc;
 }
 
-int stg_pack_run(const struct stg_opts *o, struct stg_node *n)
+/* ---- scan --------------------------------------------------------------- */
+
+/*
+ * argv[1:]: the modules to import.  Prints, one record a line:
+ *   V version           X executable
+ *   P entry\tname...    a sys.path entry (in sys.path order) and the
+ *                       top-level names under it that the job needs
+ *   L dir\tname...      a directory of shared libraries that were mapped:
+ *                       lib*.so* only, which the loader finds by name (so
+ *                       LD_LIBRARY_PATH can lead it to the copy); plugins
+ *                       that are opened by absolute path (Open MPI's mca_*,
+ *                       hwloc's) could not be, and glibc must match ld.so
+ *   W text              a warning
+ */
+static const char scan_script[] =
+    "import sys, os, re, importlib, importlib.metadata\n"
+    "real = os.path.realpath\n"
+    "for m in sys.argv[1:]:\n"
+    "    importlib.import_module(m)\n"
+    "out = []\n"
+    "print('V %d.%d.%d' % sys.version_info[:3])\n"
+    "print('X ' + sys.executable)\n"
+    "entries = []\n"
+    "for e in sys.path:\n"
+    "    if e and os.path.isdir(e) and real(e) not in [real(x) for x in entries]:\n"
+    "        entries.append(e)\n"
+    "files = set()\n"
+    "for name, mod in list(sys.modules.items()):\n"
+    "    f = getattr(mod, '__file__', None)\n"
+    "    if isinstance(f, str): files.add(f)\n"
+    "    for p in list(getattr(mod, '__path__', None) or []):\n"
+    "        if isinstance(p, str): files.add(os.path.join(p, ''))\n"
+    "mapped = set()\n"
+    "for line in open('/proc/self/maps'):\n"
+    "    f = line.split(None, 5)\n"
+    "    if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
+    "        mapped.add(f[5].rstrip('\\n'))\n"
+    "def owner(f):\n"
+    "    best = None\n"
+    "    for e in entries:\n"
+    "        for ef in {e.rstrip('/'), real(e)}:\n"
+    "            if f.startswith(ef + '/') and (best is None or len(ef) > len(best[1])):\n"
+    "                best = (e, ef)\n"
+    "    return best\n"
+    "used = {e: set() for e in entries}\n"
+    "libs = {}\n"
+    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n"
+    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n"
+    "         'libanl', 'libmvec', 'libthread_db', 'libBrokenLocale', 'libmemusage', 'libpcprofile')\n"
+    "exe = real(sys.executable)\n"
+    "for f in files | mapped:\n"
+    "    o = owner(f) or owner(real(f))\n"
+    "    if o:\n"
+    "        e, ef = o\n"
+    "        g = f if f.startswith(ef + '/') else real(f)\n"
+    "        top = g[len(ef) + 1:].split('/')[0]\n"
+    "        if top: used[e].add(top)\n"
+    "    elif f in mapped:\n"
+    "        r = real(f)\n"
+    "        b = os.path.basename(r)\n"
+    "        if r == exe or b.startswith(glibc) or not re.match(r'lib.*[.]so([.]|$)', b) or r.startswith(('/dev/', '/proc/', '/sys/', '/run/', '/tmp/', '/var/', '/usr/lib/locale/')) or '/gconv/' in r:\n"
+    "            continue\n"
+    "        libs.setdefault(os.path.dirname(r), set()).add(b)\n"
+    "pd = importlib.metadata.packages_distributions()\n"
+    "for e in entries:\n"
+    "    names = used[e]\n"
+    "    if not names: continue\n"
+    "    for top in list(names):\n"
+    "        mod = top.split('.')[0]\n"
+    "        if os.path.isdir(os.path.join(e, mod + '.libs')): names.add(mod + '.libs')\n"
+    "        for d in pd.get(mod, []):\n"
+    "            try: p = importlib.metadata.distribution(d)._path\n"
+    "            except Exception: continue\n"
+    "            if p and real(str(p.parent)) == real(e): names.add(p.name)\n"
+    "    names.update(n for n in os.listdir(e) if n.endswith('.pth'))\n"
+    "    if any(n.endswith('.py') for n in names) and os.path.isdir(os.path.join(e, '__pycache__')):\n"
+    "        names.add('__pycache__')\n"
+    "    ok = sorted(n for n in names if not any(c in n for c in ' \\t*?[') and not n.startswith('.'))\n"
+    "    for n in sorted(names.difference(ok)):\n"
+    "        print('W %s/%s: a name that a manifest cannot hold, left out' % (e, n))\n"
+    "    print('P ' + '\\t'.join([e] + ok))\n"
+    "for d in sorted(libs):\n"
+    "    names = set(libs[d])\n"
+    "    try: listing = os.listdir(d)\n"
+    "    except OSError: listing = []\n"
+    "    for n in listing:\n"
+    "        p = os.path.join(d, n)\n"
+    "        if os.path.islink(p) and os.path.basename(real(p)) in libs[d] and os.path.dirname(real(p)) == real(d):\n"
+    "            names.add(n)\n"
+    "    print('L ' + '\\t'.join([d] + sorted(n for n in names if not any(c in n for c in ' \\t*?['))))\n";
+
+/* A tree's name from its source: the last component, made valid and
+ * unique. */
+static char *tree_name(const char *source, struct stg_strv *taken)
+{
+    const char *base = strrchr(source, '/');
+    base = base && base[1] ? base + 1 : "root";
+    char *n = stg_xstrdup(base);
+    for (char *c = n; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            *c = '_';
+    if (n[0] == '.')
+        n[0] = '_';
+    char *u = stg_xstrdup(n);
+    for (int k = 2; stg_strv_has(taken, u); k++) {
+        free(u);
+        u = stg_xasprintf("%s-%d", n, k);
+    }
+    free(n);
+    stg_strv_push(taken, u);
+    return u;
+}
+
+/* "key = a b c", wrapped onto indented continuation lines. */
+static void emit_list(FILE *f, const char *key, char **v, size_t n)
+{
+    size_t indent = strlen(key) + 3, col = (size_t)fprintf(f, "%s =", key);
+    for (size_t i = 0; i < n; i++) {
+        if (col > indent && col + 1 + strlen(v[i]) > 78) {
+            fprintf(f, "\n%*s%s", (int)indent, "", v[i]);
+            col = indent + strlen(v[i]);
+        } else {
+            col += (size_t)fprintf(f, " %s", v[i]);
+        }
+    }
+    fputc('\n', f);
+}
+
+static int scan_root(const struct stg_opts *o, char **text)
+{
+    const char *args[16];
+    size_t k = 0;
+    for (size_t i = 0; i < o->imports.n && k < 15; i++)
+        args[k++] = o->imports.v[i];
+    args[k] = NULL;
+    char *res = NULL;
+    int rc = run_python(o->python, false, scan_script, args, &res);
+    if (rc)
+        return rc;
+    char *name = stg_xstrdup(o->name ? o->name : o->imports.v[0]);
+    for (char *c = name; *c; c++)
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-' || (*c == '.' && c != name)))
+            *c = '_';
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    char version[64] = "?";
+    struct stg_strv taken = {0};
+    char *imports = stg_xstrdup("");
+    for (size_t i = 0; i < o->imports.n; i++) {
+        char *t = stg_xasprintf("%s%simport %s", imports, i ? "; " : "", o->imports.v[i]);
+        free(imports);
+        imports = t;
+    }
+    char *save = NULL;
+    bool header = false;
+    for (char *line = strtok_r(res, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == 'V') {
+            snprintf(version, sizeof version, "%s", line + 2);
+            continue;
+        }
+        if (line[0] == 'W') {
+            stg_log_warn("scan: %s", line + 2);
+            continue;
+        }
+        if (line[0] != 'P' && line[0] != 'L')
+            continue;
+        if (!header) {
+            fprintf(f, "; What `%s -c \"%s\"` loads (Python %s), written by\n"
+                       "; stage-py scan: one tree per sys.path entry, in sys.path order, then\n"
+                       "; the directories of the shared objects it mapped.\n"
+                       "[stage]\nname = %s\npython = %s\n",
+                    o->python, imports, version, name, o->python);
+            header = true;
+        }
+        struct stg_strv w = {0};
+        for (char *p = line + 2, *tab; p; p = tab ? tab + 1 : NULL) {
+            tab = strchr(p, '\t');
+            if (tab)
+                *tab = '\0';
+            stg_strv_push(&w, p);
+        }
+        char *tn = tree_name(w.v[0], &taken);
+        fprintf(f, "\n[tree %s]\nsource = %s\n", tn, w.v[0]);
+        if (w.n > 1)
+            emit_list(f, "include", w.v + 1, w.n - 1);
+        fprintf(f, "env = %s\n", line[0] == 'P' ? "PYTHONPATH" : "LD_LIBRARY_PATH");
+        free(tn);
+        stg_strv_free(&w);
+    }
+    fclose(f);
+    free(imports);
+    free(name);
+    free(res);
+    stg_strv_free(&taken);
+    if (!header) {
+        free(out);
+        return stg_err_set(STG_EFAIL, "scan: '%s' loaded nothing from its sys.path", o->python);
+    }
+    *text = out;
+    return STG_OK;
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+/*
+ * argv[1]: the copy ($STAGE_PY_DIR); argv[2]: the trees' sources, joined
+ * by newlines; argv[3:]: the modules.  Prints, for each file opened or
+ * mapped from outside the copy: "ORIGINAL|OUTSIDE\tkind\tpath\treason";
+ * the last line: "N M": N such files, M of them modules from below a
+ * staged tree's source (shared objects and data from there are listed, but
+ * plugins opened by absolute path, such as Open MPI's, cannot come from
+ * the copy, and metadata scans read every distribution's files).
+ */
+static const char check_script[] =
+    "import sys, os\n"
+    "opened = []\n"
+    "def hook(ev, a):\n"
+    "    if ev == 'open' and a and isinstance(a[0], (str, bytes)):\n"
+    "        opened.append(os.fsdecode(a[0]))\n"
+    "sys.addaudithook(hook)\n"
+    "import importlib\n"
+    "copy, sources, mods = sys.argv[1], [s for s in sys.argv[2].split('\\n') if s], sys.argv[3:]\n"
+    "for m in mods: importlib.import_module(m)\n"
+    "real = os.path.realpath\n"
+    "files = {}\n"
+    "for name, mod in list(sys.modules.items()):\n"
+    "    spec = getattr(mod, '__spec__', None)\n"
+    "    if spec is not None and spec.origin in ('frozen', 'built-in'): continue\n"
+    "    f = getattr(mod, '__file__', None)\n"
+    "    if isinstance(f, str): files.setdefault(os.path.abspath(f), 'module')\n"
+    "for f in opened:\n"
+    "    files.setdefault(os.path.abspath(f), 'data')\n"
+    "for line in open('/proc/self/maps'):\n"
+    "    f = line.split(None, 5)\n"
+    "    if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
+    "        files.setdefault(f[5].rstrip('\\n'), 'shared object')\n"
+    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n"
+    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n"
+    "         'libanl', 'libmvec', 'libthread_db')\n"
+    "exe, rcopy = real(sys.executable), real(copy)\n"
+    "total = original = 0\n"
+    "for f in sorted(files):\n"
+    "    kind, r = files[f], real(f)\n"
+    "    if f.startswith(copy + '/') or r.startswith(rcopy + '/'): continue\n"
+    "    if r == exe or os.path.basename(r).startswith(glibc) or r.startswith(('/proc/', '/dev/', '/sys/', '/etc/', '/usr/lib/locale/')) or '/gconv/' in r or not os.path.exists(f):\n"
+    "        continue\n"
+    "    src = next((s for s in sources if f.startswith(s.rstrip('/') + '/')), None) or \\\n"
+    "          next((s for s in sources if r.startswith(real(s) + '/')), None)\n"
+    "    total += 1\n"
+    "    if src is None:\n"
+    "        print('OUTSIDE\\t%s\\t%s\\tno tree of the manifest holds it' % (kind, f))\n"
+    "        continue\n"
+    "    g = f if f.startswith(src.rstrip('/') + '/') else src.rstrip('/') + r[len(real(src)):]\n"
+    "    if not os.path.exists(copy + g):\n"
+    "        why = 'missing from the copy: the tree\\'s include or exclude leaves it out'\n"
+    "    elif kind == 'shared object':\n"
+    "        why = 'the copy has it: a DT_RPATH or RUNPATH, or a load by absolute path, outranks LD_LIBRARY_PATH'\n"
+    "    elif kind == 'module':\n"
+    "        why = 'the copy has it: a sys.path entry ahead of the copy found it first (a .pth file, a namespace package\\'s __path__, or PYTHONPATH order)'\n"
+    "    else:\n"
+    "        why = 'the copy has it: opened by its original path (a path computed from an original location)'\n"
+    "    if kind == 'module': original += 1\n"
+    "    print('ORIGINAL\\t%s\\t%s\\t%s' % (kind, f, why))\n"
+    "print('%d %d' % (total, original))\n";
+
+static int check_root(const struct stg_opts *o, char **report)
+{
+    char err[STG_MSG_MAX];
+    struct stg_manifest *m = NULL;
+    int rc = stg_manifest_load(o->manifest, 0, &m, err, sizeof err);
+    if (rc)
+        return stg_err_set(rc, "%s", err);
+    const char *copy = getenv("STAGE_PY_DIR");
+    struct stat st;
+    if (!copy || !*copy) {
+        stg_manifest_free(&m);
+        return stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR is not set: run it with the "
+                           "settings of a staging run (. ./env.sh, or eval \"$(stage-py ...)\")");
+    }
+    if (stat(copy, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        stg_manifest_free(&m);
+        return stg_err_set(STG_EFAIL, "check: STAGE_PY_DIR '%s': no staged copy on this node",
+                           copy);
+    }
+    char *sources = stg_xstrdup("");
+    for (size_t i = 0; i < m->ntrees; i++) {
+        char *t = stg_xasprintf("%s%s\n", sources, m->trees[i].source);
+        free(sources);
+        sources = t;
+    }
+    const char *args[16] = {copy, sources};
+    size_t k = 2;
+    for (size_t i = 0; i < o->imports.n && k < 15; i++)
+        args[k++] = o->imports.v[i];
+    args[k] = NULL;
+    char *res = NULL;
+    rc = run_python(o->python, false, check_script, args, &res);
+    free(sources);
+    stg_manifest_free(&m);
+    if (rc)
+        return rc;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    unsigned long total = 0, original = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(res, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *v[4];
+        int nf = 0;
+        for (char *p = line, *tab; p && nf < 4; p = tab ? tab + 1 : NULL) {
+            tab = strchr(p, '\t');
+            if (tab)
+                *tab = '\0';
+            v[nf++] = p;
+        }
+        if (nf == 4)
+            fprintf(f, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
+                                                                        : "outside", v[1],
+                    v[2], v[3]);
+        else if (nf == 1)
+            sscanf(v[0], "%lu %lu", &total, &original);
+    }
+    fprintf(f, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
+               "original location\n", total, copy, original);
+    fclose(f);
+    free(res);
+    *report = out;
+    if (original > 0)
+        return stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
+                           "locations (listed as 'original module')");
+    return STG_OK;
+}
+
+/* ---- the commands ---------------------------------------------------- */
+
+/* The root does the work (work), every rank agrees.  The root's text goes
+ * to stdout, also with a failure that it reports (check); scan's manifest
+ * goes to --output instead, atomically, and only whole. */
+static int root_command(const struct stg_opts *o, struct stg_node *n, const char *phase,
+                        int (*work)(const struct stg_opts *, char **), bool output)
 {
     char msg[STG_MSG_MAX] = "";
-    char *line = NULL;
-    stg_node_phase(n, "pack");
-    int rc = n->is_root ? pack_root(o, &line) : STG_OK;
-    rc = stg_agree(n, n->world, rc, msg);
-    if (n->is_root) {
-        if (rc)
-            fprintf(stderr, "stage-py: %s\n", msg);
-        else if (line)
-            fputs(line, stdout);
+    char *text = NULL;
+    stg_node_phase(n, phase);
+    int rc = n->is_root ? work(o, &text) : STG_OK;
+    if (text && output && o->output) {
+        char err[STG_MSG_MAX];
+        if (rc == STG_OK && stg_write_atomic(o->output, text, strlen(text), err, sizeof err) < 0)
+            rc = stg_err_set(STG_EFAIL, "--output: %s", err);
+    } else if (text && (fputs(text, stdout) == EOF || fflush(stdout) == EOF) && rc == STG_OK) {
+        rc = stg_err_set(STG_EFAIL, "cannot write to stdout: %s", strerror(errno));
     }
-    free(line);
+    rc = stg_agree(n, n->world, rc, msg);
+    if (rc && n->is_root)
+        fprintf(stderr, "stage-py: %s\n", msg);
+    free(text);
     return rc;
+}
+
+int stg_pack_run(const struct stg_opts *o, struct stg_node *n)
+{
+    return root_command(o, n, "pack", pack_root, false);
+}
+
+int stg_scan_cmd_run(const struct stg_opts *o, struct stg_node *n)
+{
+    return root_command(o, n, "scan", scan_root, true);
+}
+
+int stg_check_run(const struct stg_opts *o, struct stg_node *n)
+{
+    return root_command(o, n, "check", check_root, false);
 }

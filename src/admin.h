@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * admin: the commands that sites run from cron for the stacks they host:
- * `pack` (a bundle of a manifest's trees, with bytecode).
+ * `pack` (a bundle of a manifest's trees, with bytecode) and `scan` (the
+ * manifest of what some imports really load).
  */
 #ifndef STG_ADMIN_H
 #define STG_ADMIN_H
@@ -13,5 +14,15 @@
  * single process needs no launcher).  The root prints one line on stdout:
  * what it wrote, or that the bundle is up to date. */
 int stg_pack_run(const struct stg_opts *o, struct stg_node *n);
+
+/* stage-py scan.  Collective over the world (the root does the work).
+ * The root writes the manifest to --output (atomically) or stdout. */
+int stg_scan_cmd_run(const struct stg_opts *o, struct stg_node *n);
+
+/* stage-py check.  Collective over the world (the root does the work).
+ * The root lists on stdout every file the imports took from outside the
+ * copy; the status is STG_EFAIL when a module came from a staged tree's
+ * original location. */
+int stg_check_run(const struct stg_opts *o, struct stg_node *n);
 
 #endif

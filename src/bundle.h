@@ -6,10 +6,10 @@
  * Layout (stage-py(1), BUNDLES):
  *   [archive]  a pax archive, compressed or not (none, gzip, zstd, lz4),
  *              whose first entry is STG_BUNDLE_META (a JSON description);
- *   [trailer]  a zstd/lz4 "skippable frame", which tar readers and
- *              decompressors pass over: magic 0x184D2A5F (little-endian
+ *   [trailer]  a zstd/lz4 "skippable frame", which bsdtar, zstd and lz4
+ *              pass over (gzip(1) warns of trailing garbage): magic 0x184D2A5F (little-endian
  *              32 bits), the length L of what follows (32 bits), a JSON
- *              object padded with newlines, and a footer of 16 bytes:
+ *              object, and a footer of 16 bytes:
  *              "STGPYBN1" and the trailer's whole length (8 + L) as a
  *              little-endian 64-bit number.
  * The trailer's "digest" is the XXH3-128 of the archive bytes: every byte

@@ -31,6 +31,8 @@ static const char usage_text[] =
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
     "                      [--dest DIR] [--dry-run]\n"
     "       stage-py pack --manifest FILE [--output BUNDLE] [--compress none|gzip|zstd|lz4]\n"
+    "       stage-py scan --python PYTHON --import MODULE... [--name NAME] [--output FILE]\n"
+    "       stage-py check --manifest FILE --python PYTHON --import MODULE...\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first.\n"
@@ -38,7 +40,9 @@ static const char usage_text[] =
     "list shows this user's staged copies on every node it runs on; clean drops\n"
     "this job's pins there and removes the unpinned copies it selects.  pack\n"
     "writes the bundle of a manifest (from cron): a job then streams that one\n"
-    "file instead of walking the trees.\n"
+    "file instead of walking the trees.  scan writes the manifest of what some\n"
+    "imports load; check, after staging, reports what they still load from\n"
+    "outside the copy.\n"
     "\n"
     "Options of stage:\n"
     "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); required\n"
@@ -49,8 +53,9 @@ static const char usage_text[] =
     "  -o, --output FILE       write the settings to FILE (atomically, only on\n"
     "                          success) instead of stdout\n"
     "      --force             stage again even where a complete copy is present\n"
-    "      --fallback-to-trees a missing or bad bundle: stage from the trees, with a\n"
-    "                          warning, instead of failing\n"
+    "      --fallback-to-trees a bundle that cannot be used (missing, refused, not\n"
+    "                          whole): stage from the trees, with a warning, instead\n"
+    "                          of failing (damage found while streaming still fails)\n"
     "      --max-cache SIZE    cache budget: evict this user's least recently used\n"
     "                          unpinned copies to stay within SIZE (0: none)\n"
     "      --lock-wait DURATION\n"
@@ -82,6 +87,12 @@ static const char usage_text[] =
     "  -m, --manifest FILE     the manifest whose trees to pack; required\n"
     "  -o, --output BUNDLE     where (default: the manifest's 'bundle =')\n"
     "      --compress C        none (default), gzip, zstd or lz4\n"
+    "Options of scan and check:\n"
+    "      --python PYTHON     the interpreter (absolute path); required\n"
+    "      --import MODULE     a module to import (repeat; at most 12); required\n"
+    "      --name NAME         scan: the manifest's name (default: the first module)\n"
+    "  -o, --output FILE       scan: write the manifest to FILE (atomically)\n"
+    "  -m, --manifest FILE     check: the manifest that was staged; required\n"
     "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -113,15 +124,35 @@ static void bad(const char *fmt, ...)
     va_end(ap);
 }
 
+/* A dotted module name: identifiers separated by '.'. */
+static bool valid_module(const char *s)
+{
+    bool start = true;
+    for (; *s; s++) {
+        if (*s == '.' && !start) {
+            start = true;
+            continue;
+        }
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
+              (!start && *s >= '0' && *s <= '9')))
+            return false;
+        start = false;
+    }
+    return !start;
+}
+
 /* Which commands an option belongs to. */
 #define C_STAGE (1u << STG_CMD_STAGE)
 #define C_LIST (1u << STG_CMD_LIST)
 #define C_CLEAN (1u << STG_CMD_CLEAN)
 #define C_PACK (1u << STG_CMD_PACK)
-#define C_ALL (C_STAGE | C_LIST | C_CLEAN | C_PACK)
-#define NCMD 4
+#define C_SCAN (1u << STG_CMD_SCAN)
+#define C_CHECK (1u << STG_CMD_CHECK)
+#define C_ALL (C_STAGE | C_LIST | C_CLEAN | C_PACK | C_SCAN | C_CHECK)
+#define NCMD 6
 
-static const char *const command_names[NCMD] = {"stage", "list", "clean", "pack"};
+static const char *const command_names[NCMD] = {"stage", "list", "clean", "pack", "scan",
+                                                "check"};
 
 /* Parse argv into o.  Returns -1 to go on, else the exit status; rank 0
  * (speak) prints the error. */
@@ -129,7 +160,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
 {
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
-           OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK };
+           OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK, OPT_PYTHON, OPT_IMPORT,
+           OPT_NAME };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -151,6 +183,9 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"job", required_argument, NULL, OPT_JOB},
         {"compress", required_argument, NULL, OPT_COMPRESS},
         {"fallback-to-trees", no_argument, NULL, OPT_FALLBACK},
+        {"python", required_argument, NULL, OPT_PYTHON},
+        {"import", required_argument, NULL, OPT_IMPORT},
+        {"name", required_argument, NULL, OPT_NAME},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -158,7 +193,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {NULL, 0, NULL, 0},
     };
     /* The first option given that each command does not take. */
-    char not_for[NCMD][32] = {"", "", "", ""};
+    char not_for[NCMD][32] = {"", "", "", "", "", ""};
     int verbosity = STG_NORMAL, c;
     bool help = false, version = false;
     opterr = 0;
@@ -175,7 +210,28 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         li = -1;
         unsigned takes = C_STAGE;   /* most options are staging's */
         switch (c) {
-        case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN | C_PACK; break;
+        case 'm': o->manifest = optarg; takes = C_STAGE | C_CLEAN | C_PACK | C_CHECK; break;
+        case OPT_PYTHON:
+            takes = C_SCAN | C_CHECK;
+            if (optarg[0] != '/')
+                bad("--python '%s': give the interpreter's absolute path", optarg);
+            o->python = optarg;
+            break;
+        case OPT_IMPORT:
+            takes = C_SCAN | C_CHECK;
+            if (!valid_module(optarg))
+                bad("--import '%s': not a module name (such as numpy or dolfin.fem)", optarg);
+            else if (o->imports.n >= 12)
+                bad("--import: at most 12 modules");
+            else
+                stg_strv_push(&o->imports, optarg);
+            break;
+        case OPT_NAME:
+            takes = C_SCAN;
+            if (!stg_manifest_valid_name(optarg))
+                bad("--name '%s': use letters, digits, '.', '_' and '-'", optarg);
+            o->name = optarg;
+            break;
         case OPT_COMPRESS:
             takes = C_PACK;
             o->compress = NULL;
@@ -187,7 +243,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             break;
         case OPT_FALLBACK: o->fallback_to_trees = true; break;
         case OPT_DEST:
-            takes = C_ALL;
+            takes = C_STAGE | C_LIST | C_CLEAN;
             if (!stg_path_is_clean_absolute(stg_path_strip_slash(optarg)))
                 bad("--dest '%s': not a clean absolute path", optarg);
             else if (!stg_path_listable(optarg))
@@ -199,7 +255,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 bad("--shell '%s': use sh, csh, fish or json", optarg);
             break;
         case 'o':
-            takes = C_STAGE | C_PACK;
+            takes = C_STAGE | C_PACK | C_SCAN;
             free(o->output);
             o->output = stg_path_absolute(optarg);
             if (!o->output)
@@ -299,8 +355,12 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("unknown command or argument '%s' (see --help)", argv[optind]);
     if (not_for[o->cmd][0])
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
-    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK) && !o->manifest)
+    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) &&
+        !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
+    if ((o->cmd == STG_CMD_SCAN || o->cmd == STG_CMD_CHECK) && (!o->python || !o->imports.n))
+        bad("%s: give --python PYTHON and at least one --import MODULE",
+            command_names[o->cmd]);
     if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
         bad("clean: give --manifest FILE or --all, not both");
     if (usage_error[0]) {
@@ -342,6 +402,10 @@ int main(int argc, char **argv)
             rc = stg_clean_run(&o, &n);
         else if (o.cmd == STG_CMD_PACK)
             rc = stg_pack_run(&o, &n);
+        else if (o.cmd == STG_CMD_SCAN)
+            rc = stg_scan_cmd_run(&o, &n);
+        else if (o.cmd == STG_CMD_CHECK)
+            rc = stg_check_run(&o, &n);
         else
             rc = stg_stage_run(&o, &n);
         stg_node_fini(&n);
@@ -350,6 +414,7 @@ int main(int argc, char **argv)
     }
     free(o.output);
     free(o.stats);
+    stg_strv_free(&o.imports);
     /* stdout carries the settings: a failed write must not pass unnoticed. */
     if (fclose(stdout) != 0 && rc == STG_OK) {
         stg_log_error("cannot write to stdout");

@@ -473,8 +473,19 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
     }
     free(dir);
     struct stg_entry *e = add_entry(s, apath, STG_ENT_FILE, &st);
-    if (!e)
-        return STG_OK;      /* there already */
+    if (!e) {
+        /* there already (a stale .pyc, say): this file takes its place */
+        for (size_t i = 0; i < s->n && !e; i++)
+            if (strcmp(s->v[i].path, apath) == 0)
+                e = &s->v[i];
+        if (!e || e->kind != STG_ENT_FILE)
+            return stg_err_set(STG_EFAIL, "cannot add '%s' to the copy: '%s' is not a file "
+                               "there", src, apath);
+        s->bytes -= (uint64_t)e->size;
+        free(e->src);
+        e->mode = st.st_mode & 07777;
+        e->mtime = st.st_mtim;
+    }
     e->src = stg_xstrdup(src);
     e->size = st.st_size;
     s->bytes += (uint64_t)st.st_size;

@@ -50,7 +50,7 @@ bool stg_scan_has(const struct stg_scan *s, const char *apath);
 /* Add the regular file src to the copy at apath (and its directory, if
  * the copy lacks it), after the scanned entries, with mtime (NULL: src's),
  * so that the same additions give the same key; then stg_scan_rekey().
- * An apath the copy has already is left as it is. */
+ * A file the copy has already at apath is replaced. */
 int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
                       const struct timespec *mtime);
 /* Compute the key again, after additions. */

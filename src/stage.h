@@ -11,8 +11,10 @@
 
 #include "env.h"
 #include "node.h"
+#include "util.h"
 
-enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN, STG_CMD_PACK };
+enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN, STG_CMD_PACK, STG_CMD_SCAN,
+                   STG_CMD_CHECK };
 
 struct stg_opts {
     enum stg_command cmd;
@@ -36,6 +38,9 @@ struct stg_opts {
     const char *job;        /* clean --job: whose pins to drop; NULL: this job's */
     const char *compress;   /* pack --compress; NULL: STG_DEFAULT_COMPRESS */
     bool fallback_to_trees; /* --fallback-to-trees: a bad bundle is not fatal */
+    const char *python;     /* scan, check --python */
+    struct stg_strv imports;    /* scan, check --import */
+    const char *name;       /* scan --name */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
 };

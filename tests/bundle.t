@@ -62,8 +62,14 @@ t_is "$(cat "$T_TMP"/imp.node* | grep -c "^/dev/shm/stage-py-$uid/tb-[0-9a-f]*$s
 t_is "$(find "$T_NODES" -name '*.pyc' -newer "$T_TMP/before" | wc -l)" 0 "... and writes no bytecode"
 
 echo 'v = "new"' >"$src/pkg/m1.py"
+# and a .pyc in the source's own __pycache__ that its source has outdated
+tag=$(/usr/bin/python3 -c 'import sys; print(sys.implementation.cache_tag)')
+/usr/bin/python3 -m py_compile "$src/pkg/m5.py"
+echo 'v = "five"' >"$src/pkg/m5.py"
 t_ok "pack after a change" pack
 t_like "$(cat "$T_TMP/stdout")" "written" "... writes a new bundle"
+t_is "$(bsdtar -xOf "$bundle" "${src#/}/pkg/__pycache__/m5.$tag.pyc" | od -An -tu1 -j4 -N1 | tr -d ' ')" 1 \
+    "... with a fresh, hash-based .pyc in place of an outdated one"
 t_ok "... which stages" stage
 t_is "$(stat_of cold_nodes)" 3 "... as a new copy"
 t_is "$(ls -d "$(t_node_shm 1)/stage-py-$uid"/tb-* | wc -l)" 2 "... beside the old one"

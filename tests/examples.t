@@ -4,7 +4,9 @@
 # .EE is taken from the man page and run by bash (tcsh for the tcsh one),
 # with `srun` running its command on a fake cluster of two nodes,
 # `mpiexec` on this machine, fenics.ini standing for a small manifest
-# (sympy from Debian), and the installed demo manifest for the built one.
+# (sympy from Debian), /apps/fenics/fenics.ini for the same with a bundle
+# and an interpreter, and the installed demo manifest for the built one.
+# A crontab line runs as its command.
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
 t_need python3 tcsh
@@ -50,6 +52,8 @@ ln -s "$STAGE_PY" "$bin/stage-py"
 chmod +x "$bin/srun" "$bin/mpiexec"
 printf '[stage]\nname = example\n[tree site]\nsource = /usr/lib/python3/dist-packages\ninclude = sympy mpmath\nexclude = tests/\n' \
     >"$work/fenics.ini"
+printf '[stage]\nname = example\nbundle = fenics.bundle\npython = /usr/bin/python3\n[tree site]\nsource = /usr/lib/python3/dist-packages\ninclude = sympy mpmath\nexclude = tests/\n' \
+    >"$work/bundled.ini"
 cat >"$work/app.py" <<'EOT'
 import os, socket, sympy
 with open(os.path.join(os.environ["APP_OUT"], "app." + socket.gethostname()), "w") as f:
@@ -72,6 +76,9 @@ apps_ok() {         # every node's app imported sympy from its /dev/shm copy
 
 for i in $(seq 1 "$n"); do
     ex=$T_TMP/example$i
+    # the manifest with a bundle; a crontab line: its command
+    sed -i -E -e "s|/apps/fenics/fenics.ini|$work/bundled.ini|g" \
+        -e 's/^([0-9*][0-9*,\/-]*[[:space:]]+){5}//' "$ex"
     first=$(grep -v '^#!' "$ex" | grep -v '^set -e' | head -1)
     if grep -q 'demo.ini' "$ex"; then
         sed -i "s|/usr/local/share/stage-py/demo.ini|$T_BUILDDIR/etc/demo.ini|" "$ex"
@@ -82,6 +89,13 @@ for i in $(seq 1 "$n"); do
     elif grep -q 'source env.csh' "$ex"; then
         t_ok "example $i (tcsh): $first" run_example "$i" tcsh
         t_ok "... the application imported from each node's copy" apps_ok
+    elif grep -q 'stage-py pack' "$ex"; then
+        t_ok "example $i (pack): $first" run_example "$i" bash
+        t_like "$(cat "$T_TMP/ex.out")" "^$work/fenics.bundle: (written|up to date)" "... writes the bundle"
+    elif grep -q 'bundled.ini' "$ex"; then
+        t_ok "example $i (a bundle): $first" run_example "$i" bash
+        t_ok "... the application imported from each node's copy" apps_ok
+        t_is "$(grep -c 'fallback to trees' "$T_TMP/ex.out" || true)" 0 "... staged from the bundle, not from the trees"
     elif grep -q 'rm -rf' "$ex"; then
         t_ok "example $i: $first" run_example "$i" bash
         t_is "$(find "$T_NODES" -name 'stage-py-*' | wc -l)" 0 "... the copies are gone from every node"

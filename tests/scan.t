@@ -1,0 +1,74 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# stage-py scan writes the manifest of what real imports load (numpy,
+# sympy, and FEniCS when installed); staged, it makes those imports load
+# every module from the node's /dev/shm; stage-py check says so, and names
+# the files when a tree is left out on purpose.
+. "${srcdir:-.}/tests/lib.sh"
+t_need_cluster
+py=/usr/bin/python3
+[ -x $py ] && $py -c 'import numpy, sympy' 2>/dev/null || t_skip_all "Debian's python3-numpy and python3-sympy are not installed"
+
+uid=$(id -u)
+run1() { t_cluster 1 1 "$@"; }
+# staged MODULE INI: stage INI on 2 nodes, then on each node import MODULE
+# with the settings and print where its modules came from (a file per node)
+staged() {
+    t_cluster 2 1 "$STAGE_PY" -m "$2" -o "$T_TMP/env.sh" 2>"$T_TMP/stage.err" || return 1
+    t_cluster 2 1 sh -c ". '$T_TMP/env.sh' && cd / && $py -c '
+import sys, importlib
+importlib.import_module(sys.argv[1])
+for n, m in sorted(sys.modules.items()):
+    f = getattr(m, \"__file__\", None)
+    if (n == sys.argv[1] or n.startswith(sys.argv[1] + \".\")) and f: print(f)
+' $1 >'$T_TMP/where.'\$(hostname)"
+}
+outside() { cat "$T_TMP"/where.node* | grep -vc "^/dev/shm/stage-py-$uid/" || true; }
+inside() { cat "$T_TMP"/where.node* | grep -c "^/dev/shm/stage-py-$uid/" || true; }
+check() { t_cluster 1 1 sh -c ". '$T_TMP/env.sh' && exec '$STAGE_PY' check -m '$1' --python $py --import $2" \
+    >"$T_TMP/check.out" 2>"$T_TMP/check.err"; }
+
+for mod in numpy sympy; do
+    t_ok "scan --import $mod" "$STAGE_PY" scan --python $py --import $mod -o "$T_TMP/$mod.ini"
+    t_like "$(cat "$T_TMP/$mod.ini")" "^python = $py$" "... records the interpreter"
+    t_like "$(cat "$T_TMP/$mod.ini")" "^(include =| ) .*[ =]$mod( |\$)" "... includes $mod"
+    t_is "$(awk 'length > 80 && !/^;/' "$T_TMP/$mod.ini" | grep -vc '^ *[^ ]*$' || true)" 0 \
+        "... long lists wrap onto continuation lines"
+    t_ok "... staged on 2 nodes, then imported there" staged $mod "$T_TMP/$mod.ini"
+    t_ok "... $(inside) modules of $mod loaded from /dev/shm" test "$(inside)" -gt 10
+    t_is "$(outside)" 0 "... none from anywhere else"
+    t_ok "... check finds nothing loaded from the original trees" check "$T_TMP/$mod.ini" $mod
+    t_like "$(cat "$T_TMP/check.out")" "^[0-9]+ file\(s\) from outside the copy '/dev/shm/stage-py-$uid/$mod-[0-9a-f]{16}', 0 module" \
+        "... and says so"
+done
+t_like "$(cat "$T_TMP/numpy.ini")" "^env = LD_LIBRARY_PATH$" "numpy's manifest stages its shared libraries too"
+t_like "$(cat "$T_TMP/sympy.ini")" "\bmpmath\b" "sympy's manifest includes mpmath, which it imports"
+
+# numpy left out of its own manifest on purpose
+sed '/^\[tree dist-packages\]/,/^env/ s/ numpy / /' "$T_TMP/numpy.ini" >"$T_TMP/less.ini"
+t_ok "a manifest without numpy staged" staged numpy "$T_TMP/less.ini"
+t_ok "... numpy then loads from the original tree" test "$(outside)" -gt 10
+t_fails "... check fails" check "$T_TMP/less.ini" numpy
+t_like "$(cat "$T_TMP/check.out")" "^original module: /usr/lib/python3/dist-packages/numpy/__init__.py \(missing from the copy: the tree's include or exclude leaves it out\)$" \
+    "... naming the files and why"
+t_like "$(cat "$T_TMP/check.err")" "check: some modules still come from the trees' original locations" "... and the reason it fails"
+
+t_fails "check without the settings of a staging run" env -u STAGE_PY_DIR t_cluster 1 1 "$STAGE_PY" check -m "$T_TMP/less.ini" --python $py --import numpy
+t_fails "scan without --import" run1 "$STAGE_PY" scan --python $py
+t_like "$(cat "$T_OUT")" "scan: give --python PYTHON and at least one --import MODULE" "... is a usage error"
+t_fails "scan --import '1x'" run1 "$STAGE_PY" scan --python $py --import 1x
+t_like "$(cat "$T_OUT")" "--import '1x': not a module name" "... is a usage error"
+t_fails "scan of a module that does not exist" run1 "$STAGE_PY" scan --python $py --import no_such_module_here
+t_like "$(cat "$T_OUT")" "No module named 'no_such_module_here'" "... shows the interpreter's error"
+t_like "$(cat "$T_OUT")" "stage-py: node1: '$py' failed \(exit status 1\)" "... and fails"
+
+if $py -c 'import dolfin' 2>/dev/null; then
+    t_ok "scan --import dolfin (FEniCS)" "$STAGE_PY" scan --python $py --import dolfin -o "$T_TMP/dolfin.ini"
+    t_ok "... staged on 2 nodes, then imported there" staged dolfin "$T_TMP/dolfin.ini"
+    t_is "$(outside)" 0 "... every dolfin module from /dev/shm"
+    t_ok "... check finds nothing loaded from the original trees" check "$T_TMP/dolfin.ini" dolfin
+    t_diag "$(tail -1 "$T_TMP/check.out")"
+else
+    t_skip 4 "Debian's python3-dolfin is not installed"
+fi
+t_done
