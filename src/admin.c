@@ -37,90 +37,10 @@
 #include "bundle.h"
 #include "log.h"
 #include "manifest.h"
+#include "python.h"
 #include "scan.h"
 #include "site.h"
 #include "util.h"
-
-extern char **environ;
-
-/*
- * Run python -c script args..., its standard output into OUT out
- * (malloc'd), its standard error passed on.  isolated: -I, no PYTHONPATH
- * or user site (pack's compiler); scan and check want the environment the
- * job would have.  Returns STG_OK, or an error naming the interpreter.
- */
-static int run_python(const char *python, bool isolated, const char *script,
-                      const char *const *args, char **out)
-{
-    *out = NULL;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return stg_err_set(STG_EFAIL, "pipe: %s", strerror(errno));
-    const char *argv[16] = {python, "-I", "-c", script};
-    int k = 4;
-    if (!isolated) {
-        argv[1] = "-c";
-        argv[2] = script;
-        k = 3;
-    }
-    for (int i = 0; args[i] && k < 15; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    /* The launcher's variables stay with stage-py's own ranks: a module
-     * that starts MPI (mpi4py, dolfin) must start a job of its own rather
-     * than try to join this one as one of its ranks. */
-    static const char *const launcher[] = {"OMPI_", "PMIX_", "PMI_", "HYDRA_", "MPIR_",
-                                           "SLURM_", "PRTE_", NULL};
-    size_t ne = 0;
-    while (environ[ne])
-        ne++;
-    char **envp = stg_xcalloc(ne + 1, sizeof *envp), **q = envp;
-    for (char **ev = environ; *ev; ev++) {
-        bool drop = false;
-        for (int i = 0; launcher[i] && !drop; i++)
-            drop = strncmp(*ev, launcher[i], strlen(launcher[i])) == 0;
-        if (!drop)
-            *q++ = *ev;
-    }
-    pid_t pid;
-    int e = posix_spawn(&pid, python, &fa, NULL, (char *const *)argv, envp);
-    free(envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (e) {
-        close(fds[0]);
-        return stg_err_set(STG_EFAIL, "cannot run '%s': %s", python, strerror(e));
-    }
-    size_t len = 0, cap = 4096;
-    char *buf = stg_xmalloc(cap);
-    for (;;) {
-        if (len + 1 == cap)
-            buf = stg_xrealloc(buf, cap *= 2);
-        ssize_t r = read(fds[0], buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        free(buf);
-        return stg_err_set(STG_EFAIL, "'%s' failed (%s %d)", python,
-                           WIFEXITED(status) ? "exit status" : "signal",
-                           WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-    }
-    *out = buf;
-    return STG_OK;
-}
 
 /* argv[1]: a list of "F\tindex\tsource\tarchive path" (a .py, index: its
  * entry) and "P\tarchive path" (a .pyc the copy has); argv[2]: where new
@@ -197,7 +117,7 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
     char *res = NULL;
     if (rc == STG_OK) {
         const char *args[] = {list, out, NULL};
-        rc = run_python(python, true, compile_script, args, &res);
+        rc = stg_python_run(python, true, compile_script, args, &res);
     }
     size_t added = 0, failed = 0;
     if (rc == STG_OK) {
@@ -431,7 +351,7 @@ static int scan_root(const struct stg_opts *o, char **text)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
-    int rc = run_python(o->python, false, scan_script, args, &res);
+    int rc = stg_python_run(o->python, false, scan_script, args, &res);
     if (rc)
         return rc;
     char *name = stg_xstrdup(o->name ? o->name : o->imports.v[0]);
@@ -593,7 +513,7 @@ static int check_root(const struct stg_opts *o, char **report)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
-    rc = run_python(o->python, false, check_script, args, &res);
+    rc = stg_python_run(o->python, false, check_script, args, &res);
     free(sources);
     stg_manifest_free(&m);
     if (rc)

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "pack.h"
+#include "python.h"
 #include "util.h"
 
 #define FRAME_MAGIC 0x184D2A5Fu     /* a skippable frame (zstd, lz4) */
@@ -159,6 +160,35 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
                                "'%s' (or from an earlier version of it): pack it again", path,
                                m->path);
     }
+    return STG_OK;
+}
+
+int stg_bundle_check_python(const struct stg_bundle *b, const struct stg_manifest *m)
+{
+    if (!b->python[0] || !b->python_version[0])
+        return STG_OK;
+    char now[32];
+    int rc = stg_python_version(b->python, now, sizeof now);
+    if (rc)
+        return rc;
+    if (strcmp(now, b->python_version) == 0)
+        return STG_OK;
+    /* A standard library is a tree whose source has a "pythonX.Y" part. */
+    for (size_t i = 0; i < m->ntrees; i++) {
+        const char *src = m->trees[i].source;
+        for (const char *p = strstr(src, "/python"); p; p = strstr(p + 1, "/python")) {
+            unsigned x, y;
+            int end = 0;
+            if (sscanf(p, "/python%u.%u%n", &x, &y, &end) == 2 && (p[end] == '/' || !p[end]))
+                return stg_err_set(STG_EFAIL, "bundle '%s' stages the standard library of "
+                                   "Python %u.%u (tree '%s': %s), but '%s' is Python %s now: "
+                                   "pack it again", b->path, x, y, m->trees[i].name, src,
+                                   b->python, now);
+        }
+    }
+    stg_log_warn("bundle '%s': its bytecode is for Python %s, '%s' is Python %s now: the "
+                 "ranks will compile in memory (pack it again)", b->path, b->python_version,
+                 b->python, now);
     return STG_OK;
 }
 

@@ -51,6 +51,14 @@ struct stg_bundle {
 int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_manifest *m);
 void stg_bundle_close(struct stg_bundle *b);
 
+/*
+ * The interpreter that the bundle records, checked against the version
+ * its bytecode was compiled by: a standard library of another version
+ * (a tree whose source has a pythonX.Y part) is refused; otherwise a
+ * warning.  Returns STG_OK or an error.
+ */
+int stg_bundle_check_python(const struct stg_bundle *b, const struct stg_manifest *m);
+
 /* The compressions a bundle may have; NULL-terminated. */
 extern const char *const stg_bundle_compressions[];
 

@@ -309,6 +309,8 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     if ((*m)->bundle) {
         /* A bundle: its trailer says what it holds; no tree is walked. */
         rc = stg_bundle_open(b, (*m)->bundle, *m);
+        if (rc == STG_OK)
+            rc = stg_bundle_check_python(b, *m);
         t->scan1 = stg_now();
         if (rc == STG_OK) {
             snprintf(p->key, sizeof p->key, "%s", b->key);

@@ -111,6 +111,18 @@ for c in gzip zstd lz4; do
     t_ok "... completely" test -f "$(ls -d "$(t_node_shm 2)/stage-py-$uid"/tb-*)$src/pkg/m20.py"
     wipe
 done
+# An interpreter that is not the version the bundle's standard library is for.
+mkdir -p "$T_TMP/py" "$T_TMP/std/lib/python3.11"
+echo 'x = 1' >"$T_TMP/std/lib/python3.11/mod.py"
+printf '#!/bin/sh\nexec /usr/bin/python3 "$@"\n' >"$T_TMP/py/python3.99"
+chmod +x "$T_TMP/py/python3.99"
+printf '[stage]\nname = std\nbundle = std.bundle\npython = %s\n[tree std]\nsource = %s\n' \
+    "$T_TMP/py/python3.99" "$T_TMP/std/lib/python3.11" >"$T_TMP/std.ini"
+t_ok "pack a standard library with an interpreter named python3.99" "$STAGE_PY" pack -m "$T_TMP/std.ini"
+t_fails "... staging it" run -m "$T_TMP/std.ini"
+t_like "$(err)" "bundle '$T_TMP/std.bundle' stages the standard library of Python 3\.11 \(tree 'std': $T_TMP/std/lib/python3\.11\), but '$T_TMP/py/python3\.99' is Python 3\.99 now: pack it again" \
+    "... is refused: its interpreter is another version now"
+
 t_fails "pack --compress xz" pack --compress xz
 t_like "$(err)" "--compress 'xz': use none, gzip, zstd or lz4" "... is a usage error"
 t_done
