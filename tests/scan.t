@@ -62,6 +62,24 @@ t_fails "scan of a module that does not exist" run1 "$STAGE_PY" scan --python $p
 t_like "$(cat "$T_OUT")" "No module named 'no_such_module_here'" "... shows the interpreter's error"
 t_like "$(cat "$T_OUT")" "stage-py: node1: '$py' failed \(exit status 1\)" "... and fails"
 
+# etc/stage-py.cron, its commands as cron would run them: single processes,
+# without a launcher (numpy for dolfin, a directory of this test for the
+# stack, and a private /dev/shm)
+mkdir -p "$T_TMP/stack"
+chmod 755 "$T_TMP/stack"
+grep -E '^[0-9*]' "$T_SRCDIR/etc/stage-py.cron" | sed -E 's/^([^ ]+ +){5}//; s/dolfin/numpy/g' >"$T_TMP/cron.sh"
+t_is "$(wc -l <"$T_TMP/cron.sh")" 2 "etc/stage-py.cron has its two crontab lines"
+for k in 1 2; do
+    printf 'set -e\nSTACK=%s\nPY=%s\nstage-py() { "$STAGE_PY" "$@"; }\n%s\n' "$T_TMP/stack" $py \
+        "$(sed -n ${k}p "$T_TMP/cron.sh")" >"$T_TMP/cron$k.sh"
+done
+cron() { unshare --mount --propagation private sh -c 'mount -t tmpfs stage-py-test /dev/shm && exec bash "$1"' _ "$1"; }
+t_ok "... the first (scan, then pack) runs" cron "$T_TMP/cron1.sh"
+t_ok "... and leaves the bundle, and a manifest naming it" \
+    test -s "$T_TMP/stack/fenics.bundle" -a "$(grep -c '^bundle = fenics.bundle$' "$T_TMP/stack/fenics.ini")" = 1
+t_ok "... the second (stage on this node, then check) runs" cron "$T_TMP/cron2.sh"
+t_like "$(cat "$T_TMP/stack/check.log")" "0 module\(s\) from a staged tree's original location" "... and its check finds nothing amiss"
+
 if $py -c 'import dolfin' 2>/dev/null; then
     t_ok "scan --import dolfin (FEniCS)" "$STAGE_PY" scan --python $py --import dolfin -o "$T_TMP/dolfin.ini"
     t_ok "... staged on 2 nodes, then imported there" staged dolfin "$T_TMP/dolfin.ini"

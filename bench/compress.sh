@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# compress.sh: which compression a bundle should have.  Packs a manifest
+# (default etc/fenics.ini) once per compression (none, lz4, zstd, gzip),
+# then stages each bundle cold on a fake cluster of NODES nodes, ROUNDS
+# times, and reports the bundle's size, the time to pack it and the median
+# staging time, with each one's ratio to "none", all measured in this run.
+#
+#     bench/compress.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
+#
+# Needs root for the fake nodes' mount namespaces, like the tests.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+manifest=$here/etc/fenics.ini nodes=3 rounds=3
+while getopts m:n:r: o; do
+    case $o in
+        m) manifest=$OPTARG ;;
+        n) nodes=$OPTARG ;;
+        r) rounds=$OPTARG ;;
+        *) echo "usage: $0 [-m MANIFEST] [-n NODES] [-r ROUNDS]" >&2; exit 2 ;;
+    esac
+done
+STAGE_PY=$(realpath "${STAGE_PY:-./stage-py}")
+srcdir=$here
+. "$here/tests/lib.sh"
+unshare --mount --uts true 2>/dev/null || { echo "compress.sh: needs root (mount namespaces)" >&2; exit 77; }
+
+wipe() { local k; for ((k = 1; k <= nodes; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-*; done; }
+for c in none lz4 zstd gzip; do
+    # the manifest, naming a bundle of this compression
+    sed "s|^\[stage\]$|[stage]\nbundle = $T_TMP/b.$c|" "$manifest" >"$T_TMP/m.$c.ini"
+    chmod 644 "$T_TMP/m.$c.ini"
+    t0=$(date +%s.%N)
+    "$STAGE_PY" pack -q -m "$T_TMP/m.$c.ini" --compress $c >/dev/null
+    t1=$(date +%s.%N)
+    echo "$c pack $t0 $t1 $(stat -c %s "$T_TMP/b.$c")" >>"$T_TMP/res"
+    for ((r = 0; r < rounds; r++)); do
+        wipe
+        t_cluster "$nodes" 1 "$STAGE_PY" -m "$T_TMP/m.$c.ini" --stats "$T_TMP/st.json" \
+            -o "$T_TMP/env.sh" 2>"$T_TMP/err" || { cat "$T_TMP/err" >&2; exit 1; }
+        python3 -c 'import json, sys; print(sys.argv[2], "stage", json.load(open(sys.argv[1]))["seconds"]["total"])' \
+            "$T_TMP/st.json" $c >>"$T_TMP/res"
+    done
+done
+wipe
+python3 - "$T_TMP/res" "$nodes" "$rounds" "$manifest" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+pack = {r[0]: (float(r[3]) - float(r[2]), int(r[4])) for r in rows if r[1] == "pack"}
+stage = {}
+for r in rows:
+    if r[1] == "stage":
+        stage.setdefault(r[0], []).append(float(r[2]))
+med = {c: statistics.median(v) for c, v in stage.items()}
+print("manifest %s, %s nodes, %s cold stagings each (median of stage-py's total)" % (sys.argv[4], sys.argv[2], sys.argv[3]))
+print("  %-5s %10s %8s %10s %12s %8s" % ("", "bundle", "ratio", "pack", "stage", "ratio"))
+for c in ("none", "lz4", "zstd", "gzip"):
+    print("  %-5s %8.1f MiB %8.3f %8.2f s %10.3f s %8.3f" % (c, pack[c][1] / 2**20, pack[c][1] / pack["none"][1],
+          pack[c][0], med[c], med[c] / med["none"]))
+best = min(med, key=med.get)
+print("  fastest to stage here: %s" % best)
+PY
+_t_finished=1
