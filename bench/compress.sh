@@ -9,24 +9,11 @@
 #
 #     bench/compress.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
 #
-# Needs root for the fake nodes' mount namespaces, like the tests.
-set -eu
-here=$(cd "$(dirname "$0")/.." && pwd)
-manifest=$here/etc/fenics.ini nodes=3 rounds=3
-while getopts m:n:r: o; do
-    case $o in
-        m) manifest=$OPTARG ;;
-        n) nodes=$OPTARG ;;
-        r) rounds=$OPTARG ;;
-        *) echo "usage: $0 [-m MANIFEST] [-n NODES] [-r ROUNDS]" >&2; exit 2 ;;
-    esac
-done
-STAGE_PY=$(realpath "${STAGE_PY:-./stage-py}")
-srcdir=$here
-. "$here/tests/lib.sh"
-unshare --mount --uts true 2>/dev/null || { echo "compress.sh: needs root (mount namespaces)" >&2; exit 77; }
+# Needs root for the fake nodes' mount namespaces, like the tests; see
+# bench/lib.sh for the binary.
+rounds=3
+. "$(dirname "$0")/lib.sh" "$@"
 
-wipe() { local k; for ((k = 1; k <= nodes; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-*; done; }
 for c in none lz4 zstd gzip; do
     # the manifest, naming a bundle of this compression
     sed "s|^\[stage\]$|[stage]\nbundle = $T_TMP/b.$c|" "$manifest" >"$T_TMP/m.$c.ini"

@@ -10,24 +10,10 @@
 #
 #     bench/warm-cold.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
 #
-# Needs root for the fake nodes' mount namespaces, like the tests.
-# STAGE_PY names the binary (default ./stage-py, i.e. run from the build
-# directory; `make bench` sets it).
-set -eu
-here=$(cd "$(dirname "$0")/.." && pwd)
-manifest=$here/etc/fenics.ini nodes=3 rounds=5
-while getopts m:n:r: o; do
-    case $o in
-        m) manifest=$OPTARG ;;
-        n) nodes=$OPTARG ;;
-        r) rounds=$OPTARG ;;
-        *) echo "usage: $0 [-m MANIFEST] [-n NODES] [-r ROUNDS]" >&2; exit 2 ;;
-    esac
-done
-STAGE_PY=$(realpath "${STAGE_PY:-./stage-py}")
-srcdir=$here
-. "$here/tests/lib.sh"
-unshare --mount --uts true 2>/dev/null || { echo "warm-cold.sh: needs root (mount namespaces)" >&2; exit 77; }
+# Needs root for the fake nodes' mount namespaces, like the tests; see
+# bench/lib.sh for the binary.
+rounds=5
+. "$(dirname "$0")/lib.sh" "$@"
 export SLURM_JOB_ID=bench-$$
 
 # one KIND: a staging run; appends "wall total" to $T_TMP/KIND
@@ -47,7 +33,6 @@ print(float(sys.argv[3]) - float(sys.argv[2]), s["seconds"]["total"], s["files"]
 PY
 }
 
-wipe() { local k; for ((k = 1; k <= nodes; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-*; done; }
 
 for ((r = 0; r < rounds; r++)); do
     wipe
