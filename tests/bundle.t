@@ -92,6 +92,11 @@ t_fails "a bundle with one bit flipped" stage
 t_like "$(err)" "bundle '$bundle' is damaged: its digest is [0-9a-f]{32}, its trailer records [0-9a-f]{32}" "... is caught by its digest"
 t_is "$(copies)" 0 "... nothing is staged, nothing left behind"
 
+rm "$bundle"
+t_fails "a missing bundle" stage
+t_like "$(err)" "^stage-py: node1: cannot open bundle '$bundle': No such file or directory" "... is named as such"
+t_is "$(copies)" 0 "... nothing is staged"
+
 cp "$T_TMP/good" "$bundle"
 chmod o+w "$bundle"
 t_fails "a bundle others can write" stage
