@@ -216,6 +216,15 @@ out:
 
 /* ---- scan --------------------------------------------------------------- */
 
+/* glibc's libraries, by the start of their names: scan never stages them
+ * (they must match the node's ld.so) and check does not report them. */
+#define GLIBC                                                                                \
+    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n" \
+    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n" \
+    "         'libanl', 'libmvec', 'libthread_db', 'libBrokenLocale', 'libmemusage',\n"         \
+    "         'libpcprofile')\n"
+
+
 /*
  * argv[1:]: the modules to import.  Prints, one record a line:
  *   V version           X executable
@@ -260,9 +269,7 @@ static const char scan_script[] =
     "    return best\n"
     "used = {e: set() for e in entries}\n"
     "libs = {}\n"
-    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n"
-    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n"
-    "         'libanl', 'libmvec', 'libthread_db', 'libBrokenLocale', 'libmemusage', 'libpcprofile')\n"
+    GLIBC
     "exe = real(sys.executable)\n"
     "for f in files | mapped:\n"
     "    o = owner(f) or owner(real(f))\n"
@@ -311,7 +318,8 @@ static char *tree_name(const char *source, struct stg_strv *taken)
 {
     const char *base = strrchr(source, '/');
     base = base && base[1] ? base + 1 : "root";
-    char *n = stg_xstrdup(base);
+    /* "[tree NAME]" must fit inih's section buffer (STG_INI_MAX_SECTION) */
+    char *n = stg_xasprintf("%.40s", base);
     for (char *c = n; *c; c++)
         if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
               *c == '.' || *c == '_' || *c == '-'))
@@ -354,7 +362,7 @@ static int scan_root(const struct stg_opts *o, char **text)
     int rc = stg_python_run(o->python, false, scan_script, args, &res);
     if (rc)
         return rc;
-    char *name = stg_xstrdup(o->name ? o->name : o->imports.v[0]);
+    char *name = stg_xasprintf("%.40s", o->name ? o->name : o->imports.v[0]);
     for (char *c = name; *c; c++)
         if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
               *c == '_' || *c == '-' || (*c == '.' && c != name)))
@@ -391,12 +399,24 @@ static int scan_root(const struct stg_opts *o, char **text)
                     o->python, imports, version, name, o->python);
             header = true;
         }
+        /* the manifest reader takes lines of at most 197 characters */
         struct stg_strv w = {0};
         for (char *p = line + 2, *tab; p; p = tab ? tab + 1 : NULL) {
             tab = strchr(p, '\t');
             if (tab)
                 *tab = '\0';
-            stg_strv_push(&w, p);
+            if (strlen(p) <= 180)
+                stg_strv_push(&w, p);
+            else if (w.n)
+                stg_log_warn("scan: '%s/%s': a name too long for a manifest, left out", w.v[0],
+                             p);
+            else
+                rc = stg_err_set(STG_EFAIL, "scan: '%s': a path too long for a manifest "
+                                 "(at most 180 characters)", p);
+        }
+        if (rc) {
+            stg_strv_free(&w);
+            break;
         }
         char *tn = tree_name(w.v[0], &taken);
         fprintf(f, "\n[tree %s]\nsource = %s\n", tn, w.v[0]);
@@ -411,6 +431,10 @@ static int scan_root(const struct stg_opts *o, char **text)
     free(name);
     free(res);
     stg_strv_free(&taken);
+    if (rc) {
+        free(out);
+        return rc;
+    }
     if (!header) {
         free(out);
         return stg_err_set(STG_EFAIL, "scan: '%s' loaded nothing from its sys.path", o->python);
@@ -453,9 +477,7 @@ static const char check_script[] =
     "    f = line.split(None, 5)\n"
     "    if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
     "        files.setdefault(f[5].rstrip('\\n'), 'shared object')\n"
-    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n"
-    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n"
-    "         'libanl', 'libmvec', 'libthread_db')\n"
+    GLIBC
     "exe, rcopy = real(sys.executable), real(copy)\n"
     "total = original = 0\n"
     "for f in sorted(files):\n"
@@ -486,7 +508,13 @@ static int check_root(const struct stg_opts *o, char **report)
 {
     char err[STG_MSG_MAX];
     struct stg_manifest *m = NULL;
-    int rc = stg_manifest_load(o->manifest, 0, &m, err, sizeof err);
+    struct stg_site site;
+    int rc = stg_site_load(&site, err, sizeof err);
+    if (rc == STG_OK)
+        rc = stg_manifest_load(o->manifest,
+                               site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0, &m,
+                               err, sizeof err);
+    stg_site_free(&site);
     if (rc)
         return stg_err_set(rc, "%s", err);
     const char *copy = getenv("STAGE_PY_DIR");

@@ -179,7 +179,9 @@ int stg_bundle_check_python(const struct stg_bundle *b, const struct stg_manifes
         for (const char *p = strstr(src, "/python"); p; p = strstr(p + 1, "/python")) {
             unsigned x, y;
             int end = 0;
-            if (sscanf(p, "/python%u.%u%n", &x, &y, &end) == 2 && (p[end] == '/' || !p[end]))
+            char v[32];
+            if (sscanf(p, "/python%u.%u%n", &x, &y, &end) == 2 && (p[end] == '/' || !p[end]) &&
+                snprintf(v, sizeof v, "%u.%u", x, y) > 0 && strcmp(v, now) != 0)
                 return stg_err_set(STG_EFAIL, "bundle '%s' stages the standard library of "
                                    "Python %u.%u (tree '%s': %s), but '%s' is Python %s now: "
                                    "pack it again", b->path, x, y, m->trees[i].name, src,
