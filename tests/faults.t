@@ -141,7 +141,13 @@ for _ in $(seq 100); do [ "$(leftovers)" -ge 3 ] && break; sleep 0.1; done
 t_is "$(leftovers)" 3 "a run hanging in the stream has a temporary directory on each node"
 pkill -TERM -f "^mpiexec.openmpi .*$T_TMP/m.ini" || pkill -TERM -f "^mpiexec.mpich .*$T_TMP/m.ini" || true
 rc=0; wait "$job" || rc=$?
-t_ok "SIGTERM to the launcher ends the run with a failure ($rc)" test "$rc" -ne 0
+if [ "${T_MPI:-openmpi}" = mpich ]; then
+    # hydra forwards the signal, then exits 0 whatever its ranks did; the
+    # "false" on stdout (below) still fails an eval
+    t_skip 1 "MPICH's mpiexec exits 0 when it is signalled (status $rc)"
+else
+    t_ok "SIGTERM to the launcher ends the run with a failure ($rc)" test "$rc" -ne 0
+fi
 t_is "$(leftovers)" 0 "... and every node removes its temporary directory"
 t_is "$(cat "$T_TMP/stdout")" false "... stdout carries 'false' for eval"
 

@@ -300,6 +300,7 @@ t_cluster() {
         hosts=$hosts${hosts:+,}node$k:$ppn
     done
     mkdir -p "$mpishm"
+    chmod 1777 "$mpishm"              # also for ranks of an ordinary user (T_AS_USER)
     local -x UCX_POSIX_DIR=$mpishm    # UCX's posix shm transport (both MPIs)
 
     case ${T_MPI:-openmpi} in
