@@ -347,9 +347,25 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
 }
 
 /* Phase 4, on the root: the settings, to --output or stdout. */
+/* Where the settings might not reach the application's ranks, say so:
+ * stage-py cannot pass them on itself. */
+static void warn_reach(void)
+{
+    const char *e = getenv("SLURM_EXPORT_ENV");
+    if (e && strcmp(e, "NONE") == 0)
+        stg_log_warn("SLURM_EXPORT_ENV=NONE (--export=NONE): srun steps start without the "
+                     "environment of the batch script, so the settings will not reach them; "
+                     "pass them on, e.g. srun --export=ALL, or source them in the step");
+    if (getenv("SLURM_HET_SIZE"))
+        stg_log_warn("a heterogeneous job: this step stages only on the nodes of its own "
+                     "component(s) (SLURM_HET_SIZE=%s); stage for each component whose ranks "
+                     "import from the copy", getenv("SLURM_HET_SIZE"));
+}
+
 static int write_settings(const struct stg_opts *o, const struct stg_manifest *m,
                           const char *root, bool some_failed)
 {
+    warn_reach();
     struct stg_env env;
     stg_env_build(m, root, &env);
     if (some_failed)

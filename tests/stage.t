@@ -210,4 +210,15 @@ else
     t_skip 4 "Debian's python3-sympy is not installed"
 fi
 
+# Where the settings may not reach the application's ranks, stage-py warns.
+SLURM_EXPORT_ENV=NONE t_ok "under --export=NONE (SLURM_EXPORT_ENV=NONE)" stage
+t_like "$(cat "$T_TMP/stderr")" "warning: SLURM_EXPORT_ENV=NONE \(--export=NONE\): srun steps start without the environment" \
+    "... warns that srun steps will not see the settings"
+SLURM_HET_SIZE=2 t_ok "in a heterogeneous job (SLURM_HET_SIZE)" stage
+t_like "$(cat "$T_TMP/stderr")" "warning: a heterogeneous job: this step stages only on the nodes of its own component" \
+    "... warns that only this component's nodes are staged"
+t_ok "otherwise" stage
+t_is "$(grep -c -e 'warning: SLURM_EXPORT_ENV' -e 'warning: a heterogeneous' "$T_TMP/stderr" || true)" 0 \
+    "... neither warning"
+
 t_done
