@@ -9,7 +9,7 @@
 # -r ROUNDS (default: $rounds), and finds the binary: $STAGE_PY, else
 # ./stage-py (the build directory; `make bench` sets STAGE_PY).
 set -eu
-here=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd)
 manifest=$here/etc/fenics.ini nodes=3 rounds=${rounds:-3}
 while getopts m:n:r: o; do
     case $o in

@@ -7,10 +7,10 @@
 # times, and reports the bundle's size, the time to pack it and the median
 # staging time, with each one's ratio to "none", all measured in this run.
 #
-#     bench/compress.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
+#     tests/bench/compress.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
 #
 # Needs root for the fake nodes' mount namespaces, like the tests; see
-# bench/lib.sh for the binary.
+# tests/bench/lib.sh for the binary.
 rounds=3
 . "$(dirname "$0")/lib.sh" "$@"
 

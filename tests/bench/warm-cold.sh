@@ -8,10 +8,10 @@
 # one run on this machine.  Two clocks: the job as the user waits for it
 # (launcher start-up included) and stage-py's own total from --stats.
 #
-#     bench/warm-cold.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
+#     tests/bench/warm-cold.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
 #
 # Needs root for the fake nodes' mount namespaces, like the tests; see
-# bench/lib.sh for the binary.
+# tests/bench/lib.sh for the binary.
 rounds=5
 . "$(dirname "$0")/lib.sh" "$@"
 export SLURM_JOB_ID=bench-$$
