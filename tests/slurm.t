@@ -1,0 +1,109 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A real Slurm on this host (slurmctld, slurmd, munge; configured here, in a
+# temporary directory, and stopped at the end): the documented batch script,
+# submitted with sbatch, stages with srun and its application step imports
+# from the staged copy; a staging step that fails stops the script.
+. "${srcdir:-.}/tests/lib.sh"
+t_need slurmctld slurmd sbatch srun sinfo munged runuser
+[ -x /usr/bin/python3 ] || t_skip_all "no /usr/bin/python3"
+[ "$(id -u)" = 0 ] || t_skip_all "starting slurmctld, slurmd and munged needs root"
+[ -r /etc/munge/munge.key ] || t_skip_all "no /etc/munge/munge.key (package munge)"
+
+host=$(hostname)
+S=$T_TMP/slurm
+mkdir -p "$S/state" "$S/spool" "$T_TMP/munge"
+chown munge: "$T_TMP/munge"
+chmod 711 "$T_TMP"
+export SLURM_CONF=$S/slurm.conf
+# ports of our own, derived from the pid: another Slurm may run here
+port=$((16000 + $$ % 2000 * 2))
+cat >"$SLURM_CONF" <<EOT
+ClusterName=stagepytest
+SlurmctldHost=$host
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket=$T_TMP/munge/munge.socket
+StateSaveLocation=$S/state
+SlurmdSpoolDir=$S/spool
+SlurmctldPidFile=$S/slurmctld.pid
+SlurmdPidFile=$S/slurmd.pid
+SlurmctldLogFile=$S/slurmctld.log
+SlurmdLogFile=$S/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/builtin
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+NodeName=$host CPUs=2 State=UNKNOWN
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
+EOT
+printf 'CgroupPlugin=cgroup/v1\nIgnoreSystemd=yes\n' >"$S/cgroup.conf"
+
+t_cleanup() {
+    local f
+    for f in "$S/slurmd.pid" "$S/slurmctld.pid" "$T_TMP/munge/munged.pid"; do
+        [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
+    done
+    sleep 1
+}
+runuser -u munge -- munged --socket="$T_TMP/munge/munge.socket" \
+    --pid-file="$T_TMP/munge/munged.pid" --log-file="$T_TMP/munge/munged.log" \
+    --seed-file="$T_TMP/munge/munged.seed" >/dev/null 2>&1 ||
+    t_skip_all "munged does not start here"
+slurmctld >"$S/ctld.out" 2>&1 || t_skip_all "slurmctld does not start: $(tail -1 "$S/slurmctld.log" 2>/dev/null)"
+slurmd >"$S/d.out" 2>&1 || t_skip_all "slurmd does not start: $(tail -1 "$S/slurmd.log" 2>/dev/null)"
+for _ in $(seq 100); do
+    sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)' && break
+    sleep 0.2
+done
+sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)' ||
+    t_skip_all "the Slurm node does not come up: $(tail -2 "$S/slurmd.log" 2>/dev/null | tr '\n' ' ')"
+t_diag "MPI plugins: $(srun --mpi=list 2>&1 | tr -s '\n ' ' ')"
+
+# What the job stages, into a destination of this test's own
+src=$T_TMP/src
+t_make_tree "$src" 5
+echo 'WHERE = __file__' >"$src/pkg/__init__.py"
+mkdir -p "$T_TMP/shm"
+printf '[stage]\nname = sl\ndest = %s\n[tree a]\nsource = %s\n' "$T_TMP/shm" "$src" >"$T_TMP/m.ini"
+printf '[stage]\nname = sl\n[tree a]\nsource = %s/nowhere\n' "$T_TMP" >"$T_TMP/bad.ini"
+
+# The MPI plugin that starts the ranks of one MPI_COMM_WORLD: pmix for
+# Debian's Open MPI, pmi2 for its MPICH.
+case ${T_MPI:-openmpi} in
+    mpich) mpi=pmi2 ;;
+    *) mpi=pmix ;;
+esac
+
+# The batch script of README.md and stage-py(1), with this test's manifest
+job() {
+    cat >"$T_TMP/job.sh" <<EOT
+#!/bin/bash
+set -e
+cd "$T_TMP"
+srun --mpi=$mpi --ntasks-per-node=1 "$STAGE_PY" --manifest "$1" --output env.sh --stats st.json
+. ./env.sh
+srun /usr/bin/python3 -c 'import os, pkg; open("$T_TMP/app.%d" % os.getpid(), "w").write(pkg.WHERE + "\\n")'
+srun --mpi=$mpi --ntasks-per-node=1 "$STAGE_PY" clean --dest "$T_TMP/shm"
+EOT
+    rm -f "$T_TMP"/app.* "$T_TMP/env.sh"
+    sbatch --wait -N 1 -n 2 -o "$T_TMP/$(basename "$1").out" "$T_TMP/job.sh" >/dev/null
+}
+
+t_ok "sbatch of the documented batch script" job "$T_TMP/m.ini"
+t_is "$(t_json "$T_TMP/st.json" ranks)" 2 "... srun --mpi=$mpi starts both tasks as one MPI job"
+t_is "$(cat "$T_TMP"/app.* 2>/dev/null | grep -c "^$T_TMP/shm/stage-py-0/sl-[0-9a-f]\{16\}$src/pkg/__init__.py$")" 2 \
+    "... both tasks of the application step import from the staged copy"
+t_ok "... the job's pins are gone at its end (clean)" test -z "$(ls -A "$T_TMP/shm/stage-py-0/.pins" 2>/dev/null)"
+t_ok "... the copy stays for the next job" test -d "$(ls -d "$T_TMP/shm/stage-py-0"/sl-* | head -1)"
+t_fails "the same script, staging a manifest whose source is missing" job "$T_TMP/bad.ini"
+t_is "$(ls "$T_TMP"/app.* 2>/dev/null | wc -l)" 0 "... stops before the application step"
+t_like "$(cat "$T_TMP/bad.ini.out")" "source '$T_TMP/nowhere'" "... and the job's output says why"
+t_done
