@@ -320,12 +320,7 @@ static char *tree_name(const char *source, struct stg_strv *taken)
     base = base && base[1] ? base + 1 : "root";
     /* "[tree NAME]" must fit inih's section buffer (STG_INI_MAX_SECTION) */
     char *n = stg_xasprintf("%.40s", base);
-    for (char *c = n; *c; c++)
-        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-              *c == '.' || *c == '_' || *c == '-'))
-            *c = '_';
-    if (n[0] == '.')
-        n[0] = '_';
+    stg_manifest_make_name(n);
     char *u = stg_xstrdup(n);
     for (int k = 2; stg_strv_has(taken, u); k++) {
         free(u);
@@ -363,10 +358,7 @@ static int scan_root(const struct stg_opts *o, char **text)
     if (rc)
         return rc;
     char *name = stg_xasprintf("%.40s", o->name ? o->name : o->imports.v[0]);
-    for (char *c = name; *c; c++)
-        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
-              *c == '_' || *c == '-' || (*c == '.' && c != name)))
-            *c = '_';
+    stg_manifest_make_name(name);
     char *out = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);

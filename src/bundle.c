@@ -94,12 +94,9 @@ static int parse_trailer(struct stg_bundle *b, const char *json)
     stg_json_field(json, "compress", b->compress, sizeof b->compress);
     stg_json_field(json, "python", b->python, sizeof b->python);
     stg_json_field(json, "python_version", b->python_version, sizeof b->python_version);
-    stg_json_field(json, "archive_bytes", v, sizeof v);
-    b->archive_bytes = strtoull(v, NULL, 10);
-    stg_json_field(json, "files", v, sizeof v);
-    b->files = strtoull(v, NULL, 10);
-    stg_json_field(json, "bytes", v, sizeof v);
-    b->bytes = strtoull(v, NULL, 10);
+    b->archive_bytes = stg_json_u64(json, "archive_bytes");
+    b->files = stg_json_u64(json, "files");
+    b->bytes = stg_json_u64(json, "bytes");
     stg_json_field(json, "digest", v, sizeof v);
     if (!unhex(v, b->digest, STG_DIGEST_LEN) || strlen(b->key) != 16 || !b->name[0])
         return bad(b, "its trailer is damaged");

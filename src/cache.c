@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "manifest.h"
 #include "util.h"
 
 /* mkdir -p for dest itself (which normally exists: /dev/shm). */
@@ -145,20 +146,18 @@ static bool check_copy(const struct stg_cache *c, const char *copy, bool touch, 
     return ok;
 }
 
-bool stg_cache_has(const struct stg_cache *c, const char *copy)
+/* stg_cache_has(), with the record's text in OUT rec. */
+static bool has_copy(const struct stg_cache *c, const char *copy, char *rec, size_t len)
 {
-    int fd = openat(c->fd, copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) {
-        struct stat st;
-        if (fstatat(c->fd, copy, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            stg_log_warn("removing '%s/%s': not a directory of stage-py's", c->dir, copy);
-            stg_rm_tree_at(c->fd, copy);
-        }
+    struct stat st;
+    if (fstatat(c->fd, copy, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    if (!S_ISDIR(st.st_mode)) {
+        stg_log_warn("removing '%s/%s': not a directory of stage-py's", c->dir, copy);
+        stg_rm_tree_at(c->fd, copy);
         return false;
     }
-    close(fd);
-    char rec[4096];
-    bool ok = check_copy(c, copy, true, rec, sizeof rec, NULL);
+    bool ok = check_copy(c, copy, true, rec, len, NULL);
     if (!ok) {
         /* Copies appear complete, by rename, with their record: this one
          * was not made so, and must not be trusted or left in the way. */
@@ -167,6 +166,12 @@ bool stg_cache_has(const struct stg_cache *c, const char *copy)
             stg_log_warn("cannot remove '%s/%s': %s", c->dir, copy, strerror(errno));
     }
     return ok;
+}
+
+bool stg_cache_has(const struct stg_cache *c, const char *copy)
+{
+    char rec[4096];
+    return has_copy(c, copy, rec, sizeof rec);
 }
 
 int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r)
@@ -330,10 +335,7 @@ const char *stg_cache_job(char *buf, size_t len)
     else
         snprintf(buf, len, "session-%ld", (long)getsid(0));
     /* A directory name; never ".", "..", or a path. */
-    for (char *s = buf; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              *s == '-' || *s == '_' || (*s == '.' && s != buf)))
-            *s = '_';
+    stg_manifest_make_name(buf);
     return buf;
 }
 
@@ -484,13 +486,11 @@ int stg_cache_unpin_job(const struct stg_cache *c, const char *job, bool dry_run
 /* Whether copy (for job, or any job with reuse) can be used as it is. */
 static bool usable(const struct stg_cache *c, const char *copy, const char *job, bool reuse)
 {
-    if (!stg_cache_has(c, copy))
+    char rec[4096], made_by[128];
+    if (!has_copy(c, copy, rec, sizeof rec))
         return false;
     if (reuse)
         return true;
-    char rec[4096], made_by[128];
-    if (!check_copy(c, copy, false, rec, sizeof rec, NULL))
-        return false;
     stg_json_field(rec, "job", made_by, sizeof made_by);
     return strcmp(made_by, job) == 0;
 }
@@ -539,7 +539,7 @@ int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *copy = de->d_name;
-        char rec[4096], num[32];
+        char rec[4096];
         long long used;
         if (copy[0] == '.' || strlen(copy) >= sizeof v->copy ||
             !check_copy(c, copy, false, rec, sizeof rec, &used))
@@ -551,10 +551,8 @@ int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **
         stg_json_field(rec, "name", x->name, sizeof x->name);
         stg_json_field(rec, "key", x->key, sizeof x->key);
         stg_json_field(rec, "created", x->created, sizeof x->created);
-        stg_json_field(rec, "bytes", num, sizeof num);
-        x->bytes = strtoull(num, NULL, 10);
-        stg_json_field(rec, "files", num, sizeof num);
-        x->files = strtoull(num, NULL, 10);
+        x->bytes = stg_json_u64(rec, "bytes");
+        x->files = stg_json_u64(rec, "files");
         x->used = used;
         pins_of(c, copy, NULL, tidy, x->pins, sizeof x->pins);
     }

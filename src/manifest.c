@@ -84,6 +84,15 @@ bool stg_manifest_valid_name(const char *s)
     return true;
 }
 
+void stg_manifest_make_name(char *s)
+{
+    for (char *c = s; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-')
+            *c = '_';
+    if (*s == '.')
+        *s = '_';
+}
+
 bool stg_manifest_valid_var(const char *s)
 {
     if (!s || !(isalpha((unsigned char)*s) || *s == '_'))

@@ -76,6 +76,9 @@ void stg_manifest_digest(const struct stg_manifest *m, char hex[17]);
 
 /* true if s is a valid copy or tree name: [A-Za-z0-9._-]+, not starting with ".". */
 bool stg_manifest_valid_name(const char *s);
+/* Make s such a name in place (but no shorter): every other character
+ * becomes '_', and so does a leading '.'. */
+void stg_manifest_make_name(char *s);
 /* true if s is a valid environment variable name. */
 bool stg_manifest_valid_var(const char *s);
 

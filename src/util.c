@@ -394,3 +394,10 @@ void stg_json_field(const char *json, const char *key, char *out, size_t len)
     size_t n = *s == '"' ? strcspn(++s, "\"") : strcspn(s, ",\n}");
     snprintf(out, len, "%.*s", (int)n, s);
 }
+
+unsigned long long stg_json_u64(const char *json, const char *key)
+{
+    char v[32];
+    stg_json_field(json, key, v, sizeof v);
+    return strtoull(v, NULL, 10);
+}

@@ -44,6 +44,8 @@ char *stg_json_quote(const char *s);
  * bundle trailers): "key": "text" (no escapes) or "key": 123.  OUT out:
  * the value, "" if absent. */
 void stg_json_field(const char *json, const char *key, char *out, size_t len);
+/* The same for a number; 0 if absent. */
+unsigned long long stg_json_u64(const char *json, const char *key);
 
 /* Seconds on a monotonic clock. */
 double stg_now(void);
