@@ -37,6 +37,7 @@
 #include "bundle.h"
 #include "log.h"
 #include "manifest.h"
+#include "match.h"
 #include "python.h"
 #include "scan.h"
 #include "site.h"
@@ -183,8 +184,10 @@ static int pack_root(const struct stg_opts *o, char **line)
         goto out;
     }
     rc = stg_scan_run(m, &s);
-    if (rc == STG_OK && m->python)
-        rc = compile_bytecode(m->python, s, &tmpdir, version, sizeof version);
+    /* a whole environment's bytecode is its own interpreter's */
+    const char *python = m->pyenv ? m->pyenv->interpreter : m->python;
+    if (rc == STG_OK && python)
+        rc = compile_bytecode(python, s, &tmpdir, version, sizeof version);
     bool written = false;
     if (rc == STG_OK)
         rc = stg_bundle_write(m, s, path, o->compress ? o->compress : STG_DEFAULT_COMPRESS,
@@ -438,23 +441,39 @@ static int scan_root(const struct stg_opts *o, char **text)
 /* ---- check -------------------------------------------------------------- */
 
 /*
- * argv[1]: the copy ($STAGE_PY_DIR); argv[2]: the trees' sources, joined
- * by newlines; argv[3:]: the modules.  Prints, for each file opened or
- * mapped from outside the copy: "ORIGINAL|OUTSIDE\tkind\tpath\treason";
- * the last line: "N M": N such files, M of them modules from below a
- * staged tree's source (shared objects and data from there are listed, but
- * plugins opened by absolute path, such as Open MPI's, cannot come from
- * the copy, and metadata scans read every distribution's files).
+ * argv[1]: the copy ($STAGE_PY_DIR); argv[2]: what the trees stage, one a
+ * line: "=path" (a tree's source, or a name its include spells out),
+ * "*dir/glob" (an include glob) or "~source" (a [tree]'s source: what is
+ * below it is the tree's, staged or not); argv[3:]: the modules.  Prints, for each
+ * file opened or mapped from outside the copy:
+ * "ORIGINAL|OUTSIDE\tkind\tpath\treason"; the last line: "N M": N such
+ * files, M of them modules from below a staged path (shared objects and
+ * data from there are listed, but plugins opened by absolute path, such as
+ * Open MPI's, cannot come from the copy, and metadata scans read every
+ * distribution's files).  Like glibc, the libraries that the interpreter
+ * maps before any import (its own, from the node's system) are not
+ * counted when no tree holds them.
  */
 static const char check_script[] =
-    "import sys, os\n"
+    "import sys, os, fnmatch\n"
+    "def maps():\n"
+    "    out = set()\n"
+    "    for line in open('/proc/self/maps'):\n"
+    "        f = line.split(None, 5)\n"
+    "        if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
+    "            out.add(f[5].rstrip('\\n'))\n"
+    "    return out\n"
+    "boot = maps()\n"
     "opened = []\n"
     "def hook(ev, a):\n"
     "    if ev == 'open' and a and isinstance(a[0], (str, bytes)):\n"
     "        opened.append(os.fsdecode(a[0]))\n"
     "sys.addaudithook(hook)\n"
     "import importlib\n"
-    "copy, sources, mods = sys.argv[1], [s for s in sys.argv[2].split('\\n') if s], sys.argv[3:]\n"
+    "copy, mods = sys.argv[1], sys.argv[3:]\n"
+    "items = [(s[1:].rsplit('/', 1)[0], s[1:].rsplit('/', 1)[1]) if s[0] == '*' else (s[1:], None)\n"
+    "         for s in sys.argv[2].split('\\n') if s and s[0] in '=*']\n"
+    "roots = [s[1:].rstrip('/') for s in sys.argv[2].split('\\n') if s and s[0] == '~']\n"
     "for m in mods: importlib.import_module(m)\n"
     "real = os.path.realpath\n"
     "files = {}\n"
@@ -465,10 +484,20 @@ static const char check_script[] =
     "    if isinstance(f, str): files.setdefault(os.path.abspath(f), 'module')\n"
     "for f in opened:\n"
     "    files.setdefault(os.path.abspath(f), 'data')\n"
-    "for line in open('/proc/self/maps'):\n"
-    "    f = line.split(None, 5)\n"
-    "    if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
-    "        files.setdefault(f[5].rstrip('\\n'), 'shared object')\n"
+    "for f in maps():\n"
+    "    files.setdefault(f, 'shared object')\n"
+    "def holder(f, r):\n"
+    "    # the staged path that holds f: f as the copy mirrors it, or None\n"
+    "    for d, pat in items:\n"
+    "        for p, base in ((f, d.rstrip('/')), (r, real(d))):\n"
+    "            if not p.startswith(base + '/'): continue\n"
+    "            if pat is None or fnmatch.fnmatchcase(p[len(base) + 1:].split('/')[0], pat):\n"
+    "                return d.rstrip('/') + p[len(base):]\n"
+    "    for d in roots:\n"
+    "        # below a tree's source, which its include or exclude leaves out\n"
+    "        for p, base in ((f, d), (r, real(d))):\n"
+    "            if p.startswith(base + '/'): return d + p[len(base):]\n"
+    "    return None\n"
     GLIBC
     "exe, rcopy = real(sys.executable), real(copy)\n"
     "total = original = 0\n"
@@ -477,13 +506,12 @@ static const char check_script[] =
     "    if f.startswith(copy + '/') or r.startswith(rcopy + '/'): continue\n"
     "    if r == exe or os.path.basename(r).startswith(glibc) or r.startswith(('/proc/', '/dev/', '/sys/', '/etc/', '/usr/lib/locale/')) or '/gconv/' in r or not os.path.exists(f):\n"
     "        continue\n"
-    "    src = next((s for s in sources if f.startswith(s.rstrip('/') + '/')), None) or \\\n"
-    "          next((s for s in sources if r.startswith(real(s) + '/')), None)\n"
+    "    g = holder(f, r)\n"
+    "    if g is None and kind == 'shared object' and f in boot: continue\n"
     "    total += 1\n"
-    "    if src is None:\n"
+    "    if g is None:\n"
     "        print('OUTSIDE\\t%s\\t%s\\tno tree of the manifest holds it' % (kind, f))\n"
     "        continue\n"
-    "    g = f if f.startswith(src.rstrip('/') + '/') else src.rstrip('/') + r[len(real(src)):]\n"
     "    if not os.path.exists(copy + g):\n"
     "        why = 'missing from the copy: the tree\\'s include or exclude leaves it out'\n"
     "    elif kind == 'shared object':\n"
@@ -503,8 +531,9 @@ static int check_root(const struct stg_opts *o, char **report)
     struct stg_site site;
     int rc = stg_site_load(&site, err, sizeof err);
     if (rc == STG_OK)
-        rc = stg_manifest_load(o->manifest,
-                               site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0, &m,
+        /* the sources as staged: a [python] section's trees too */
+        rc = stg_manifest_load(o->manifest, STG_MANIFEST_SOURCES |
+                               (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0), &m,
                                err, sizeof err);
     stg_site_free(&site);
     if (rc)
@@ -523,9 +552,34 @@ static int check_root(const struct stg_opts *o, char **report)
     }
     char *sources = stg_xstrdup("");
     for (size_t i = 0; i < m->ntrees; i++) {
-        char *t = stg_xasprintf("%s%s\n", sources, m->trees[i].source);
-        free(sources);
-        sources = t;
+        const struct stg_tree *tr = &m->trees[i];
+        if (!tr->derived) {
+            char *t = stg_xasprintf("%s~%s\n", sources, tr->source);
+            free(sources);
+            sources = t;
+        }
+        for (size_t k = 0; k < (tr->include.n ? tr->include.n : 1); k++) {
+            char *t;
+            if (!tr->include.n) {
+                t = stg_xasprintf("%s=%s\n", sources, tr->source);
+            } else if (stg_match_is_glob(tr->include.v[k]) &&
+                       !strchr(tr->include.v[k], '\\')) {
+                t = stg_xasprintf("%s*%s/%s\n", sources, tr->source, tr->include.v[k]);
+            } else {
+                /* a name (derived trees escape their names' glob characters) */
+                char *name = stg_xstrdup(tr->include.v[k]), *w = name;
+                for (const char *c = tr->include.v[k]; *c; c++) {
+                    if (*c == '\\' && c[1])
+                        c++;
+                    *w++ = *c;
+                }
+                *w = '\0';
+                t = stg_xasprintf("%s=%s/%s\n", sources, tr->source, name);
+                free(name);
+            }
+            free(sources);
+            sources = t;
+        }
     }
     const char *args[16] = {copy, sources};
     size_t k = 2;

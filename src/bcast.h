@@ -47,6 +47,7 @@ struct stg_bcast_args {
     const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
     const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
+    const char *relocate_root;  /* leaders: the copy's final place, for relocate.h; NULL: none */
     uint64_t need;          /* bytes the copy takes (for messages) */
     int vote_every;         /* chunks between votes */
     bool stop_on_failure;   /* abort mode: one failed node stops the stream */
@@ -59,6 +60,7 @@ struct stg_bcast_result {
     bool stopped;           /* the stream was stopped early */
     uint64_t entries;       /* entries unpacked here */
     uint64_t unpacked_bytes;
+    uint64_t relocated;     /* files pointed at the copy (relocate.h) */
     unsigned char digest[STG_DIGEST_LEN];
     double t_pack0, t_pack1;        /* root */
     double t_bcast0, t_bcast1;

@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "pack.h"
+#include "pyenv.h"
 #include "python.h"
 #include "util.h"
 
@@ -94,6 +95,7 @@ static int parse_trailer(struct stg_bundle *b, const char *json)
     stg_json_field(json, "compress", b->compress, sizeof b->compress);
     stg_json_field(json, "python", b->python, sizeof b->python);
     stg_json_field(json, "python_version", b->python_version, sizeof b->python_version);
+    stg_json_field(json, "env", b->env, sizeof b->env);
     b->archive_bytes = stg_json_u64(json, "archive_bytes");
     b->files = stg_json_u64(json, "files");
     b->bytes = stg_json_u64(json, "bytes");
@@ -253,14 +255,19 @@ static char *describe(const struct stg_manifest *m, const struct stg_scan *s,
 {
     char mhex[17];
     stg_manifest_digest(m, mhex);
-    char *py = stg_json_quote(m->python ? m->python : "");
+    const char *python = m->pyenv ? m->pyenv->interpreter : m->python;
+    char *py = stg_json_quote(python ? python : "");
     char *pv = stg_json_quote(python_version ? python_version : "");
+    /* env: the [python] section's kind, for the settings of a job that
+     * streams the bundle without looking at the prefix */
     char *text = stg_xasprintf("{\n  \"format\": 1,\n  \"name\": \"%s\",\n  \"key\": \"%s\",\n"
                                "  \"manifest\": \"%s\",\n  \"compress\": \"%s\",\n"
                                "  \"python\": %s,\n  \"python_version\": %s,\n"
+                               "  \"env\": \"%s\",\n"
                                "  \"files\": %llu,\n  \"bytes\": %llu", m->name, s->key, mhex,
-                               compress, py, pv, (unsigned long long)s->files,
-                               (unsigned long long)s->bytes);
+                               compress, py, pv,
+                               m->pyenv ? stg_pyenv_kind_name(m->pyenv->kind) : "",
+                               (unsigned long long)s->files, (unsigned long long)s->bytes);
     free(py);
     free(pv);
     return text;

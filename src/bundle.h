@@ -35,6 +35,7 @@ struct stg_bundle {
     char manifest[24];      /* stg_manifest_digest() of the manifest it came from */
     char compress[16];
     char python[512], python_version[16];
+    char env[16];           /* a [python] section's kind (stg_pyenv_kind_name()); "" if none */
     uint64_t archive_bytes; /* the bytes before the trailer: what is streamed */
     uint64_t files, bytes;  /* the copy's entries and file bytes */
     unsigned char digest[STG_DIGEST_LEN];

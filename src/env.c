@@ -14,24 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable string. */
-struct buf {
-    char *s;
-    size_t n, cap;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = stg_xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void puts_(struct buf *b, const char *s) { put(b, s, strlen(s)); }
+static void put(struct stg_buf *b, const char *s, size_t n) { stg_buf_put(b, s, n); }
+static void puts_(struct stg_buf *b, const char *s) { stg_buf_put(b, s, strlen(s)); }
 
 int stg_env_shell_parse(const char *s, enum stg_shell *out)
 {
@@ -68,6 +52,20 @@ void stg_env_add(struct stg_env *env, const char *name, const char *path, bool p
 void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_env *env)
 {
     memset(env, 0, sizeof *env);
+    const struct stg_pyenv *e = m->pyenv;
+    if (e) {
+        /* The staged interpreter first on PATH: its sys.prefix is then in
+         * the copy, and it processes the copy's site directories. */
+        char *bin = stg_xasprintf("%s%s/bin", root, e->prefix);
+        char *prefix = stg_xasprintf("%s%s", root, e->prefix);
+        stg_env_add(env, "PATH", bin, true);
+        if (e->kind == STG_ENV_VENV)
+            stg_env_add(env, "VIRTUAL_ENV", prefix, false);
+        else if (e->kind == STG_ENV_CONDA)
+            stg_env_add(env, "CONDA_PREFIX", prefix, false);
+        free(bin);
+        free(prefix);
+    }
     for (size_t i = 0; i < m->ntrees; i++) {
         const struct stg_tree *t = &m->trees[i];
         char *p = stg_xasprintf("%s%s", root, t->source);
@@ -80,12 +78,17 @@ void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_en
     stg_env_add(env, "STAGE_PY_DIR", root, false);
     /* The copy is shared by every rank and holds its bytecode (stage-py
      * pack compiles it): no rank compiles into it or writes there. */
-    if (m->python)
+    if (m->python || e)
         stg_env_add(env, "PYTHONDONTWRITEBYTECODE", "1", false);
 }
 
 void stg_env_add_sources(const struct stg_manifest *m, struct stg_env *env)
 {
+    if (m->pyenv) {
+        char *bin = stg_xasprintf("%s/bin", m->pyenv->prefix);
+        stg_env_add(env, "PATH", bin, true);
+        free(bin);
+    }
     for (size_t i = 0; i < m->ntrees; i++)
         for (size_t k = 0; k < m->trees[i].env.n; k++)
             stg_env_add(env, m->trees[i].env.v[k], m->trees[i].source, true);
@@ -103,7 +106,7 @@ void stg_env_free(struct stg_env *env)
 }
 
 /* The staged paths joined with ':'. */
-static void join_paths(struct buf *b, const struct stg_envvar *v)
+static void join_paths(struct stg_buf *b, const struct stg_envvar *v)
 {
     for (size_t i = 0; i < v->paths.n; i++) {
         if (i)
@@ -115,7 +118,7 @@ static void join_paths(struct buf *b, const struct stg_envvar *v)
 /* The complete value: staged paths, then the existing value if not empty. */
 static char *full_value(const struct stg_envvar *v)
 {
-    struct buf b = {0};
+    struct stg_buf b = {0};
     puts_(&b, "");
     join_paths(&b, v);
     const char *old = getenv(v->name);
@@ -127,7 +130,7 @@ static char *full_value(const struct stg_envvar *v)
 }
 
 /* sh: '...' with ' written as '\''. */
-static void quote_sh(struct buf *b, const char *s)
+static void quote_sh(struct stg_buf *b, const char *s)
 {
     puts_(b, "'");
     for (; *s; s++) {
@@ -140,7 +143,7 @@ static void quote_sh(struct buf *b, const char *s)
 }
 
 /* csh: as sh, and ! (history) outside the quotes as \!. */
-static void quote_csh(struct buf *b, const char *s)
+static void quote_csh(struct stg_buf *b, const char *s)
 {
     puts_(b, "'");
     for (; *s; s++) {
@@ -155,7 +158,7 @@ static void quote_csh(struct buf *b, const char *s)
 }
 
 /* fish: inside '...' only \ and ' are special. */
-static void quote_fish(struct buf *b, const char *s)
+static void quote_fish(struct stg_buf *b, const char *s)
 {
     puts_(b, "'");
     for (; *s; s++) {
@@ -166,7 +169,7 @@ static void quote_fish(struct buf *b, const char *s)
     puts_(b, "'");
 }
 
-static void quote_json(struct buf *b, const char *s)
+static void quote_json(struct stg_buf *b, const char *s)
 {
     char *q = stg_json_quote(s);
     puts_(b, q);
@@ -175,7 +178,7 @@ static void quote_json(struct buf *b, const char *s)
 
 char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, size_t errlen)
 {
-    struct buf b = {0};
+    struct stg_buf b = {0};
     puts_(&b, "");
     if (sh == STG_SHELL_JSON)
         puts_(&b, "{");
@@ -184,7 +187,7 @@ char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, si
         if (sh == STG_SHELL_SH) {
             /* NAME='staged'"${NAME:+:$NAME}"; export NAME -- works in dash too,
              * where `export NAME=...` would split an unquoted expansion. */
-            struct buf val = {0};
+            struct stg_buf val = {0};
             puts_(&val, "");
             join_paths(&val, v);
             puts_(&b, v->name);

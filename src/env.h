@@ -28,13 +28,15 @@ struct stg_env {
 int stg_env_shell_parse(const char *s, enum stg_shell *out);
 
 /* The settings for manifest m staged at root (the copy's directory):
- * each env variable gets its trees' staged paths, each set variable its
- * tree's staged path, and STAGE_PY_DIR the root; with python = in the
- * manifest, PYTHONDONTWRITEBYTECODE=1. */
+ * with a [python] section, PATH gets the staged prefix's bin first, and
+ * VIRTUAL_ENV or CONDA_PREFIX the staged prefix when it is a venv or a
+ * conda environment; each env variable gets its trees' staged paths, each
+ * set variable its tree's staged path, and STAGE_PY_DIR the root; with
+ * python = or a [python] section, PYTHONDONTWRITEBYTECODE=1. */
 void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_env *env);
 /* With --on-node-failure skip, when some node has no copy: the trees'
- * source paths follow the staged ones on each prepended variable, so that
- * ranks there import from the sources. */
+ * source paths (and the prefix's bin) follow the staged ones on each
+ * prepended variable, so that ranks there import from the sources. */
 void stg_env_add_sources(const struct stg_manifest *m, struct stg_env *env);
 /* Add one variable (for tests and later stages). */
 void stg_env_add(struct stg_env *env, const char *name, const char *path, bool prepend);

@@ -15,6 +15,8 @@
 #include "manifest.h"
 #include "hash.h"
 #include "log.h"
+#include "match.h"
+#include "pyenv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -27,7 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum section_kind { SEC_NONE, SEC_STAGE, SEC_TREE };
+enum section_kind { SEC_NONE, SEC_STAGE, SEC_TREE, SEC_PYTHON };
 
 struct seen_key {
     char name[STG_INI_MAX_NAME + 1];
@@ -165,7 +167,27 @@ static bool section_line(struct parse *p, char *start)
         p->kind = SEC_TREE;
         return true;
     }
-    return fail(p, p->line, "unknown section [%s] (known: [stage], [tree NAME])", s);
+    if (strncmp(s, "python", 6) == 0 && (s[6] == '\0' || isspace((unsigned char)s[6]))) {
+        char *name = trim(s + 6);
+        if (!*name)
+            return fail(p, p->line, "[python] needs a name: [python NAME]");
+        if (!stg_manifest_valid_name(name))
+            return fail(p, p->line,
+                        "invalid environment name '%s': use letters, digits, '.', '_' and "
+                        "'-', not starting with '.'", name);
+        if (p->m->pyenv)
+            return fail(p, p->line, "second [python] section (the first is at line %d): a "
+                        "copy holds one environment, whose interpreter comes first on PATH",
+                        p->m->pyenv->line);
+        struct stg_pyenv *e = stg_xcalloc(1, sizeof *e);
+        e->name = stg_xstrdup(name);
+        e->line = p->line;
+        p->m->pyenv = e;
+        p->kind = SEC_PYTHON;
+        return true;
+    }
+    return fail(p, p->line, "unknown section [%s] (known: [stage], [tree NAME], "
+                "[python NAME])", s);
 }
 
 /* A "key = value" line: check the key's length as inih will see it. */
@@ -336,6 +358,28 @@ static int handler(void *user, const char *section, const char *name, const char
         return fail(p, p->line, "unknown key '%s' in [stage] (known: name, dest, timeout, "
                     "max_cache, bundle, fallback_to_trees, python)", name);
     }
+    if (p->kind == SEC_PYTHON) {
+        struct stg_pyenv *e = m->pyenv;
+        e->nkeys++;
+        if (strcmp(name, "prefix") == 0) {
+            if (!set_scalar(p, &e->prefix, &e->prefix_line, name, value))
+                return 0;
+            stg_path_strip_slash(e->prefix);
+            return 1;
+        }
+        if (strcmp(name, "include") == 0) {
+            if (!*value && !p->cont)
+                return fail(p, p->line, "'include' is empty (leave it out for the default)");
+            add_list(p, &e->include, &e->include_line, value);
+            return 1;
+        }
+        if (strcmp(name, "exclude") == 0) {
+            add_list(p, &e->exclude, &e->exclude_line, value);
+            return 1;
+        }
+        return fail(p, p->line, "unknown key '%s' in [python %s] (known: prefix, include, "
+                    "exclude)", name, e->name);
+    }
     struct stg_tree *t = p->tree;
     t->nkeys++;
     if (strcmp(name, "source") == 0)
@@ -364,6 +408,22 @@ static int handler(void *user, const char *section, const char *name, const char
                 "exclude, env, set)", name, t->name);
 }
 
+/* A directory of the manifest (key: source, prefix), which the settings
+ * put in a path list (list): absolute, without ':' or newline; normalised
+ * in place. */
+static bool check_dir(struct parse *p, char **path, int line, const char *key, const char *list)
+{
+    if ((*path)[0] != '/')
+        return fail(p, line, "%s '%s' is not an absolute path", key, *path);
+    if (!stg_path_listable(*path))
+        return fail(p, line, "%s '%s' has a ':' or a newline, which %s cannot hold", key, *path,
+                    list);
+    char *norm = stg_path_absolute(*path);
+    free(*path);
+    *path = norm;
+    return true;
+}
+
 /* Checks that need the whole file. */
 static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
 {
@@ -371,18 +431,10 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
         return fail(p, t->line, "[tree %s] is empty", t->name);
     if (!t->source)
         return fail(p, t->line, "[tree %s] has no 'source'", t->name);
-    if (t->source[0] != '/')
-        return fail(p, t->source_line, "source '%s' is not an absolute path", t->source);
-    if (!stg_path_listable(t->source))
-        return fail(p, t->source_line, "source '%s' has a ':' or a newline, which a path "
-                    "list cannot hold", t->source);
-    char *norm = stg_path_absolute(t->source);
-    if (strcmp(norm, "/") == 0) {
-        free(norm);
+    if (!check_dir(p, &t->source, t->source_line, "source", "a path list"))
+        return false;
+    if (strcmp(t->source, "/") == 0)
         return fail(p, t->source_line, "source '/' would stage the whole file system");
-    }
-    free(t->source);
-    t->source = norm;
     if (strncmp(t->source, "/.stage-py.json", 15) == 0 &&
         (t->source[15] == '\0' || t->source[15] == '/'))
         return fail(p, t->source_line, "source '%s' would overlay the copy's record", t->source);
@@ -427,14 +479,54 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
     return true;
 }
 
-/* A variable is set by one tree only, and never both set and prepended. */
+/* The [python] section as written: the prefix, and include entries that
+ * name paths below it. */
+static bool check_pyenv(struct parse *p, struct stg_pyenv *e)
+{
+    if (e->nkeys == 0)
+        return fail(p, e->line, "[python %s] is empty", e->name);
+    if (!e->prefix)
+        return fail(p, e->line, "[python %s] has no 'prefix'", e->name);
+    if (!check_dir(p, &e->prefix, e->prefix_line, "prefix", "PATH"))
+        return false;
+    if (strcmp(e->prefix, "/") == 0)
+        return fail(p, e->prefix_line, "prefix '/': give the environment's own prefix, such "
+                    "as /usr or /opt/envs/NAME");
+    if (p->m->python)
+        return fail(p, p->m->python_line, "'python' in [stage] and a [python %s] section "
+                    "(line %d): the section's interpreter is the one", e->name, e->line);
+    for (size_t i = 0; i < e->include.n; i++) {
+        const char *inc = e->include.v[i];
+        bool bad = inc[0] == '/' || inc[strlen(inc) - 1] == '/';
+        for (const char *c = inc; !bad && *c;) {
+            size_t n = strcspn(c, "/");
+            char comp[256];
+            snprintf(comp, sizeof comp, "%.*s", (int)n, c);
+            bad = n == 0 || strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0 ||
+                  (c[n] == '/' && stg_match_is_glob(comp));
+            c += n + (c[n] == '/');
+        }
+        if (bad)
+            return fail(p, e->include_line, "include '%s' is not a path below the prefix "
+                        "(relative, without '.' or '..', globs in its last part only)", inc);
+    }
+    return true;
+}
+
+/* A variable is set by one tree only, and never both set and prepended;
+ * those of a [python] section are its own. */
 static bool check_vars(struct parse *p)
 {
     struct stg_manifest *m = p->m;
+    static const char *const pyvars[] = STG_PYENV_VARS;
     for (size_t i = 0; i < m->ntrees; i++) {
         struct stg_tree *t = &m->trees[i];
         for (size_t k = 0; k < t->set.n; k++) {
             const char *v = t->set.v[k];
+            for (size_t j = 0; m->pyenv && pyvars[j]; j++)
+                if (strcmp(v, pyvars[j]) == 0)
+                    return fail(p, t->set_line, "'%s' is set by the [python %s] section "
+                                "(line %d)", v, m->pyenv->name, m->pyenv->line);
             for (size_t j = 0; j < m->ntrees; j++) {
                 struct stg_tree *u = &m->trees[j];
                 if (stg_strv_has(&u->env, v))
@@ -501,17 +593,25 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
     else if (!p.failed && p.m->dest && !stg_path_listable(p.m->dest))
         fail(&p, p.m->dest_line, "dest '%s' has a ':' or a newline, which a path list "
              "cannot hold", p.m->dest);
-    if (!p.failed && p.m->ntrees == 0)
-        fail(&p, 0, "no [tree NAME] section: nothing to stage");
+    if (!p.failed && p.m->ntrees == 0 && !p.m->pyenv)
+        fail(&p, 0, "no [tree NAME] or [python NAME] section: nothing to stage");
+    if (!p.failed && p.m->pyenv)
+        check_pyenv(&p, p.m->pyenv);
     if (p.m->bundle && (flags & STG_MANIFEST_BUNDLE_FIRST))
         check_sources = false;
     for (size_t i = 0; !p.failed && i < p.m->ntrees; i++)
         check_tree(&p, &p.m->trees[i], check_sources);
     if (!p.failed)
         check_vars(&p);
+    int status = STG_EUSAGE;
+    if (!p.failed && p.m->pyenv && check_sources) {
+        /* The environment's interpreter says what it needs: trees of their own. */
+        status = stg_pyenv_resolve(p.m, err, errlen);
+        p.failed = status != STG_OK;
+    }
     if (p.failed) {
         stg_manifest_free(&p.m);
-        return STG_EUSAGE;
+        return status;
     }
     *out = p.m;
     return 0;
@@ -533,6 +633,14 @@ void stg_manifest_free(struct stg_manifest **m)
         stg_strv_free(&t->set);
     }
     free(x->trees);
+    if (x->pyenv) {
+        free(x->pyenv->name);
+        free(x->pyenv->prefix);
+        free(x->pyenv->interpreter);
+        stg_strv_free(&x->pyenv->include);
+        stg_strv_free(&x->pyenv->exclude);
+        free(x->pyenv);
+    }
     free(x->path);
     free(x->name);
     free(x->dest);
@@ -548,8 +656,23 @@ void stg_manifest_digest(const struct stg_manifest *m, char hex[17])
     stg_hash_str(h, "stage-py manifest 1");
     stg_hash_str(h, m->name);
     stg_hash_str(h, m->python ? m->python : "");
+    /* the [python] section as written: what it resolves to depends on it */
+    const struct stg_pyenv *e = m->pyenv;
+    if (e) {
+        stg_hash_str(h, "[python]");
+        stg_hash_str(h, e->name);
+        stg_hash_str(h, e->prefix);
+        stg_hash_u64(h, e->include.n);
+        for (size_t k = 0; k < e->include.n; k++)
+            stg_hash_str(h, e->include.v[k]);
+        stg_hash_u64(h, e->exclude.n);
+        for (size_t k = 0; k < e->exclude.n; k++)
+            stg_hash_str(h, e->exclude.v[k]);
+    }
     for (size_t i = 0; i < m->ntrees; i++) {
         const struct stg_tree *t = &m->trees[i];
+        if (t->derived)
+            continue;
         stg_hash_str(h, t->name);
         stg_hash_str(h, t->source);
         stg_hash_u64(h, t->include.n);

@@ -33,6 +33,26 @@ struct stg_tree {
     struct stg_strv set;    /* variables set to the staged path */
     int set_line;
     int nkeys;
+    bool derived;           /* made from the [python] section (stg_pyenv_resolve()) */
+};
+
+/* What a [python] section's prefix is, for the settings. */
+enum stg_env_kind { STG_ENV_PLAIN, STG_ENV_VENV, STG_ENV_CONDA };
+
+/* [python NAME]: a whole Python environment (see pyenv.h). */
+struct stg_pyenv {
+    char *name;
+    int line;
+    char *prefix;           /* absolute, normalised */
+    int prefix_line;
+    struct stg_strv include;    /* paths relative to the prefix; empty: the default */
+    int include_line;
+    struct stg_strv exclude;
+    int exclude_line;
+    int nkeys;
+    /* Known once resolved (or read from a bundle's trailer). */
+    char *interpreter;      /* PREFIX/bin/python3 (or python) */
+    enum stg_env_kind kind;
 };
 
 struct stg_manifest {
@@ -51,7 +71,8 @@ struct stg_manifest {
     uint64_t max_cache;     /* the cache budget */
     int max_cache_line;     /* 0: not given */
     int stage_line;         /* 0: no [stage] section */
-    struct stg_tree *trees;
+    struct stg_pyenv *pyenv;    /* the [python] section, or NULL */
+    struct stg_tree *trees;     /* [tree] sections, then the derived trees */
     size_t ntrees;
 };
 
@@ -61,17 +82,24 @@ struct stg_manifest {
 #define STG_MANIFEST_BUNDLE_FIRST 4 /* with 'bundle =', leave the sources alone (a job
                                      * that streams the bundle never touches them) */
 
+/* The settings' variables that a [python] section sets itself. */
+#define STG_PYENV_VARS {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", NULL}
+
 /*
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.
- * Returns STG_OK, or STG_EUSAGE with "file:line: what" in err.
+ * With STG_MANIFEST_SOURCES (and the sources are to be walked), a [python]
+ * section is resolved into trees (stg_pyenv_resolve()).  Returns STG_OK,
+ * or STG_EUSAGE (STG_EFAIL when the interpreter fails) with "file:line:
+ * what" in err.
  */
 int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m,
                       char *err, size_t errlen);
 void stg_manifest_free(struct stg_manifest **m);
 
 /* OUT hex (17 bytes): a digest of what decides the copy's content (the
- * trees' names, sources, include and exclude lists, the interpreter), so
- * that a bundle made from another manifest is recognised. */
+ * trees' names, sources, include and exclude lists, the interpreter, the
+ * [python] section as written), so that a bundle made from another
+ * manifest is recognised. */
 void stg_manifest_digest(const struct stg_manifest *m, char hex[17]);
 
 /* true if s is a valid copy or tree name: [A-Za-z0-9._-]+, not starting with ".". */

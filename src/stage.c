@@ -32,6 +32,7 @@
 #include "hash.h"
 #include "log.h"
 #include "manifest.h"
+#include "pyenv.h"
 #include "scan.h"
 #include "site.h"
 #include "space.h"
@@ -111,6 +112,7 @@ struct plan {
     uint64_t max_cache;     /* the cache budget; 0: none */
     char max_cache_from[192];   /* where it was set, for messages */
     double lock_wait;       /* bound on waiting for another run's copy */
+    int relocate;           /* a whole environment: point its paths at the copy */
 };
 
 struct times {
@@ -304,12 +306,19 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     if (strlen(p->dest) >= sizeof p->dest - 128)
         return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
+    p->relocate = (*m)->pyenv != NULL;
     char sz[32];
     t->scan0 = stg_now();
     if ((*m)->bundle) {
         /* A bundle: its trailer says what it holds; no tree is walked. */
         rc = stg_bundle_open(b, (*m)->bundle, *m);
-        if (rc == STG_OK)
+        if (rc == STG_OK && (*m)->pyenv && stg_pyenv_kind_parse(b->env, &(*m)->pyenv->kind) < 0)
+            rc = stg_err_set(STG_EFAIL, "bundle '%s': its trailer does not say what kind of "
+                             "environment [python %s] is: pack it again", b->path,
+                             (*m)->pyenv->name);
+        /* a whole environment brings its own interpreter, the one its
+         * bytecode was compiled by */
+        if (rc == STG_OK && !(*m)->pyenv)
             rc = stg_bundle_check_python(b, *m);
         t->scan1 = stg_now();
         if (rc == STG_OK) {
@@ -537,6 +546,7 @@ static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
     t->stopped = t->stopped || r->stopped;
     t->entries += r->entries;
     t->unpacked_bytes += r->unpacked_bytes;
+    t->relocated += r->relocated;
     double *tt[3][2] = {{&t->t_pack0, &t->t_pack1}, {&t->t_bcast0, &t->t_bcast1},
                         {&t->t_unpack0, &t->t_unpack1}};
     const double rr[3][2] = {{r->t_pack0, r->t_pack1}, {r->t_bcast0, r->t_bcast1},
@@ -594,6 +604,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     if (scomm == MPI_COMM_NULL)
         return rc;
     MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
+    char *final = p->relocate ? stg_xasprintf("%s/%s", cache->dir, copy) : NULL;
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     /* libarchive's disk writer takes paths: work relative to the checked
      * directory, not through a path that could be swapped meanwhile. */
@@ -603,7 +614,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
         .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
         .scan = scan, .bundle = bundle && bundle->fd >= 0 ? bundle : NULL,
-        .unpack = cold && rc == STG_OK, .prefix = *tmp,
+        .unpack = cold && rc == STG_OK, .prefix = *tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),
         .vote_every = p->depth < 2 ? 2 : p->depth,
         .stop_on_failure = !p->skip_failed,
@@ -614,6 +625,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     int brc = stg_bcast_run(&ba, &br);
     rc = rc ? rc : brc;
     merge(&t->br, &br);
+    free(final);
     if (cwd >= 0) {
         if (fchdir(cwd) < 0)
             stg_log_warn("cannot return to the working directory: %s", strerror(errno));
@@ -636,8 +648,9 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     if (rc == STG_OK)
         rc = stg_cache_pin(cache, copy, job);
     if (rc == STG_OK)
-        stg_log_info("'%s/%s' complete: %llu entries, %.3f s", cache->dir, copy,
-                     (unsigned long long)br.entries, br.t_bcast1 - br.t_bcast0);
+        stg_log_info("'%s/%s' complete: %llu entries (%llu relocated), %.3f s", cache->dir,
+                     copy, (unsigned long long)br.entries, (unsigned long long)br.relocated,
+                     br.t_bcast1 - br.t_bcast0);
     stg_cache_release(cache);   /* waiting runs now find the copy */
     free(*tmp);
     *tmp = NULL;

@@ -30,6 +30,7 @@
 
 #include "bundle.h"
 #include "log.h"
+#include "relocate.h"
 #include "util.h"
 
 struct stg_unpack {
@@ -37,6 +38,8 @@ struct stg_unpack {
     struct stg_chunkq *inq, *freeq;
     struct stg_chunk *held;     /* the chunk libarchive is reading from */
     char *prefix;
+    char *root;                 /* relocate for this final place; NULL: do not */
+    struct stg_strv reloc;      /* "K path": the files to relocate, K their kind */
     uint64_t need;
     atomic_bool cancel;
     bool eos;                   /* the last chunk has been taken */
@@ -206,6 +209,15 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
             rc = entry_error(u, w, orig);
+        enum stg_reloc_kind k = STG_RELOC_NONE;
+        if (rc == STG_OK && u->root && archive_entry_filetype(ae) == AE_IFREG &&
+            !archive_entry_hardlink(ae))
+            k = stg_relocate_kind(orig, archive_entry_size(ae), archive_entry_perm(ae));
+        if (k != STG_RELOC_NONE) {
+            char *item = stg_xasprintf("%d %s", (int)k, orig);
+            stg_strv_push(&u->reloc, item);
+            free(item);
+        }
         free(orig);
         if (rc != STG_OK)
             return rc;
@@ -237,6 +249,15 @@ static void *unpack_main(void *arg)
                         : stg_err_set(STG_EFAIL, "unpack: %s", archive_error_string(a));
     } else {
         rc = unpack_entries(u, a, w);
+    }
+    /* The copy is whole: point its paths at its final place, before the
+     * directories get their modes and times (they may be read-only). */
+    for (size_t i = 0; rc == STG_OK && i < u->reloc.n; i++) {
+        bool changed = false;
+        char *sp = strchr(u->reloc.v[i], ' ');
+        rc = stg_relocate_file(u->prefix, sp + 1, (enum stg_reloc_kind)atoi(u->reloc.v[i]),
+                               u->root, &changed);
+        u->r.relocated += changed;
     }
     /* Directory modes and times are applied here, after their contents. */
     if (archive_write_close(w) != ARCHIVE_OK && rc == STG_OK)
@@ -271,10 +292,11 @@ static void *unpack_main(void *arg)
     return NULL;
 }
 
-int stg_unpack_start(struct stg_unpack **out, const char *prefix, uint64_t need,
-                     struct stg_chunkq *inq, struct stg_chunkq *freeq)
+int stg_unpack_start(struct stg_unpack **out, const char *prefix, const char *root,
+                     uint64_t need, struct stg_chunkq *inq, struct stg_chunkq *freeq)
 {
     struct stg_unpack *u = stg_xcalloc(1, sizeof *u);
+    u->root = root ? stg_xstrdup(root) : NULL;
     u->need = need;
     atomic_init(&u->cancel, false);
     u->inq = inq;
@@ -283,6 +305,7 @@ int stg_unpack_start(struct stg_unpack **out, const char *prefix, uint64_t need,
     int e = pthread_create(&u->thread, NULL, unpack_main, u);
     if (e) {
         free(u->prefix);
+        free(u->root);
         free(u);
         *out = NULL;
         return stg_err_set(STG_EFAIL, "cannot start the unpack thread: %s", strerror(e));
@@ -307,6 +330,8 @@ int stg_unpack_join(struct stg_unpack **uu, struct stg_unpack_result *r)
     if (r)
         *r = u->r;
     free(u->prefix);
+    free(u->root);
+    stg_strv_free(&u->reloc);
     free(u);
     *uu = NULL;
     return rc;

@@ -16,19 +16,22 @@ struct stg_unpack;
 struct stg_unpack_result {
     uint64_t entries;       /* entries written */
     uint64_t bytes;         /* file data written */
+    uint64_t relocated;     /* files whose paths were pointed at the copy */
     double t0, t1;          /* when the thread ran */
 };
 
 /*
  * Start unpacking the stream that arrives on inq below prefix, a directory
  * relative to the current working directory (the caller has fchdir()ed into
- * the checked per-user directory).  Every chunk taken from inq goes back to
+ * the checked per-user directory).  root: the copy's final place, where
+ * its absolute paths are to point once it is whole (relocate.h); NULL: the
+ * copy stays as it was sent.  Every chunk taken from inq goes back to
  * freeq, also after an error: the thread reads the stream to its end (the
  * chunk with STG_CHUNK_LAST) whatever happens.  need: the bytes the copy
  * takes, for the message when space runs out.
  */
-int stg_unpack_start(struct stg_unpack **u, const char *prefix, uint64_t need,
-                     struct stg_chunkq *inq, struct stg_chunkq *freeq);
+int stg_unpack_start(struct stg_unpack **u, const char *prefix, const char *root,
+                     uint64_t need, struct stg_chunkq *inq, struct stg_chunkq *freeq);
 /* Stop writing (another node failed); the stream is still read to its end. */
 void stg_unpack_cancel(struct stg_unpack *u);
 /* Wait for the thread; OUT r.  Returns its status (errors: stg_err_set()). */

@@ -187,6 +187,17 @@ const char *stg_format_size(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
+void stg_buf_put(struct stg_buf *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->s = stg_xrealloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
 char *stg_json_quote(const char *s)
 {
     char *out = NULL;

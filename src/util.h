@@ -30,6 +30,14 @@ bool stg_strv_has(const struct stg_strv *sv, const char *s);
 void stg_strv_split(struct stg_strv *sv, const char *s);
 void stg_strv_free(struct stg_strv *sv);
 
+/* A growable string, always NUL-terminated once anything was put. */
+struct stg_buf {
+    char *s;
+    size_t n, cap;
+};
+/* Append the n bytes at s. */
+void stg_buf_put(struct stg_buf *b, const char *s, size_t n);
+
 /* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
 int stg_parse_size(const char *s, uint64_t *out);
 /* "90", "90s", "5m", "2h", "7d": seconds.  Returns 0 or -1. */

@@ -2,19 +2,25 @@
 # SPDX-License-Identifier: MIT
 # The workload stage-py exists for: etc/fenics.ini staged on 2 fake nodes,
 # then `from dolfin import *` on every node loads DOLFIN and nearly every
-# module from the node's /dev/shm.  Needs Debian's python3-dolfin.
+# module from the node's /dev/shm; etc/fenics-env.ini (the whole
+# environment, interpreter included) makes that import call the original
+# trees at most 1% as often as the unstaged import does, with the same
+# modules at the same versions.  Needs Debian's python3-dolfin.
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import dolfin' 2>/dev/null ||
     t_skip_all "Debian's python3-dolfin is not installed"
 
 uid=$(id -u)
-t_ok "stage etc/fenics.ini on 2 nodes" \
-    t_cluster 2 1 "$STAGE_PY" -m "$T_SRCDIR/etc/fenics.ini" --output "$T_TMP/env.sh" \
-    --stats "$T_TMP/stats.json"
-t_diag "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))
-print("fenics.ini: %d entries, %.0f MiB, %.2f s" % (s["files"], s["bytes"] / 2**20, s["seconds"]["total"]))' \
-    "$T_TMP/stats.json")"
+# stage INI ENV STATS: stage etc/INI on 2 nodes, settings to ENV; say what it took
+stage() {
+    t_ok "stage etc/$1 on 2 nodes" \
+        t_cluster 2 1 "$STAGE_PY" -m "$T_SRCDIR/etc/$1" --output "$2" --stats "$3"
+    t_diag "$(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))
+print("%s: %d entries, %.0f MiB, %.2f s" % (sys.argv[2], s["files"], s["bytes"] / 2**20, s["seconds"]["total"]))' \
+        "$3" "$1")"
+}
+stage fenics.ini "$T_TMP/env.sh" "$T_TMP/stats.json"
 
 mkdir "$T_TMP/imports"
 t_ok "from dolfin import * on every node" \
@@ -33,5 +39,41 @@ for node in node1 node2; do
         "$node: dolfin comes from the node's copy"
     t_ok "$node: at least 97% of $total modules come from the copy ($staged)" \
         test $((staged * 100)) -ge $((total * 97))
+done
+
+# The whole environment.  Path-based calls on the trees it stages, counted
+# with strace: the unstaged import here, the staged one on each node.
+t_need strace
+trees='"(/usr/bin/python3|/usr/lib/python3\.11|/usr/lib/python3/dist-packages|/usr/local/lib/python3\.11|/usr/lib/petsc|/usr/lib/petscdir|/usr/lib/slepc|/usr/lib/slepcdir)[/"]'
+probe='
+import sys
+from dolfin import *
+for n, m in sorted(sys.modules.items()):
+    v = getattr(m, "__version__", "")
+    print(n, v if isinstance(v, str) else "")
+'
+stage fenics-env.ini "$T_TMP/env-env.sh" "$T_TMP/stats-env.json"
+t_ok "unstaged: from dolfin import * under strace" \
+    sh -c 'cd / && exec strace -f -e trace=%file -o "$1" /usr/bin/python3 -c "$2" >"$3"' \
+    sh "$T_TMP/unstaged.strace" "$probe" "$T_TMP/unstaged.modules"
+base=$(grep -cE "$trees" "$T_TMP/unstaged.strace" || true)
+t_ok "... $base path-based calls on the trees" test "$base" -gt 1000
+mkdir "$T_TMP/env"
+t_ok "staged: python3 from PATH, from dolfin import *, on every node under strace" \
+    t_cluster 2 1 sh -c '. "$1" && cd / && h=$(hostname) &&
+        exec strace -f -e trace=%file -o "$2/strace.$h" python3 -c "$3" >"$2/modules.$h"' \
+    sh "$T_TMP/env-env.sh" "$T_TMP/env" "$probe"
+for node in node1 node2; do
+    n=$(grep -cE "$trees" "$T_TMP/env/strace.$node" || true)
+    t_diag "$node: $n path-based calls on the original trees, unstaged $base ($(python3 -c "print('%.2f' % (100 * $n / $base))") %)"
+    t_ok "$node: at most 1% of the unstaged calls on the original trees ($n of $base)" \
+        test $((n * 100)) -le "$base"
+    t_ok "$node: the interpreter ran from the copy" \
+        grep -qE '^[0-9]+ +execve\("/dev/shm/stage-py-[0-9]+/fenics-env-[0-9a-f]{16}/usr/bin/python3", .* = 0$' \
+        "$T_TMP/env/strace.$node"
+    t_is "$(wc -l <"$T_TMP/env/modules.$node")" "$(wc -l <"$T_TMP/unstaged.modules")" \
+        "$node: as many modules as unstaged"
+    t_ok "$node: the same modules, at the same versions" \
+        cmp "$T_TMP/unstaged.modules" "$T_TMP/env/modules.$node"
 done
 t_done

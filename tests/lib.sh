@@ -407,3 +407,66 @@ t_make_tree() {
 t_json() {
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
 }
+
+# t_make_venv DIR: a venv of Debian's /usr/bin/python3 at DIR, with small
+# packages of the test's own installed by pip from local wheels (no
+# network): a pure package with a console script (pure-hello), a
+# pkgutil-style (nsold) and a PEP 420 (nsnew) namespace package, each split
+# over two distributions; a .pth file that adds DIR/src/extra by its
+# absolute path and DIR/src/extra2 from an import line; and a C extension
+# (cext) linked against DIR/lib/libgreet.so through an $ORIGIN RUNPATH.
+t_make_venv() {
+    local venv=$1 py=/usr/bin/python3 w=$T_TMP/wheels.$$ site suffix
+    "$py" -m venv --without-pip "$venv"
+    mkdir -p "$w" "$venv/src/extra" "$venv/src/extra2"
+    "$py" - "$w" <<'PY'
+import base64, hashlib, os, sys, zipfile
+out = sys.argv[1]
+def wheel(name, files, entry_points=None):
+    dist = name + "-1.0.dist-info"
+    files = dict(files)
+    files[dist + "/METADATA"] = "Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % name
+    files[dist + "/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: stage-py-tests\n"
+                              "Root-Is-Purelib: true\nTag: py3-none-any\n")
+    if entry_points:
+        files[dist + "/entry_points.txt"] = entry_points
+    record = []
+    for p, t in files.items():
+        h = base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b"=")
+        record.append("%s,sha256=%s,%d" % (p, h.decode(), len(t.encode())))
+    files[dist + "/RECORD"] = "\n".join(record + [dist + "/RECORD,,"]) + "\n"
+    with zipfile.ZipFile(os.path.join(out, name + "-1.0-py3-none-any.whl"), "w") as z:
+        for p, t in files.items():
+            z.writestr(p, t)
+ext = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+wheel("purepkg", {"purepkg/__init__.py": "def main():\n    print('pure-hello', __file__)\n"},
+      "[console_scripts]\npure-hello = purepkg:main\n")
+wheel("nsold_a", {"nsold/__init__.py": ext, "nsold/a.py": "X = 'a'\n"})
+wheel("nsold_b", {"nsold/__init__.py": ext, "nsold/b.py": "X = 'b'\n"})
+wheel("nsnew_x", {"nsnew/x.py": "X = 'x'\n"})
+wheel("nsnew_y", {"nsnew/y.py": "X = 'y'\n"})
+PY
+    "$py" -m pip --python "$venv/bin/python" install --no-index --no-deps \
+        --disable-pip-version-check -q "$w"/*.whl
+    rm -rf "$w"
+    site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    suffix=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+    echo "X = 'extra'" >"$venv/src/extra/extra_mod.py"
+    echo "X = 'extra2'" >"$venv/src/extra2/extra2_mod.py"
+    printf '%s\n%s\n' "$venv/src/extra" \
+        "import sys; p = '$venv/src/extra2'; p in sys.path or sys.path.append(p)" >"$site/extra.pth"
+    printf 'const char *greet(void) { return "hello from libgreet"; }\n' >"$venv/src/greet.c"
+    cat >"$venv/src/cext.c" <<'C'
+#include <Python.h>
+const char *greet(void);
+static PyObject *hello(PyObject *self, PyObject *args) { return PyUnicode_FromString(greet()); }
+static PyMethodDef methods[] = {{"hello", hello, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "cext", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_cext(void) { return PyModule_Create(&mod); }
+C
+    cc -shared -fPIC -o "$venv/lib/libgreet.so" "$venv/src/greet.c"
+    # $ORIGIN/../..: from lib/python3.X/site-packages to the env's lib/
+    cc -shared -fPIC $("$py" -c 'import sysconfig; print("-I" + sysconfig.get_path("include"))') \
+        -o "$site/cext$suffix" "$venv/src/cext.c" -L"$venv/lib" -lgreet \
+        -Wl,-rpath,'$ORIGIN/../..'
+}

@@ -117,7 +117,7 @@ int main(void)
     snprintf(t, sizeof t, "[tree a]\nsource = %s\n", src);
     fails(t, " no [stage] section", "no [stage]");
     fails("[stage]\ndest = /dev/shm\n", "1: [stage] has no 'name'", "no name");
-    fails("[stage]\nname = x\n", " no [tree NAME] section", "no tree");
+    fails("[stage]\nname = x\n", " no [tree NAME] or [python NAME] section", "no tree");
     fails("[stage]\nname = x\n[stage]\n", "3: second [stage] section", "two [stage] sections");
 
     /* inih's silent limits. */
@@ -185,6 +185,68 @@ int main(void)
           "source with a colon");
     snprintf(t, sizeof t, "[stage]\nname = x\n[tree a]\nsource = %s\ninclude = a/b\n", src);
     fails(t, "5: include 'a/b' is not a top-level name", "include with /");
+
+    /* [python NAME]: parsed and checked as written (its interpreter is
+     * asked only when the trees are walked: tests/pyenv.t). */
+    struct stg_manifest *pm = NULL;
+    FILE *pf = fopen(path, "w");
+    fputs("[stage]\nname = x\n[python env]\nprefix = /opt/envs/x/\n"
+          "include = bin lib/python3.11\n  lib/libpython3*.so*\nexclude = test/ /lib/a\n", pf);
+    fclose(pf);
+    rc = stg_manifest_load(path, 0, &pm, err, sizeof err);
+    if (!ok(rc == 0 && pm && pm->pyenv, "a [python] section loads"))
+        diag("%s", err);
+    if (pm && pm->pyenv) {
+        is_str(pm->pyenv->name, "env", "... its name");
+        is_str(pm->pyenv->prefix, "/opt/envs/x", "... its prefix, normalised");
+        ok(pm->pyenv->include.n == 3 && strcmp(pm->pyenv->include.v[2], "lib/libpython3*.so*") == 0,
+           "... its include paths, continued");
+        ok(pm->pyenv->exclude.n == 2, "... its exclude patterns");
+        ok(pm->ntrees == 0, "... and no trees until it is resolved");
+        char d1[17], d2[17];
+        stg_manifest_digest(pm, d1);
+        free(pm->pyenv->prefix);
+        pm->pyenv->prefix = strdup("/opt/envs/y");
+        stg_manifest_digest(pm, d2);
+        ok(strcmp(d1, d2) != 0, "... the prefix is part of the manifest's digest");
+    }
+    stg_manifest_free(&pm);
+    fails("[stage]\nname = x\n[python]\nprefix = /usr\n", "3: [python] needs a name",
+          "[python] without a name");
+    fails("[stage]\nname = x\n[python e]\ninclude = bin\n", "3: [python e] has no 'prefix'",
+          "[python] without a prefix");
+    fails("[stage]\nname = x\n[python e]\n", "3: [python e] is empty", "empty [python]");
+    fails("[stage]\nname = x\n[python e]\nprefix = usr\n",
+          "4: prefix 'usr' is not an absolute path", "relative prefix");
+    fails("[stage]\nname = x\n[python e]\nprefix = /\n", "4: prefix '/': give the",
+          "prefix /");
+    fails("[stage]\nname = x\n[python e]\nprefix = /a:b\n", "4: prefix '/a:b' has a ':'",
+          "prefix with a colon");
+    fails("[stage]\nname = x\n[python e]\nprefix = /usr\nroot = /\n",
+          "5: unknown key 'root' in [python e] (known: prefix, include, exclude)",
+          "unknown key in [python]");
+    fails("[stage]\nname = x\n[python e]\nprefix = /usr\n[python f]\nprefix = /opt\n",
+          "5: second [python] section (the first is at line 3)", "two [python] sections");
+    fails("[stage]\nname = x\npython = /usr/bin/python3\n[python e]\nprefix = /usr\n",
+          "3: 'python' in [stage] and a [python e] section (line 4)",
+          "python = beside a [python] section");
+    fails("[stage]\nname = x\n[python e]\nprefix = /usr\ninclude = ../etc\n",
+          "5: include '../etc' is not a path below the prefix", "include with ..");
+    fails("[stage]\nname = x\n[python e]\nprefix = /usr\ninclude = /bin\n",
+          "5: include '/bin' is not a path below the prefix", "absolute include");
+    fails("[stage]\nname = x\n[python e]\nprefix = /usr\ninclude = lib/*/site-packages\n",
+          "5: include 'lib/*/site-packages' is not a path below the prefix",
+          "a glob before the last part");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[python e]\nprefix = /usr\n"
+             "[tree a]\nsource = %s\nset = VIRTUAL_ENV\n", src);
+    fails(t, "7: 'VIRTUAL_ENV' is set by the [python e] section (line 3)",
+          "a tree that sets what [python] sets");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[python e]\nprefix = %s\n", file);
+    fails(t, "4: prefix '", "a prefix that is not a directory, when the trees are walked");
+    like(err, "' is not a directory", "... says so");
+    snprintf(t, sizeof t, "[stage]\nname = x\n[python e]\nprefix = %s\n", src);
+    fails(t, "4: prefix '", "a prefix without an interpreter");
+    like(err, "has no bin/python3 or bin/python: not a Python environment", "... says so");
 
     /* The file itself. */
     struct stg_manifest *m2 = NULL;

@@ -86,7 +86,7 @@ static int unpack(const unsigned char *data, size_t len, char *err, size_t errle
     stg_chunkq_init(&in, pool.n);
     stg_err_clear();
     struct stg_unpack *u;
-    stg_unpack_start(&u, "copy", 1 << 20, &in, &pool.free);
+    stg_unpack_start(&u, "copy", NULL, 1 << 20, &in, &pool.free);
     size_t off = 0;
     do {
         struct stg_chunk *c = stg_chunkq_pop(&pool.free);

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pyenv: a [python NAME] section resolved into trees: what the prefix's
+ * interpreter needs to start and import from the copy alone.
+ */
+#ifndef STG_PYENV_H
+#define STG_PYENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "manifest.h"
+
+/*
+ * On the root, before the trees are walked: find the prefix's interpreter
+ * (bin/python3, else bin/python), run it once (isolated, -I) to learn its
+ * executable, standard library, sys.path and the shared objects it maps
+ * from its prefixes, and append to m->trees one derived tree (env = none)
+ * per directory that holds something to stage.  Sets m->pyenv's
+ * interpreter and kind.  Returns STG_OK, or STG_EUSAGE (STG_EFAIL when the
+ * interpreter fails) with "file:line: what" in err.
+ */
+int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen);
+
+/* "plain", "venv", "conda": a bundle records the kind, since a job that
+ * streams it does not look at the prefix. */
+const char *stg_pyenv_kind_name(enum stg_env_kind k);
+/* Returns 0, or -1 for an unknown name. */
+int stg_pyenv_kind_parse(const char *s, enum stg_env_kind *k);
+
+/* true for /usr and /usr/local: by default only the interpreter and its
+ * sys.path entries come from such a prefix, not all of it. */
+bool stg_pyenv_is_system(const char *prefix);
+
+/* Exposed for tests: the section's exclude pattern (anchored at the prefix
+ * when it has a '/' before its end) for a tree whose source is rel below
+ * the prefix ("" for the prefix itself, NULL outside it).  Returns a
+ * malloc'd pattern, or NULL where it does not apply. */
+char *stg_pyenv_exclude_for(const char *pattern, const char *rel);
+
+#endif
