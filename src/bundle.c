@@ -301,9 +301,12 @@ static int write_archive(struct out *o, const struct stg_manifest *m, const stru
         /* first entry: what the bundle holds, for people and tools (bsdtar -xOf) */
         char *trees = stg_xstrdup("");
         for (size_t i = 0; i < m->ntrees; i++) {
+            /* a [python] section's trees are named after their directory */
+            char *name = stg_json_quote(m->trees[i].name);
             char *src = stg_json_quote(m->trees[i].source);
-            char *t = stg_xasprintf("%s%s\n    {\"name\": \"%s\", \"source\": %s}", trees,
-                                    i ? "," : "", m->trees[i].name, src);
+            char *t = stg_xasprintf("%s%s\n    {\"name\": %s, \"source\": %s}", trees,
+                                    i ? "," : "", name, src);
+            free(name);
             free(src);
             free(trees);
             trees = t;

@@ -168,6 +168,25 @@ t_ok "... without what exclude names" test ! -e "$inode$conda/lib/python$pyver/e
     -a -d "$inode$conda/lib/python$pyver/json" -a ! -e "$inode$conda/lib/python$pyver/json/__pycache__"
 t_ok "... and nothing else of the prefix" test ! -e "$inode$conda/conda-meta"
 
+# The examples of stage-py.ini(5): the venv one, with this venv, stages;
+# the FEniCS one is etc/fenics-env.ini.
+awk -v dir="$T_TMP" '
+    /^\.SH / { in_examples = ($2 == "EXAMPLES"); next }
+    !in_examples { next }
+    /^\.EX/ { n++; file = dir "/man-example" n; next }
+    /^\.EE/ { file = ""; next }
+    file { gsub(/\\-/, "-"); gsub(/\\e/, "\\"); print > file }' "$T_SRCDIR/man/stage-py.ini.5"
+ex_venv=$(grep -l '^\[python venv\]$' "$T_TMP"/man-example* | head -1)
+ex_fenics=$(grep -l '^\[python debian\]$' "$T_TMP"/man-example* | head -1)
+t_ok "stage-py.ini(5) has a venv example and the FEniCS one" test -n "$ex_venv" -a -n "$ex_fenics"
+sed "s|^prefix = .*|prefix = $venv|" "$ex_venv" >"$T_TMP/ex-venv.ini"
+t_ok "... the venv example stages this venv" \
+    t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/ex-venv.ini" -o "$T_TMP/ex-env.sh"
+t_like "$(cat "$T_TMP/ex-env.sh")" "^VIRTUAL_ENV='/dev/shm/stage-py-$uid/myproject-[0-9a-f]{16}$venv'" \
+    "... as a venv"
+t_is "$(grep -v '^;' "$T_SRCDIR/etc/fenics-env.ini")" "$(cat "$ex_fenics")" \
+    "... the FEniCS example is etc/fenics-env.ini"
+
 # Errors: each names the manifest's line.
 printf '[stage]\nname = bad\n[python b]\nprefix = %s\n' "$T_TMP/envs" >"$T_TMP/bad.ini"
 t_fails "a prefix without an interpreter" t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/bad.ini"
