@@ -16,6 +16,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -99,9 +100,72 @@ static int pack_error(struct archive *a, const char *fmt, ...)
     return stg_err_set(STG_EFAIL, "%s", msg);
 }
 
-static int add_data(struct archive *a, const struct stg_entry *e, unsigned char *buf)
+/*
+ * The directories of the file read last, from / down: the next file's open
+ * then costs the shared file system one lookup for its name (and one per
+ * directory entered), where a path costs one per component every time.
+ * The scan lists files directory by directory, so most opens find their
+ * directory open already.  Intermediate components are followed as a path
+ * would be (a source may lie behind a link); the file itself is not.
+ */
+#define DIRS_MAX 64
+struct dirs {
+    char cur[PATH_MAX];     /* the deepest directory open: cur[0..len[n-1]) */
+    size_t n;
+    size_t len[DIRS_MAX];
+    int fd[DIRS_MAX];
+};
+
+static void dirs_close(struct dirs *d)
 {
-    int fd = open(e->src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    while (d->n > 0)
+        close(d->fd[--d->n]);
+}
+
+static int open_file(struct dirs *d, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    if (!slash || path[0] != '/' || dlen >= sizeof d->cur)
+        return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* keep the open directories that lead to this one */
+    while (d->n > 0) {
+        size_t l = d->len[d->n - 1];
+        if (l <= dlen && memcmp(d->cur, path, l) == 0 && (l == dlen || path[l] == '/'))
+            break;
+        close(d->fd[--d->n]);
+    }
+    size_t pos = d->n ? d->len[d->n - 1] : 0;
+    int base = d->n ? d->fd[d->n - 1] : AT_FDCWD;
+    while (pos < dlen) {
+        size_t end = pos + 1;
+        while (end < dlen && path[end] != '/')
+            end++;
+        char comp[PATH_MAX];
+        /* the first component is "/name", the others "name" below base */
+        size_t from = d->n ? pos + 1 : pos;
+        memcpy(comp, path + from, end - from);
+        comp[end - from] = '\0';
+        int fd = d->n < DIRS_MAX ? openat(base, comp, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (fd < 0) {
+            dirs_close(d);     /* the path itself says why */
+            return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        memcpy(d->cur + pos, path + pos, end - pos);
+        d->len[d->n] = end;
+        d->fd[d->n++] = fd;
+        base = fd;
+        pos = end;
+    }
+    if (dlen == 0)
+        return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    return openat(base, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static int add_data(struct archive *a, const struct stg_entry *e, unsigned char *buf,
+                    struct dirs *dirs)
+{
+    int fd = open_file(dirs, e->src);
     if (fd < 0)
         return stg_err_set(STG_EFAIL, "cannot open '%s': %s", e->src, strerror(errno));
     struct stat st;
@@ -138,6 +202,7 @@ int stg_pack_entries(struct archive *a, const struct stg_scan *s)
 {
     struct archive_entry *ae = archive_entry_new();
     unsigned char *buf = stg_xmalloc(READ_BLOCK);
+    struct dirs *dirs = stg_xcalloc(1, sizeof *dirs);
     int rc = STG_OK;
     for (size_t i = 0; i < s->n && rc == STG_OK; i++) {
         const struct stg_entry *e = &s->v[i];
@@ -169,8 +234,10 @@ int stg_pack_entries(struct archive *a, const struct stg_scan *s)
             break;
         }
         if (e->kind == STG_ENT_FILE && e->size > 0)
-            rc = add_data(a, e, buf);
+            rc = add_data(a, e, buf, dirs);
     }
+    dirs_close(dirs);
+    free(dirs);
     free(buf);
     archive_entry_free(ae);
     return rc;

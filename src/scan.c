@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,20 +197,50 @@ static bool in_set(const struct stg_manifest *m, const char *R, char **mirror)
 
 /* --- the walk --- */
 
-static int visit(struct walker *w, const struct stg_tree *t, const char *src, const char *rel,
-                 const char *apath);
+static int visit(struct walker *w, const struct stg_tree *t, int dfd, const char *name,
+                 const char *src, const char *rel, const char *apath);
 
 static int cmp_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* OUT names: sorted entries of directory path, without "." and "..". */
-static int list_dir(const char *path, char ***names, size_t *n)
+/*
+ * Open the directory name below dfd (AT_FDCWD: a path), which must still be
+ * the directory st describes (follow: name may be a link to it).  Entries below it are then reached by name
+ * from this descriptor (fstatat, openat): one lookup each, however deep,
+ * where a path would cost the shared file system a lookup per component.
+ * Returns the descriptor, or -1 with the error recorded.
+ */
+static int open_dir(int dfd, const char *name, const char *path, const struct stat *st,
+                    bool follow)
 {
-    DIR *d = opendir(path);
-    if (!d)
-        return stg_err_set(STG_EFAIL, "cannot read directory '%s': %s", path, strerror(errno));
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    struct stat now;
+    if (fd < 0) {
+        stg_err_set(STG_EFAIL, "cannot read directory '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+        close(fd);
+        stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", path);
+        return -1;
+    }
+    return fd;
+}
+
+/* OUT names: sorted entries of the directory open on fd (path: for
+ * messages), without "." and "..". */
+static int list_dir(int fd, const char *path, char ***names, size_t *n)
+{
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        int e = errno;
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return stg_err_set(STG_EFAIL, "cannot read directory '%s': %s", path, strerror(e));
+    }
     size_t cap = 0;
     *names = NULL;
     *n = 0;
@@ -248,20 +279,26 @@ static bool on_stack(struct walker *w, const struct stat *st)
 }
 
 /* A directory (real, or reached through a link that leads outside): the
- * entry itself, then its children, read from src, staged at apath. */
-static int walk_dir(struct walker *w, const struct stg_tree *t, const char *src, const char *rel,
-                    const char *apath, const struct stat *st)
+ * entry itself, then its children, read from src (name below dfd), staged
+ * at apath. */
+static int walk_dir(struct walker *w, const struct stg_tree *t, int dfd, const char *name,
+                    const char *src, const char *rel, const char *apath, const struct stat *st)
 {
     if (on_stack(w, st)) {
         stg_log_warn("symbolic link cycle at '%s': skipped", src);
         return STG_OK;
     }
     add_entry(w->s, apath, STG_ENT_DIR, st);
+    int fd = open_dir(dfd, name, src, st, false);
+    if (fd < 0)
+        return STG_EFAIL;
     char **names;
     size_t n;
-    int rc = list_dir(src, &names, &n);
-    if (rc)
+    int rc = list_dir(fd, src, &names, &n);
+    if (rc) {
+        close(fd);
         return rc;
+    }
     if (w->depth == w->capstack) {
         w->capstack = w->capstack ? 2 * w->capstack : 64;
         w->stack = stg_xrealloc(w->stack, w->capstack * sizeof *w->stack);
@@ -273,13 +310,14 @@ static int walk_dir(struct walker *w, const struct stg_tree *t, const char *src,
         char *csrc = stg_xasprintf("%s/%s", src, names[i]);
         char *crel = *rel ? stg_xasprintf("%s/%s", rel, names[i]) : stg_xstrdup(names[i]);
         char *capath = stg_xasprintf("%s/%s", apath, names[i]);
-        rc = visit(w, t, csrc, crel, capath);
+        rc = visit(w, t, fd, names[i], csrc, crel, capath);
         free(csrc);
         free(crel);
         free(capath);
     }
     w->depth--;
     free_names(names, n);
+    close(fd);
     return rc;
 }
 
@@ -360,7 +398,7 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
     } else if (S_ISDIR(st.st_mode) && on_stack(w, &st)) {
         stg_log_warn("symbolic link cycle at '%s': skipped", src);
     } else if (S_ISDIR(st.st_mode)) {
-        rc = walk_dir(w, t, R, rel, apath, &st);
+        rc = walk_dir(w, t, AT_FDCWD, R, R, rel, apath, &st);
     } else {
         rc = add_file(w, R, apath, &st);
     }
@@ -369,11 +407,11 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
     return rc;
 }
 
-static int visit(struct walker *w, const struct stg_tree *t, const char *src, const char *rel,
-                 const char *apath)
+static int visit(struct walker *w, const struct stg_tree *t, int dfd, const char *name,
+                 const char *src, const char *rel, const char *apath)
 {
     struct stat st;
-    if (lstat(src, &st) < 0)
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", src, strerror(errno));
     if (stg_match_exclude(&t->exclude, rel, S_ISDIR(st.st_mode)))
         return STG_OK;
@@ -382,7 +420,7 @@ static int visit(struct walker *w, const struct stg_tree *t, const char *src, co
     if (S_ISLNK(st.st_mode))
         return visit_link(w, t, src, rel, apath, &st);
     if (S_ISDIR(st.st_mode))
-        return walk_dir(w, t, src, rel, apath, &st);
+        return walk_dir(w, t, dfd, name, src, rel, apath, &st);
     if (S_ISREG(st.st_mode))
         return add_file(w, src, apath, &st);
     stg_log_warn("'%s' is a special file: skipped", src);
@@ -400,11 +438,17 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
      * it is copied but kept out of the key (see key_of). */
     if (root)
         root->tree_root = true;
+    /* a source that is a link is staged as the directory it leads to */
+    int fd = open_dir(AT_FDCWD, t->source, t->source, &st, true);
+    if (fd < 0)
+        return STG_EFAIL;
     char **names;
     size_t n;
-    int rc = list_dir(t->source, &names, &n);
-    if (rc)
+    int rc = list_dir(fd, t->source, &names, &n);
+    if (rc) {
+        close(fd);
         return rc;
+    }
     /* Names that include spells out (no glob) must exist: a typo must not
      * become a silent hole in the copy. */
     for (size_t i = 0; i < t->include.n && rc == STG_OK; i++) {
@@ -423,12 +467,13 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
             continue;
         char *csrc = stg_xasprintf("%s/%s", t->source, names[i]);
         char *capath = stg_xasprintf("%s/%s", aroot, names[i]);
-        rc = visit(w, t, csrc, names[i], capath);
+        rc = visit(w, t, fd, names[i], csrc, names[i], capath);
         free(csrc);
         free(capath);
     }
     w->depth = 0;
     free_names(names, n);
+    close(fd);
     return rc;
 }
 

@@ -21,35 +21,14 @@
 # installed, with etc/fenics.ini and etc/fenics-env.ini; else sympy, with
 # manifests that stage-py scan writes.  Needs root (mount namespaces).
 rounds=1
-env_manifest= module=
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        -i) module=$2; shift 2 ;;
-        -e) env_manifest=$2; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-set -- "${args[@]}"
 . "$(dirname "$0")/lib.sh" "$@"
 command -v strace >/dev/null || { echo "calls.sh: needs strace" >&2; exit 77; }
-py=/usr/bin/python3
-if [ -z "$module" ]; then
-    module=sympy
-    $py -c 'import dolfin' 2>/dev/null && module=dolfin
+pick_module
+if [ "$module" != dolfin ] && [ "$env_manifest" = "$here/etc/fenics-env.ini" ]; then
+    printf '[stage]\nname = env\n[python system]\nprefix = /usr\n' >"$T_TMP/env.ini"
+    chmod 644 "$T_TMP/env.ini"
+    env_manifest=$T_TMP/env.ini
 fi
-if [ "$module" != dolfin ] && [ "$manifest" = "$here/etc/fenics.ini" ]; then
-    "$STAGE_PY" scan -q --python $py --import "$module" -o "$T_TMP/trees.ini"
-    manifest=$T_TMP/trees.ini
-fi
-if [ -z "$env_manifest" ]; then
-    env_manifest=$here/etc/fenics-env.ini
-    if [ "$module" != dolfin ]; then
-        printf '[stage]\nname = env\n[python system]\nprefix = /usr\n' >"$T_TMP/env.ini"
-        env_manifest=$T_TMP/env.ini
-    fi
-fi
-chmod 644 "$T_TMP"/*.ini 2>/dev/null || true
 code="import sys; import $module"
 [ "$module" = dolfin ] && code="import sys; from dolfin import *"
 code="$code; print(len(sys.modules))"
@@ -63,23 +42,7 @@ for p in sys.path:
         ps.update({p, os.path.realpath(p)})
 print("\"(" + "|".join(sorted(re.escape(p) for p in ps)) + ")[/\"]")')
 
-# zips of the .py files that MANIFEST stages (from a staged copy, so that
-# include and exclude hold), one per tree
-mkdir -p "$T_TMP/zips"
-unshare --mount --propagation private sh -c '
-    mount -t tmpfs stage-py-bench /dev/shm && "$1" -q -m "$2" -o "$3/plain.sh" &&
-    . "$3/plain.sh" && exec python3 - "$STAGE_PY_DIR" "$3/zips" "$2"' _ \
-    "$STAGE_PY" "$manifest" "$T_TMP" <<'PY'
-import os, re, sys, zipfile
-copy, out, manifest = sys.argv[1:]
-for k, src in enumerate(re.findall(r'^source = (.*)$', open(manifest).read(), re.M)):
-    with zipfile.ZipFile(os.path.join(out, '%02d.zip' % k), 'w') as z:
-        for d, dirs, files in os.walk(copy + src):
-            dirs[:] = [x for x in dirs if x != '__pycache__']
-            for f in files:
-                if f.endswith('.py'):
-                    z.write(os.path.join(d, f), os.path.relpath(os.path.join(d, f), copy + src))
-PY
+make_zips "$T_TMP/zips"
 sources=$(sed -n -E 's|^source = (.*)|\1|p' "$manifest" | paste -sd:)
 zip_path=$(ls "$T_TMP"/zips/*.zip | paste -sd:):$sources
 

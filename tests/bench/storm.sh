@@ -4,7 +4,7 @@
 # storm.sh: the import storm at the scale of one machine.  N interpreters
 # (N = 1 2 4 8 16) import MODULE at once, their trees on a shared file
 # system stood in for by slowfs (one request at a time, DELAY µs per
-# metadata operation), three ways:
+# metadata operation), five ways:
 #   naive     the trees of MANIFEST, through slowfs, first on PYTHONPATH;
 #   zip       the remedy of 2014: each tree's pure-Python files in a zip on
 #             the shared file system, first on PYTHONPATH, the trees after
@@ -13,38 +13,24 @@
 #             into a private /dev/shm, then the N interpreters import from
 #             there (the staging time is counted);
 #   bundle    the same from a bundle that stage-py pack wrote beforehand
-#             (from cron: not counted), on the shared file system.
+#             (from cron: not counted), on the shared file system;
+#   env       stage-py stages the whole environment of ENV_MANIFEST (a
+#             [python] section, default etc/fenics-env.ini: the interpreter
+#             itself) read through slowfs, and the N interpreters are the
+#             staged one, first on PATH.
 # Prints a CSV table: way, N, seconds (wall time until the last
 # interpreter is done), metadata operations that slowfs served.
 #
-#     tests/bench/storm.sh [-m MANIFEST] [-i MODULE] [-d DELAY]
+#     tests/bench/storm.sh [-m MANIFEST] [-e ENV_MANIFEST] [-i MODULE] [-d DELAY]
 #
 # MODULE defaults to dolfin when FEniCS is installed, else sympy (with
 # MANIFEST a manifest of sympy's trees).  Needs root (mounts) and slowfs
 # (make tests/bench/slowfs); see tests/bench/lib.sh for the binary.
-rounds=1
-delay=200 module=
-args=()
-while [ $# -gt 0 ]; do
-    case $1 in
-        -i) module=$2; shift 2 ;;
-        -d) delay=$2; shift 2 ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-set -- "${args[@]}"
+rounds=1 delay=200
 . "$(dirname "$0")/lib.sh" "$@"
 slowfs=$(dirname "$STAGE_PY")/tests/bench/slowfs
 [ -x "$slowfs" ] || { echo "storm.sh: build $slowfs first (make tests/bench/slowfs)" >&2; exit 77; }
-py=/usr/bin/python3
-if [ -z "$module" ]; then
-    module=sympy
-    $py -c 'import dolfin' 2>/dev/null && module=dolfin
-fi
-if [ "$module" = sympy ] && [ "$manifest" = "$here/etc/fenics.ini" ]; then
-    "$STAGE_PY" scan -q --python $py --import sympy -o "$T_TMP/sympy.ini"
-    manifest=$T_TMP/sympy.ini
-fi
+pick_module
 
 mnt=$T_TMP/slow
 mkdir -p "$mnt" "$T_TMP/shm"
@@ -54,6 +40,9 @@ chmod 644 "$T_TMP/slow.ini"
 # bundle: packed once, beforehand; the job reads it through slowfs
 sed -E "s|^\[stage\]$|[stage]\nbundle = $mnt$T_TMP/b.bundle|" "$T_TMP/slow.ini" >"$T_TMP/bundle.ini"
 chmod 644 "$T_TMP/bundle.ini"
+# env: the whole environment (a [python] section), its prefix read through slowfs
+sed -E "s|^prefix = /|prefix = $mnt/|" "$env_manifest" >"$T_TMP/env-slow.ini"
+chmod 644 "$T_TMP/env-slow.ini"
 # naive: the same trees through slowfs, first on PYTHONPATH
 naive_path=$(sed -n -E "s|^source = (.*)|$mnt\\1|p" "$manifest" | paste -sd:)
 
@@ -78,25 +67,8 @@ imports() {
     python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1"
 }
 
-# zip: one zip per tree, of the .py files that the manifest stages (taken
-# from a staged copy, so that include and exclude hold), kept on the
-# shared file system
-mkdir -p "$T_TMP/zips"
-unshare --mount --propagation private sh -c '
-    mount -t tmpfs stage-py-bench /dev/shm && "$1" -q -m "$2" -o "$3/plain.sh" &&
-    . "$3/plain.sh" && exec python3 - "$STAGE_PY_DIR" "$3/zips" "$4"' _ \
-    "$STAGE_PY" "$manifest" "$T_TMP" "$manifest" <<'PY'
-import os, re, sys, zipfile
-copy, out, manifest = sys.argv[1:]
-for k, src in enumerate(re.findall(r'^source = (.*)$', open(manifest).read(), re.M)):
-    root = copy + src
-    with zipfile.ZipFile(os.path.join(out, '%02d.zip' % k), 'w') as z:
-        for d, dirs, files in os.walk(root):
-            dirs[:] = [x for x in dirs if x != '__pycache__']
-            for f in files:
-                if f.endswith('.py'):
-                    z.write(os.path.join(d, f), os.path.relpath(os.path.join(d, f), root))
-PY
+# zip: one zip per tree, kept on the shared file system
+make_zips "$T_TMP/zips"
 zip_path=$(ls "$T_TMP"/zips/*.zip | sed "s|^|$mnt|" | paste -sd:):$naive_path
 
 mount_slow
@@ -115,9 +87,11 @@ for n in 1 2 4 8 16; do
     umount_slow
     echo "naive,$n,$s,$(cat "$T_TMP/count")"
 
-    for way in stage-py bundle; do
-        ini=$T_TMP/slow.ini
+    for way in stage-py bundle env; do
+        ini=$T_TMP/slow.ini runpy=$py
         [ $way = bundle ] && ini=$T_TMP/bundle.ini
+        # the whole environment: its interpreter, staged, first on PATH
+        [ $way = env ] && ini=$T_TMP/env-slow.ini runpy=python3
         mount_slow
         t0=$(date +%s.%N)
         # a private /dev/shm: the staged copy and nothing else of this host's
@@ -125,7 +99,7 @@ for n in 1 2 4 8 16; do
             mount -t tmpfs stage-py-bench /dev/shm &&
             "$1" -q -m "$2" -o "$3/env.sh" &&
             . "$3/env.sh" && shift 3 && exec "$@"' _ "$STAGE_PY" "$ini" "$T_TMP" \
-            bash -c "$(declare -f imports); py=$py module=$module; imports $n \"\$PYTHONPATH\" >/dev/null"
+            bash -c "$(declare -f imports); py=$runpy module=$module; imports $n \"\${PYTHONPATH-}\" >/dev/null"
         t1=$(date +%s.%N)
         umount_slow
         echo "$way,$n,$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1"),$(cat "$T_TMP/count")"
