@@ -650,6 +650,14 @@ void stg_manifest_free(struct stg_manifest **m)
     *m = NULL;
 }
 
+/* A list into the digest: its length, then its words. */
+static void hash_list(struct stg_hash *h, const struct stg_strv *sv)
+{
+    stg_hash_u64(h, sv->n);
+    for (size_t k = 0; k < sv->n; k++)
+        stg_hash_str(h, sv->v[k]);
+}
+
 void stg_manifest_digest(const struct stg_manifest *m, char hex[17])
 {
     struct stg_hash *h = stg_hash_new();
@@ -662,12 +670,8 @@ void stg_manifest_digest(const struct stg_manifest *m, char hex[17])
         stg_hash_str(h, "[python]");
         stg_hash_str(h, e->name);
         stg_hash_str(h, e->prefix);
-        stg_hash_u64(h, e->include.n);
-        for (size_t k = 0; k < e->include.n; k++)
-            stg_hash_str(h, e->include.v[k]);
-        stg_hash_u64(h, e->exclude.n);
-        for (size_t k = 0; k < e->exclude.n; k++)
-            stg_hash_str(h, e->exclude.v[k]);
+        hash_list(h, &e->include);
+        hash_list(h, &e->exclude);
     }
     for (size_t i = 0; i < m->ntrees; i++) {
         const struct stg_tree *t = &m->trees[i];
@@ -675,12 +679,8 @@ void stg_manifest_digest(const struct stg_manifest *m, char hex[17])
             continue;
         stg_hash_str(h, t->name);
         stg_hash_str(h, t->source);
-        stg_hash_u64(h, t->include.n);
-        for (size_t k = 0; k < t->include.n; k++)
-            stg_hash_str(h, t->include.v[k]);
-        stg_hash_u64(h, t->exclude.n);
-        for (size_t k = 0; k < t->exclude.n; k++)
-            stg_hash_str(h, t->exclude.v[k]);
+        hash_list(h, &t->include);
+        hash_list(h, &t->exclude);
     }
     unsigned char d[STG_DIGEST_LEN];
     stg_hash_digest(h, d);

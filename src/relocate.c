@@ -185,8 +185,7 @@ static bool in_copy(const char *abs, void *ctx)
     return ok;
 }
 
-int stg_relocate_file(const char *dir, const char *apath, enum stg_reloc_kind kind,
-                      const char *root, bool *changed)
+int stg_relocate_file(const char *dir, const char *apath, const char *root, bool *changed)
 {
     if (changed)
         *changed = false;
@@ -198,7 +197,8 @@ int stg_relocate_file(const char *dir, const char *apath, enum stg_reloc_kind ki
         rc = stg_err_set(STG_EFAIL, "relocate '/%s': %s", apath, strerror(errno));
         goto out;
     }
-    if (!S_ISREG(st.st_mode) || st.st_size > STG_RELOC_MAX)
+    enum stg_reloc_kind kind = stg_relocate_kind(apath, st.st_size, st.st_mode);
+    if (!S_ISREG(st.st_mode) || kind == STG_RELOC_NONE)
         goto out;
     size_t len = (size_t)st.st_size, got = 0;
     text = stg_xmalloc(len + 1);

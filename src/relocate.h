@@ -45,11 +45,11 @@ char *stg_relocate_text(enum stg_reloc_kind kind, const char *text, size_t len,
 
 /*
  * Rewrite the file apath of the copy being made in dir (relative to the
- * current directory), for the copy's final place root: a new file beside
+ * current directory), for the copy's final place root, as its kind
+ * (stg_relocate_kind() of its path, size and mode) asks: a new file beside
  * it, with the same mode and times, renamed over it.  OUT changed (may be
  * NULL).  Returns STG_OK or an error (stg_err_set()) naming the path.
  */
-int stg_relocate_file(const char *dir, const char *apath, enum stg_reloc_kind kind,
-                      const char *root, bool *changed);
+int stg_relocate_file(const char *dir, const char *apath, const char *root, bool *changed);
 
 #endif

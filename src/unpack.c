@@ -39,7 +39,7 @@ struct stg_unpack {
     struct stg_chunk *held;     /* the chunk libarchive is reading from */
     char *prefix;
     char *root;                 /* relocate for this final place; NULL: do not */
-    struct stg_strv reloc;      /* "K path": the files to relocate, K their kind */
+    struct stg_strv reloc;      /* the files to relocate (archive paths) */
     uint64_t need;
     atomic_bool cancel;
     bool eos;                   /* the last chunk has been taken */
@@ -209,15 +209,11 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
             rc = entry_error(u, w, orig);
-        enum stg_reloc_kind k = STG_RELOC_NONE;
         if (rc == STG_OK && u->root && archive_entry_filetype(ae) == AE_IFREG &&
-            !archive_entry_hardlink(ae))
-            k = stg_relocate_kind(orig, archive_entry_size(ae), archive_entry_perm(ae));
-        if (k != STG_RELOC_NONE) {
-            char *item = stg_xasprintf("%d %s", (int)k, orig);
-            stg_strv_push(&u->reloc, item);
-            free(item);
-        }
+            !archive_entry_hardlink(ae) &&
+            stg_relocate_kind(orig, archive_entry_size(ae), archive_entry_perm(ae)) !=
+                STG_RELOC_NONE)
+            stg_strv_push(&u->reloc, orig);
         free(orig);
         if (rc != STG_OK)
             return rc;
@@ -254,9 +250,7 @@ static void *unpack_main(void *arg)
      * directories get their modes and times (they may be read-only). */
     for (size_t i = 0; rc == STG_OK && i < u->reloc.n; i++) {
         bool changed = false;
-        char *sp = strchr(u->reloc.v[i], ' ');
-        rc = stg_relocate_file(u->prefix, sp + 1, (enum stg_reloc_kind)atoi(u->reloc.v[i]),
-                               u->root, &changed);
+        rc = stg_relocate_file(u->prefix, u->reloc.v[i], u->root, &changed);
         u->r.relocated += changed;
     }
     /* Directory modes and times are applied here, after their contents. */

@@ -137,7 +137,7 @@ int main(void)
     struct timespec ts[2] = {{1000000000, 0}, {1000000000, 5}};
     utimensat(AT_FDCWD, script, ts, 0);
     bool changed = false;
-    ok(stg_relocate_file(dir, "opt/venv/bin/tool", STG_RELOC_SCRIPT, "/final", &changed) ==
+    ok(stg_relocate_file(dir, "opt/venv/bin/tool", "/final", &changed) ==
        STG_OK && changed, "a script of the copy relocated");
     char buf[256] = "";
     f = fopen(script, "r");
@@ -149,11 +149,11 @@ int main(void)
     struct stat st;
     ok(stat(script, &st) == 0 && (st.st_mode & 07777) == 0750, "... its mode kept");
     ok(st.st_mtim.tv_sec == 1000000000 && st.st_mtim.tv_nsec == 5, "... its time kept");
-    ok(stg_relocate_file(dir, "opt/venv/bin/tool", STG_RELOC_SCRIPT, "/final", &changed) ==
+    ok(stg_relocate_file(dir, "opt/venv/bin/tool", "/final", &changed) ==
        STG_OK && !changed, "a file with nothing to rewrite is left alone");
     char *link = stg_xasprintf("%s/link", bin);
     ok(symlink("tool", link) == 0, "a symbolic link in the copy");
-    ok(stg_relocate_file(dir, "opt/venv/bin/link", STG_RELOC_SCRIPT, "/final", &changed) ==
+    ok(stg_relocate_file(dir, "opt/venv/bin/link", "/final", &changed) ==
        STG_EFAIL, "... is never written through");
     cmd = stg_xasprintf("rm -rf '%s'", dir);
     ok(system(cmd) == 0, "cleaned up");
