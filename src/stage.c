@@ -509,15 +509,16 @@ static int make_room(struct stg_cache *cache, const char *copy, const struct pla
 }
 
 /*
- * Another run on this node is making the copy: wait for its lock, at most
- * p->lock_wait seconds.  OUT claim: WARM (its copy is here, pinned), OWNER
- * (it failed: this run makes the copy) or BUSY (past the bound: this run
- * makes a private copy, and whichever is published first is kept).
+ * Another run on this node is making the copy: wait until it lets go of
+ * the copy's lock, at most p->lock_wait seconds from t0, holding no lock
+ * meanwhile.  OUT claim: WARM (its copy is here, pinned), OWNER (it left no
+ * copy: this run should make it, but the lock is released again, see
+ * stg_stage_run) or BUSY (past the bound: this run makes a private copy,
+ * and whichever is published first is kept).
  */
 static int wait_for_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
-                         const char *job, enum stg_claim *claim)
+                         const char *job, double t0, enum stg_claim *claim)
 {
-    double t0 = stg_now();
     long ms = 10;
     for (;;) {
         int rc = stg_cache_claim(cache, copy, job, p->reuse, p->force, claim);
@@ -526,6 +527,11 @@ static int wait_for_copy(struct stg_cache *cache, const char *copy, const struct
         if (*claim == STG_CLAIM_WARM)
             stg_log_info("waited %.1f s for another run's copy '%s/%s'", stg_now() - t0,
                          cache->dir, copy);
+        if (*claim == STG_CLAIM_OWNER) {
+            stg_log_info("the other run left no copy of '%s/%s' after %.1f s", cache->dir,
+                         copy, stg_now() - t0);
+            stg_cache_release(cache);
+        }
         if (*claim != STG_CLAIM_BUSY)
             return STG_OK;
         if (stg_now() - t0 >= p->lock_wait) {
@@ -737,28 +743,46 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stg_node_phase(n, "stream");
     stall_if_asked(n, "stream");
     bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
-    rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, waits, &t);
-    if (n->is_leader && t.waited > 0 && !p.skip_failed) {
-        /* A failed transfer ends the run: then nobody waits for another
-         * run's copy.  (t.waited is the same on every leader.) */
-        int failed = rc != STG_OK, any = 0;
-        MPI_Iallreduce(&failed, &any, 1, MPI_INT, MPI_MAX, n->leaders, &req);
+    double wait0 = 0;
+    for (;;) {
+        rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, waits, &t);
+        if (!n->is_leader)
+            break;
+        /* Does any node still wait for another run?  A failed transfer ends
+         * the run: then nobody waits (unless skip sets failures aside). */
+        int mine[2] = {rc != STG_OK && !p.skip_failed, waits && rc == STG_OK}, any[2] = {0, 0};
+        MPI_Iallreduce(mine, any, 2, MPI_INT, MPI_MAX, n->leaders, &req);
         stg_node_wait(&req);
-        waits = waits && !any;
-    }
-    if (waits && rc == STG_OK) {
-        /* Another run on this node holds the copy's lock: wait (bounded) for
-         * its copy; past the bound, or if it failed, make one here. */
-        rc = wait_for_copy(&cache, copy, &p, job, &claim);
-        if (rc == STG_OK && claim != STG_CLAIM_WARM)
-            rc = make_room(&cache, copy, &p, &tmp);
+        if (any[0] || !any[1])
+            break;
+        /* Wait holding no lock, and take locks again only once every node
+         * has stopped waiting: a run holds locks only in a transfer, which
+         * never waits for a lock, so runs that share nodes never wait for
+         * each other in a cycle. */
+        bool retry = false;
+        if (waits && rc == STG_OK) {
+            if (wait0 <= 0)
+                wait0 = stg_now();
+            rc = wait_for_copy(&cache, copy, &p, job, wait0, &claim);
+            retry = rc == STG_OK && claim == STG_CLAIM_OWNER;
+            if (rc == STG_OK && claim == STG_CLAIM_BUSY)
+                rc = make_room(&cache, copy, &p, &tmp);     /* a private copy */
+        }
+        MPI_Ibarrier(n->leaders, &req);     /* every node's wait is over */
+        stg_node_wait(&req);
+        if (retry) {
+            /* The other run left no copy: this run makes it, unless yet
+             * another run took the lock first (then wait for that one). */
+            rc = stg_cache_claim(&cache, copy, job, p.reuse, p.force, &claim);
+            if (rc == STG_OK && claim == STG_CLAIM_OWNER)
+                rc = make_room(&cache, copy, &p, &tmp);
+        }
+        waits = retry && rc == STG_OK && claim == STG_CLAIM_BUSY;
         if (rc != STG_OK && p.skip_failed && rc != STG_EUSAGE) {
             skipped = true;
             rc = STG_OK;
         }
     }
-    /* The nodes that still lack the copy (rare): a second transfer. */
-    rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, false, &t);
     if (p.skip_failed)
         rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
     rc = stg_agree(n, n->world, rc, msg);

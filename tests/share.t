@@ -70,7 +70,7 @@ t_ok "... which is complete" test -f "$(cache 1)/$copy/.stage-py.json" -a -f "$(
 
 # The other run hangs: past --lock-wait, a private copy rather than a hang.
 rm -rf "$(cache 1)/$copy"
-flock "$lock" sleep 60 &
+flock -o "$lock" sleep 60 &     # -o: the lock goes with flock, not sleep
 holder=$!
 held "$lock"
 t_ok "the other run hangs, --lock-wait 1s" stage 1 hung --lock-wait 1s
@@ -78,7 +78,7 @@ t_like "$(cat "$T_TMP/hung.err")" "another run has been staging '/dev/shm/stage-
     "... warns"
 t_is "$(stat_of hung cold_nodes)" 1 "... and stages a copy of its own"
 t_ok "... published under the copy's name" test -f "$(cache 1)/$copy$src/pkg/m30.py"
-kill "$holder" 2>/dev/null || true
+pkill -P "$holder" sleep || true     # flock then ends, and its lock with it
 wait "$holder" 2>/dev/null || true
 
 # Two runs at once on one node, for real.
@@ -93,6 +93,38 @@ t_is "$(grep -l "$copy" "$T_TMP/a1.out" "$T_TMP/a2.out" | wc -l)" 2 "... both se
 rm -rf "$(cache 1)/$copy" "$(cache 2)/$copy"
 t_is "$(together 2 b1 b2)" 0:0 "two 2-node jobs sharing both nodes finish (no deadlock)"
 t_is "$(( $(stat_of b1 cold_nodes) + $(stat_of b2 cold_nodes) ))" 2 "... each node staged once"
+t_is "$(copies 1):$(copies 2):$(leftovers 1):$(leftovers 2)" 1:1:0:0 "... one copy per node"
+
+# A third run stages both nodes, then fails without a copy, node1 first,
+# while two 2-node jobs wait for it.  Neither job takes node1's lock again
+# while its node2 still waits: a job holding node1 while it waits for node2,
+# against one holding node2 while it waits for node1, would wait in a cycle
+# until --lock-wait.  (flock -o: the lock goes with flock itself.)
+rm -rf "$(cache 1)/$copy" "$(cache 2)/$copy"
+for k in 1 2; do
+    flock -o "$(cache $k)/.lock-$copy" sh -c 'while [ ! -e "$1" ]; do sleep 0.1; done' \
+        sh "$T_TMP/go$k" &
+    eval "h$k=\$!"
+    held "$(cache $k)/.lock-$copy"
+done
+together 2 d1 d2 --lock-wait 60s >"$T_TMP/d.rc" &
+pair=$!
+waiting() { grep -c "another run is staging" "$T_TMP/d1.err" "$T_TMP/d2.err" 2>/dev/null |
+                awk -F: '{ n += $2 } END { print n + 0 }'; }
+for _ in $(seq 1 300); do [ "$(waiting)" -ge 4 ] && break; sleep 0.1; done
+t_is "$(waiting)" 4 "two 2-node jobs wait for a run that holds both nodes"
+touch "$T_TMP/go1"
+wait "$h1"
+sleep 2     # the waiting runs look every 200 ms at most
+t_ok "... which leaves node1 without a copy: neither job holds node1's lock while node2 waits" \
+    flock -n "$(cache 1)/.lock-$copy" true
+touch "$T_TMP/go2"
+wait "$h2"
+wait "$pair"
+t_is "$(cat "$T_TMP/d.rc")" 0:0 "... then node2 too: both jobs finish"
+t_is "$(grep -c "private copy" "$T_TMP/d1.err" "$T_TMP/d2.err" | awk -F: '{ n += $2 } END { print n }')" 0 \
+    "... without waiting out --lock-wait"
+t_is "$(( $(stat_of d1 cold_nodes) + $(stat_of d2 cold_nodes) ))" 2 "... each node staged once"
 t_is "$(copies 1):$(copies 2):$(leftovers 1):$(leftovers 2)" 1:1:0:0 "... one copy per node"
 
 # Half the job's nodes busy: another run holds node2's lock as if staging
