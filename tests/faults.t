@@ -149,7 +149,17 @@ else
     t_ok "SIGTERM to the launcher ends the run with a failure ($rc)" test "$rc" -ne 0
 fi
 t_is "$(leftovers)" 0 "... and every node removes its temporary directory"
-t_is "$(cat "$T_TMP/stdout")" false "... stdout carries 'false' for eval"
+got=$(cat "$T_TMP/stdout")
+if [ "${T_MPI:-openmpi}" = mpich ]; then
+    # hydra itself prints a "BAD TERMINATION" banner on stdout when it
+    # collects a rank that the signal ended, at times; what stage-py wrote
+    # is the rest
+    got=$(grep -v -e '^$' -e '^=' -e '^YOUR APPLICATION TERMINATED WITH THE EXIT STRING' \
+        -e '^This typically refers to a problem' -e '^Please see the FAQ page' \
+        "$T_TMP/stdout" || true)
+fi
+t_is "$got" false "... stdout carries 'false' for eval"
+t_fails "... so that eval fails" sh -c "eval \"\$(cat '$T_TMP/stdout')\""
 
 STAGE_PY_TEST_STALL=node2:stream t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" \
     >"$T_TMP/stdout" 2>"$T_TMP/stderr" &
@@ -167,9 +177,9 @@ stage 1 1 --output "$T_TMP/env.sh"
 user=$(t_node_shm 1)/stage-py-$uid
 mkdir -p "$user/.tmp-f-0123456789abcdef-99999/usr" "$user/.tmp-f-live-99998"
 # a live run's directory: locked for as long as the "run" lasts
-flock "$user/.tmp-f-live-99998" sleep 60 &
+flock -o "$user/.tmp-f-live-99998" sleep 60 &    # -o: the lock goes with flock
 holder=$!
-t_cleanup() { kill "$holder" 2>/dev/null; }
+t_cleanup() { pkill -P "$holder" sleep; }     # flock then ends, and its lock with it
 sleep 0.5
 echo change >>"$src/pkg/m000.py"      # a new key: a cold run
 t_ok "a later run succeeds beside the leftovers" stage 1 1 --output "$T_TMP/env.sh"
@@ -177,7 +187,7 @@ t_ok "... and removes the temporary directory of a run that was killed" \
     test ! -e "$user/.tmp-f-0123456789abcdef-99999"
 t_ok "... but not the one a live run holds" test -d "$user/.tmp-f-live-99998"
 t_is "$(copies 1)" 2 "... and never a complete copy"
-kill "$holder" 2>/dev/null || true
+pkill -P "$holder" sleep || true
 
 # --- input that others could have planted -------------------------------------------------
 chmod 664 "$T_TMP/m.ini"
