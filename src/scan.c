@@ -47,44 +47,6 @@ struct walker {
     size_t depth, capstack;
 };
 
-/* --- the set of archive paths (open addressing, FNV-1a) --- */
-
-static uint64_t fnv(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* true if path was not in the set (and is now). */
-static bool set_add(struct stg_scan *s, const char *path)
-{
-    if (2 * (s->n + 1) > s->setcap) {
-        size_t cap = s->setcap ? 2 * s->setcap : 1024;
-        char **set = stg_xcalloc(cap, sizeof *set);
-        for (size_t i = 0; i < s->setcap; i++) {
-            if (!s->set[i])
-                continue;
-            size_t j = fnv(s->set[i]) & (cap - 1);
-            while (set[j])
-                j = (j + 1) & (cap - 1);
-            set[j] = s->set[i];
-        }
-        free(s->set);
-        s->set = set;
-        s->setcap = cap;
-    }
-    size_t j = fnv(path) & (s->setcap - 1);
-    while (s->set[j]) {
-        if (strcmp(s->set[j], path) == 0)
-            return false;
-        j = (j + 1) & (s->setcap - 1);
-    }
-    s->set[j] = (char *)path;   /* owned by the entry */
-    return true;
-}
-
 static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
                                    enum stg_entry_kind kind, const struct stat *st)
 {
@@ -95,7 +57,7 @@ static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
     struct stg_entry *e = &s->v[s->n];
     memset(e, 0, sizeof *e);
     e->path = stg_xstrdup(apath);
-    if (!set_add(s, e->path)) {
+    if (!stg_strset_add(&s->set, e->path)) {   /* the set borrows the entry's path */
         free(e->path);
         return NULL;
     }
@@ -539,15 +501,7 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
 
 bool stg_scan_has(const struct stg_scan *s, const char *apath)
 {
-    if (!s->setcap)
-        return false;
-    size_t j = fnv(apath) & (s->setcap - 1);
-    while (s->set[j]) {
-        if (strcmp(s->set[j], apath) == 0)
-            return true;
-        j = (j + 1) & (s->setcap - 1);
-    }
-    return false;
+    return stg_strset_has(&s->set, apath, strlen(apath));
 }
 
 void stg_scan_rekey(struct stg_scan *s)
@@ -586,7 +540,7 @@ void stg_scan_free(struct stg_scan **s)
         free((*s)->v[i].link);
     }
     free((*s)->v);
-    free((*s)->set);
+    stg_strset_free(&(*s)->set);
     free(*s);
     *s = NULL;
 }

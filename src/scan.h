@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "manifest.h"
+#include "util.h"
 
 enum stg_entry_kind { STG_ENT_DIR, STG_ENT_FILE, STG_ENT_SYMLINK, STG_ENT_HARDLINK };
 
@@ -33,8 +34,7 @@ struct stg_scan {
     uint64_t bytes;         /* sum of regular file sizes */
     char key[17];           /* 16 hex digits */
     /* private: the set of archive paths, to stage overlapping trees once */
-    char **set;
-    size_t setcap;
+    struct stg_strset set;
 };
 
 /*

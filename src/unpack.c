@@ -4,11 +4,16 @@
  *
  * The archive is untrusted input (it crossed the network, and a leader
  * cannot tell what produced it):
- * besides libarchive's secure flags (no "..", no absolute paths, no writing
- * through symbolic links), every entry must be a directory, regular file,
- * hard link or symbolic link, and a symbolic link may not point outside the
- * copy.  Ownership is never restored: the copy belongs to the user who
- * stages it.
+ * besides libarchive's secure flags against ".." and absolute paths, every
+ * entry must be a directory, regular file, hard link or symbolic link, a
+ * symbolic link may not point outside the copy, and no entry may be
+ * written through a symbolic link.  That last check is done here, against
+ * the links this archive made: the copy starts as an empty directory of
+ * the user's own, so they are the only links in it.  (libarchive's
+ * ARCHIVE_EXTRACT_SECURE_SYMLINKS checks every component of every path on
+ * disk instead: an open and a stat per component, which on a deep tree of
+ * small files cost more than the writing.)  Ownership is never restored:
+ * the copy belongs to the user who stages it.
  *
  * The disk writer reports a failed write(2) (ENOSPC) and a mode or time it
  * could not set as ARCHIVE_WARN: both leave a copy that is not what was
@@ -40,6 +45,8 @@ struct stg_unpack {
     char *prefix;
     char *root;                 /* relocate for this final place; NULL: do not */
     struct stg_strv reloc;      /* the files to relocate (archive paths) */
+    struct stg_strv links;      /* the symbolic links made so far (archive paths) */
+    struct stg_strset linkset;  /* the same, to look up (borrows from links) */
     uint64_t need;
     atomic_bool cancel;
     bool eos;                   /* the last chunk has been taken */
@@ -54,7 +61,7 @@ bool stg_unpack_safe_path(const char *path)
         return false;
     for (const char *p = path; *p;) {
         size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
             return false;
         p += n;
         if (*p == '/')
@@ -69,21 +76,38 @@ bool stg_unpack_safe_symlink(const char *path, const char *target)
         return false;
     /* Depth of the link's directory below the copy's root. */
     long depth = 0;
-    for (const char *p = path; (p = strchr(p, '/')) != NULL; p++)
+    for (const char *p = path; (p = strchr(p, '/')) != NULL && p[1]; p++)
         depth++;
+    /* ".." only before every name: after a name, which may be a link
+     * itself, ".." need not lead where the name's parent is. */
+    bool named = false;
     for (const char *p = target; *p;) {
         size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            depth--;
-        else if (n > 0 && !(n == 1 && p[0] == '.'))
-            depth++;
-        if (depth < 0)
-            return false;
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (named || --depth < 0)
+                return false;
+        } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+            named = true;
+        }
         p += n;
         if (*p == '/')
             p++;
     }
     return true;
+}
+
+/* If path is a link that this archive made, or lies below one: the
+ * length of that link's path (a prefix of path); else 0.  path is one that
+ * stg_unpack_safe_path() accepts, so each link has one spelling. */
+static size_t through_link(const struct stg_unpack *u, const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    for (size_t i = 1; i <= len && u->linkset.n > 0; i++)
+        if ((i == len || path[i] == '/') && stg_strset_has(&u->linkset, path, i))
+            return i;
+    return 0;
 }
 
 static void release_held(struct stg_unpack *u)
@@ -140,10 +164,14 @@ static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
     if (!stg_unpack_safe_path(path))
         return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': not a relative path "
                            "inside the copy", path ? path : "");
+    size_t link = through_link(u, path);
+    if (link)
+        return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': it would be written "
+                           "through the symbolic link '%.*s'", path, (int)link, path);
     const char *hard = archive_entry_hardlink(ae);
     mode_t type = archive_entry_filetype(ae);
     if (hard) {
-        if (!stg_unpack_safe_path(hard))
+        if (!stg_unpack_safe_path(hard) || through_link(u, hard))
             return stg_err_set(STG_EFAIL, "unpack: refusing hard link '%s' to '%s'", path, hard);
         char *h = stg_xasprintf("%s/%s", u->prefix, hard);
         archive_entry_set_hardlink(ae, h);
@@ -161,6 +189,42 @@ static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
     archive_entry_set_pathname(ae, p);
     free(p);
     return STG_OK;
+}
+
+/*
+ * Write a block of a file's data, leaving out the zeros of every aligned
+ * HOLE-sized window that holds nothing else (clipped to the block, whose
+ * edges fall anywhere): the file is new, so what is not written reads as
+ * zeros, and stays a hole, which costs no memory in tmpfs.  (libarchive's
+ * ARCHIVE_EXTRACT_SPARSE does this per 4 KiB block, with a write(2) for
+ * each: ten times the calls.)  Returns libarchive's status.
+ */
+#define HOLE (64 * 1024)
+
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
+}
+
+static int write_data(struct archive *w, const void *buf, size_t size, int64_t off)
+{
+    const unsigned char *b = buf;
+    size_t from = 0;    /* what is left to write starts here */
+    for (size_t i = 0; i < size;) {
+        size_t end = i + (HOLE - (size_t)((off + (int64_t)i) % HOLE));
+        if (end > size)
+            end = size;
+        if (all_zero(b + i, end - i)) {
+            if (i > from &&
+                archive_write_data_block(w, b + from, i - from, off + (int64_t)from) != ARCHIVE_OK)
+                return ARCHIVE_FAILED;
+            from = end;
+        }
+        i = end;
+    }
+    if (size > from)
+        return archive_write_data_block(w, b + from, size - from, off + (int64_t)from);
+    return ARCHIVE_OK;
 }
 
 static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archive *w)
@@ -201,7 +265,7 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
                                               orig, archive_error_string(a));
                 break;
             }
-            if (archive_write_data_block(w, buf, size, off) != ARCHIVE_OK) {
+            if (write_data(w, buf, size, off) != ARCHIVE_OK) {
                 rc = entry_error(u, w, orig);
                 break;
             }
@@ -209,6 +273,10 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
             rc = entry_error(u, w, orig);
+        if (rc == STG_OK && archive_entry_filetype(ae) == AE_IFLNK && !archive_entry_hardlink(ae)) {
+            stg_strv_push(&u->links, orig);
+            stg_strset_add(&u->linkset, u->links.v[u->links.n - 1]);
+        }
         if (rc == STG_OK && u->root && archive_entry_filetype(ae) == AE_IFREG &&
             !archive_entry_hardlink(ae) &&
             stg_relocate_kind(orig, archive_entry_size(ae), archive_entry_perm(ae)) !=
@@ -234,10 +302,9 @@ static void *unpack_main(void *arg)
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_zstd(a);
     archive_read_support_filter_lz4(a);
-    /* SPARSE: runs of zeros become holes, which cost no memory in tmpfs. */
+    /* Not SECURE_SYMLINKS or SPARSE: place_entry() and write_data() do
+     * their work for less. */
     archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
-                                          ARCHIVE_EXTRACT_SPARSE |
-                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                           ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                           ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
     if (archive_read_open2(a, u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
@@ -326,6 +393,8 @@ int stg_unpack_join(struct stg_unpack **uu, struct stg_unpack_result *r)
     free(u->prefix);
     free(u->root);
     stg_strv_free(&u->reloc);
+    stg_strset_free(&u->linkset);
+    stg_strv_free(&u->links);
     free(u);
     *uu = NULL;
     return rc;

@@ -2,7 +2,7 @@
 /*
  * unpack: on every node leader, a thread that feeds the chunks to
  * libarchive as they arrive and writes the entries below a private
- * temporary directory, with libarchive's secure extraction flags.
+ * temporary directory, checking every entry (an untrusted archive).
  */
 #ifndef STG_UNPACK_H
 #define STG_UNPACK_H

@@ -118,6 +118,54 @@ void stg_strv_free(struct stg_strv *sv)
     sv->n = sv->cap = 0;
 }
 
+static uint64_t fnv(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of the len bytes at s: theirs, or the empty one to put them in. */
+static size_t strset_slot(const struct stg_strset *set, const char *s, size_t len)
+{
+    size_t j = fnv(s, len) & (set->cap - 1);
+    while (set->v[j] && !(strncmp(set->v[j], s, len) == 0 && set->v[j][len] == '\0'))
+        j = (j + 1) & (set->cap - 1);
+    return j;
+}
+
+bool stg_strset_add(struct stg_strset *set, const char *s)
+{
+    if (2 * (set->n + 1) > set->cap) {
+        struct stg_strset big = {NULL, set->n, set->cap ? 2 * set->cap : 1024};
+        big.v = stg_xcalloc(big.cap, sizeof *big.v);
+        for (size_t i = 0; i < set->cap; i++)
+            if (set->v[i])
+                big.v[strset_slot(&big, set->v[i], strlen(set->v[i]))] = set->v[i];
+        free(set->v);
+        *set = big;
+    }
+    size_t j = strset_slot(set, s, strlen(s));
+    if (set->v[j])
+        return false;
+    set->v[j] = s;
+    set->n++;
+    return true;
+}
+
+bool stg_strset_has(const struct stg_strset *set, const char *s, size_t len)
+{
+    return set->cap && set->v[strset_slot(set, s, len)] != NULL;
+}
+
+void stg_strset_free(struct stg_strset *set)
+{
+    free(set->v);
+    set->v = NULL;
+    set->n = set->cap = 0;
+}
+
 int stg_parse_size(const char *s, uint64_t *out)
 {
     char *end;

@@ -30,6 +30,19 @@ bool stg_strv_has(const struct stg_strv *sv, const char *s);
 void stg_strv_split(struct stg_strv *sv, const char *s);
 void stg_strv_free(struct stg_strv *sv);
 
+/* A set of strings (open addressing, FNV-1a).  The set borrows them: each
+ * must outlive it. */
+struct stg_strset {
+    const char **v;
+    size_t n, cap;
+};
+/* Add s; true if it was not there. */
+bool stg_strset_add(struct stg_strset *set, const char *s);
+/* Whether the len bytes at s, as a string, are in the set. */
+bool stg_strset_has(const struct stg_strset *set, const char *s, size_t len);
+/* Free the table (not the strings). */
+void stg_strset_free(struct stg_strset *set);
+
 /* A growable string, always NUL-terminated once anything was put. */
 struct stg_buf {
     char *s;

@@ -33,6 +33,11 @@ unshare --mount --uts true 2>/dev/null || {
     echo "$(basename "$0"): needs root (mount namespaces), like the tests" >&2
     exit 77
 }
+# The fake nodes' /dev/shm is memory, as on a real node: one tmpfs holds
+# every node's directory (tests/fake-rsh bind-mounts $T_NODES/nodeK/shm),
+# where the tests keep them on whatever file system holds $TMPDIR.
+mount -t tmpfs -o mode=0755 stage-py-bench-nodes "$T_NODES"
+t_cleanup() { umount "$T_NODES"; }
 # wipe: no node holds a copy
 wipe() { local k; for ((k = 1; k <= nodes; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-*; done; }
 

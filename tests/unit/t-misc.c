@@ -59,11 +59,18 @@ int main(void)
     ok(!stg_unpack_safe_path("/etc/passwd"), "an absolute entry is not");
     ok(!stg_unpack_safe_path("usr/../../etc"), "'..' is not");
     ok(!stg_unpack_safe_path(""), "an empty name is not");
+    ok(stg_unpack_safe_path("usr/lib/"), "a directory's trailing '/' is safe");
+    ok(!stg_unpack_safe_path("usr//lib") && !stg_unpack_safe_path("./usr") &&
+           !stg_unpack_safe_path("usr/./lib"),
+       "an empty or '.' component is not (one spelling per path)");
     ok(stg_unpack_safe_symlink("usr/lib/a/l", "../b/x"), "a link inside the copy is safe");
     ok(stg_unpack_safe_symlink("usr/lib/l", "../../x"), "... up to its root");
     ok(!stg_unpack_safe_symlink("usr/lib/l", "../../../x"), "a link above the copy is not");
     ok(!stg_unpack_safe_symlink("usr/l", "/etc/passwd"), "an absolute link is not");
     ok(!stg_unpack_safe_symlink("usr/l", "a/../../.."), "a link that climbs out later is not");
+    ok(!stg_unpack_safe_symlink("usr/lib/l", "a/../b"),
+       "'..' after a name is not (the name may be a link)");
+    ok(stg_unpack_safe_symlink("usr/lib/l", "./../b/./c"), "'.' anywhere is");
 
     /* XXH3-128 of nothing, canonical (big-endian) form, as xxhsum prints it. */
     struct stg_hash *h = stg_hash_new();
