@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bcast: the archive's way from the root to every node leader, in chunks,
- * through pipelined non-blocking broadcasts on the leaders' communicator.
+ * down a binary tree of the leaders, several chunks in flight.
  *
  * The MPI thread (the caller) does all MPI calls; the pack thread (root)
  * and the unpack thread (each leader) do the libarchive work, so packing,
  * transfer and unpacking overlap.  Memory on every rank is bounded by the
  * chunk pool, whatever the size of the trees.
  *
- * Protocol.  Every message is one chunk: a header and chunk_size bytes.
- * Leaders may only post a broadcast that the root will also post, so the
+ * Protocol.  Every message is one chunk: a header and up to chunk_size
+ * bytes.  Leaders may only post a receive that a chunk will match, so the
  * root announces in chunk i how far the leaders may post (post_upto): it
  * sends chunk i only once chunk i+depth exists or the stream has ended,
  * and then announces i+depth+1 (or the final count).  Every chunk carries
@@ -38,11 +38,11 @@ struct stg_bundle;
 
 struct stg_bcast_args {
     const struct stg_node *node;
-    MPI_Comm comm;          /* the root and the cold leaders: the broadcasts */
+    MPI_Comm comm;          /* the root and the cold leaders: the chunks */
     MPI_Comm votes;         /* the same ranks, for the votes */
     int members;            /* the cold nodes in comm (not a warm root) */
     size_t chunk_size;      /* data bytes per message */
-    int depth;              /* broadcasts in flight */
+    int depth;              /* chunks in flight on each rank */
     const struct stg_scan *scan;    /* root: what to pack */
     const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */

@@ -64,7 +64,7 @@ static const char usage_text[] =
     "                          staging the same copy on a node (default 5m)\n"
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 4M; 4K to 1G)\n"
-    "      --pipeline-depth N  broadcasts in flight (default 4; 1 to 64)\n"
+    "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
     "      --headroom SIZE     memory to keep free beside the copy, in /dev/shm and\n"
     "                          under the job's memory cgroup (default 256M)\n"
     "      --on-node-failure abort|skip\n"
