@@ -58,7 +58,10 @@ static void emit(struct stg_pack *p, uint32_t flags)
     p->fill = 0;
 }
 
-/* libarchive's write callback: copy into the current chunk, pass it on when full. */
+/* libarchive's write callback: copy into the current chunk, pass it on when
+ * full.  File data that add_data() read into the chunk's free space comes
+ * back here in place (libarchive passes the buffer through: no blocking,
+ * no filter): it only needs counting. */
 static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
     struct stg_pack *p = ctx;
@@ -67,6 +70,13 @@ static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t
     if (atomic_load(&p->cancel)) {
         archive_set_error(a, ECANCELED, "staging stopped");
         return -1;
+    }
+    if (p->cur && b == stg_chunk_data(p->cur) + p->fill && len <= p->cur->cap - p->fill) {
+        p->fill += len;
+        if (p->fill == p->cur->cap)
+            emit(p, 0);
+        p->bytes += len;
+        return (la_ssize_t)len;
     }
     while (left > 0) {
         if (!p->cur)
@@ -162,8 +172,22 @@ static int open_file(struct dirs *d, const char *path)
     return openat(base, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/* Where to read the next at most *len bytes of file data: the free space of
+ * p's current chunk (saving write_cb a copy), or buf if there is no p (a
+ * bundle written to a file).  IN/OUT len. */
+static unsigned char *read_space(struct stg_pack *p, unsigned char *buf, size_t *len)
+{
+    if (!p)
+        return buf;
+    if (!p->cur)
+        p->cur = stg_chunkq_pop(p->freeq);
+    if (*len > p->cur->cap - p->fill)
+        *len = p->cur->cap - p->fill;
+    return stg_chunk_data(p->cur) + p->fill;
+}
+
 static int add_data(struct archive *a, const struct stg_entry *e, unsigned char *buf,
-                    struct dirs *dirs)
+                    struct dirs *dirs, struct stg_pack *p)
 {
     int fd = open_file(dirs, e->src);
     if (fd < 0)
@@ -177,7 +201,9 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
     int64_t done = 0;
     int rc = STG_OK;
     while (done < e->size) {
-        ssize_t r = read(fd, buf, READ_BLOCK);
+        size_t want = READ_BLOCK;   /* more than is left: a file that grew shows */
+        unsigned char *dst = read_space(p, buf, &want);
+        ssize_t r = read(fd, dst, want);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -188,7 +214,7 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
             rc = stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", e->src);
             break;
         }
-        if (archive_write_data(a, buf, (size_t)r) != r) {
+        if (archive_write_data(a, dst, (size_t)r) != r) {
             rc = pack_error(a, "pack '%s': %s", e->src, archive_error_string(a));
             break;
         }
@@ -198,7 +224,7 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
     return rc;
 }
 
-int stg_pack_entries(struct archive *a, const struct stg_scan *s)
+static int pack_entries(struct archive *a, const struct stg_scan *s, struct stg_pack *p)
 {
     struct archive_entry *ae = archive_entry_new();
     unsigned char *buf = stg_xmalloc(READ_BLOCK);
@@ -234,13 +260,18 @@ int stg_pack_entries(struct archive *a, const struct stg_scan *s)
             break;
         }
         if (e->kind == STG_ENT_FILE && e->size > 0)
-            rc = add_data(a, e, buf, dirs);
+            rc = add_data(a, e, buf, dirs, p);
     }
     dirs_close(dirs);
     free(dirs);
     free(buf);
     archive_entry_free(ae);
     return rc;
+}
+
+int stg_pack_entries(struct archive *a, const struct stg_scan *s)
+{
+    return pack_entries(a, s, NULL);
 }
 
 /* A bundle: its archive bytes as they are, checked against the digest
@@ -312,7 +343,7 @@ static void *pack_main(void *arg)
         archive_write_open2(a, p, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = pack_error(a, "pack: %s", archive_error_string(a));
     } else {
-        rc = stg_pack_entries(a, p->scan);
+        rc = pack_entries(a, p->scan, p);
         if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
             rc = pack_error(a, "pack: %s", archive_error_string(a));
     }
