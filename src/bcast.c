@@ -414,7 +414,8 @@ int stg_bcast_run(const struct stg_bcast_args *a, struct stg_bcast_result *r)
     struct stg_unpack *u = NULL;
     int rc = STG_OK, urc = STG_OK;
     if (a->unpack)
-        rc = stg_unpack_start(&u, a->prefix, a->relocate_root, a->need, &unpackq, &pool.free);
+        rc = stg_unpack_start(&u, a->prefix, a->relocate_root, a->need, a->unpack_threads,
+                              &unpackq, &pool.free);
     /* Without an unpacker (warm node, or it could not start) the chunks go
      * straight back to the pool: the broadcast is collective, so follow it. */
     struct stg_chunkq *q = u ? &unpackq : NULL;

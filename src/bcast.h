@@ -43,6 +43,7 @@ struct stg_bcast_args {
     int members;            /* the cold nodes in comm (not a warm root) */
     size_t chunk_size;      /* data bytes per message */
     int depth;              /* chunks in flight on each rank */
+    int unpack_threads;     /* leaders: threads that write the copy */
     const struct stg_scan *scan;    /* root: what to pack */
     const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */

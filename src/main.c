@@ -65,6 +65,8 @@ static const char usage_text[] =
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 4M; 4K to 1G)\n"
     "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
+    "      --unpack-threads N  threads that write each node's copy (default 1;\n"
+    "                          1 to 64)\n"
     "      --headroom SIZE     memory to keep free beside the copy, in /dev/shm and\n"
     "                          under the job's memory cgroup (default 256M)\n"
     "      --on-node-failure abort|skip\n"
@@ -125,6 +127,17 @@ static void bad(const char *fmt, ...)
     va_end(ap);
 }
 
+/* A number from 1 to 64 for option opt, into out; else a usage error. */
+static void small_number(const char *opt, const char *arg, int *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (*end || end == arg || v < 1 || v > 64)
+        bad("%s '%s': give a number from 1 to 64", opt, arg);
+    else
+        *out = (int)v;
+}
+
 /* A dotted module name: identifiers separated by '.'. */
 static bool valid_module(const char *s)
 {
@@ -162,7 +175,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
            OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK, OPT_PYTHON, OPT_IMPORT,
-           OPT_NAME };
+           OPT_NAME, OPT_UNPACK_THREADS };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -170,6 +183,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"output", required_argument, NULL, 'o'},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"pipeline-depth", required_argument, NULL, OPT_DEPTH},
+        {"unpack-threads", required_argument, NULL, OPT_UNPACK_THREADS},
         {"stats", required_argument, NULL, OPT_STATS},
         {"headroom", required_argument, NULL, OPT_HEADROOM},
         {"on-node-failure", required_argument, NULL, OPT_FAILURE},
@@ -200,8 +214,6 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     opterr = 0;
     int li = -1;
     while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, &li)) != -1) {
-        char *end;
-        long v;
         /* the option's name, also when its value came as the next word */
         char name[32];
         if (li >= 0)
@@ -315,11 +327,10 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 bad("--on-node-failure '%s': use abort or skip", optarg);
             break;
         case OPT_DEPTH:
-            v = strtol(optarg, &end, 10);
-            if (*end || end == optarg || v < 1 || v > 64)
-                bad("--pipeline-depth '%s': give a number from 1 to 64", optarg);
-            else
-                o->depth = (int)v;
+            small_number("--pipeline-depth", optarg, &o->depth);
+            break;
+        case OPT_UNPACK_THREADS:
+            small_number("--unpack-threads", optarg, &o->unpack_threads);
             break;
         case 'v':
             verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1;
@@ -385,6 +396,7 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     struct stg_opts o = {
         .shell = STG_SHELL_SH, .chunk_size = STG_DEFAULT_CHUNK, .depth = STG_DEFAULT_DEPTH,
+        .unpack_threads = STG_DEFAULT_UNPACK_THREADS,
         .headroom = STG_DEFAULT_HEADROOM, .timeout = -1, .lock_wait = -1, .older_than = -1,
     };
     int rc = parse(argc, argv, &o, rank == 0);

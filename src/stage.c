@@ -103,6 +103,7 @@ struct plan {
     char key[24];
     uint64_t chunk_size;
     int depth;
+    int unpack_threads;
     uint64_t bytes, files;  /* what the copy holds */
     uint64_t headroom;
     int skip_failed;
@@ -250,8 +251,8 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
     fprintf(f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
     fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
-    fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n",
-            (unsigned long long)o->chunk_size, o->depth);
+    fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
+            (unsigned long long)o->chunk_size, o->depth, o->unpack_threads);
     fprintf(f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
             b->stopped ? "true" : "false");
     /* failed_nodes: "name\n" for each node that --on-node-failure skip left out */
@@ -618,7 +619,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
         rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
     struct stg_bcast_args ba = {
         .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
-        .chunk_size = p->chunk_size, .depth = p->depth,
+        .chunk_size = p->chunk_size, .depth = p->depth, .unpack_threads = p->unpack_threads,
         .scan = scan, .bundle = bundle && bundle->fd >= 0 ? bundle : NULL,
         .unpack = cold && rc == STG_OK, .prefix = *tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),
@@ -688,6 +689,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
         rc = plan_root(o, &m, &scan, &bundle, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
+        p.unpack_threads = o->unpack_threads;
         p.skip_failed = o->skip_failed;
     }
     /* static: the exit handler may run after this function has returned */

@@ -6,14 +6,24 @@
  * cannot tell what produced it):
  * besides libarchive's secure flags against ".." and absolute paths, every
  * entry must be a directory, regular file, hard link or symbolic link, a
- * symbolic link may not point outside the copy, and no entry may be
- * written through a symbolic link.  That last check is done here, against
- * the links this archive made: the copy starts as an empty directory of
- * the user's own, so they are the only links in it.  (libarchive's
+ * symbolic link may not point outside the copy, no entry may be written
+ * through a symbolic link or below a file, none may stand where an earlier
+ * one stands (a directory twice aside), and a hard link must name a file
+ * that came before it.  Those checks are done here, against the entries
+ * this archive made: the copy starts as an empty directory of the user's
+ * own, so they are all there is in it.  (libarchive's
  * ARCHIVE_EXTRACT_SECURE_SYMLINKS checks every component of every path on
  * disk instead: an open and a stat per component, which on a deep tree of
  * small files cost more than the writing.)  Ownership is never restored:
  * the copy belongs to the user who stages it.
+ *
+ * Writers.  With threads > 1, the thread that reads the stream makes the
+ * directories and links and writes large files itself, and hands each
+ * smaller file (its entry and a copy of its data) to one of threads writer
+ * threads, each with a disk writer of its own; hard links wait until every
+ * file is written.  Directories come before their contents in the stream,
+ * and the checks above keep a later entry from replacing an earlier one,
+ * so the writers never depend on each other's order.
  *
  * The disk writer reports a failed write(2) (ENOSPC) and a mode or time it
  * could not set as ARCHIVE_WARN: both leave a copy that is not what was
@@ -38,6 +48,24 @@
 #include "relocate.h"
 #include "util.h"
 
+/* A file handed to a writer thread. */
+struct job {
+    struct archive_entry *ae;   /* placed below the prefix */
+    char *orig;                 /* its archive path, for messages */
+    unsigned char *data;
+    size_t len;
+    struct job *next;
+};
+
+/* The archive paths of the entries made so far (the sets borrow from
+ * names): what each is, so that none stands in another's way. */
+struct paths {
+    struct stg_strv names;
+    struct stg_strset dirs;     /* directories, also those made as parents */
+    struct stg_strset files;    /* regular files (hard links too) */
+    struct stg_strset links;    /* symbolic links */
+};
+
 struct stg_unpack {
     pthread_t thread;
     struct stg_chunkq *inq, *freeq;
@@ -45,15 +73,31 @@ struct stg_unpack {
     char *prefix;
     char *root;                 /* relocate for this final place; NULL: do not */
     struct stg_strv reloc;      /* the files to relocate (archive paths) */
-    struct stg_strv links;      /* the symbolic links made so far (archive paths) */
-    struct stg_strset linkset;  /* the same, to look up (borrows from links) */
+    struct paths paths;
     uint64_t need;
     atomic_bool cancel;
     bool eos;                   /* the last chunk has been taken */
     bool aborted;               /* the stream was stopped */
     int status;
     struct stg_unpack_result r;
+    /* the writer threads (threads > 1) and their queue */
+    int threads;
+    pthread_t *writer;
+    pthread_mutex_t lock;
+    pthread_cond_t more, room;  /* a job is queued; the queue has room */
+    struct job *head, *tail;
+    size_t queued;              /* data bytes queued */
+    bool closing;               /* no more jobs */
+    atomic_bool failed;         /* a writer failed (its error is recorded) */
+    struct archive_entry **hard;    /* hard links, made at the end */
+    size_t nhard;
 };
+
+/* A file up to JOB_MAX bytes goes to a writer thread; larger ones the
+ * reading thread writes itself (they are few, and a copy of one would be
+ * large).  Writers may have QUEUE_MAX bytes of data waiting. */
+#define JOB_MAX ((size_t)1 << 20)
+#define QUEUE_MAX ((size_t)16 << 20)
 
 bool stg_unpack_safe_path(const char *path)
 {
@@ -96,18 +140,67 @@ bool stg_unpack_safe_symlink(const char *path, const char *target)
     return true;
 }
 
-/* If path is a link that this archive made, or lies below one: the
- * length of that link's path (a prefix of path); else 0.  path is one that
- * stg_unpack_safe_path() accepts, so each link has one spelling. */
-static size_t through_link(const struct stg_unpack *u, const char *path)
+/* The length of path without its trailing slashes. */
+static size_t path_len(const char *path)
 {
     size_t len = strlen(path);
     while (len > 0 && path[len - 1] == '/')
         len--;
-    for (size_t i = 1; i <= len && u->linkset.n > 0; i++)
-        if ((i == len || path[i] == '/') && stg_strset_has(&u->linkset, path, i))
-            return i;
-    return 0;
+    return len;
+}
+
+/* Whether an entry may be made at path (as a directory if dir): not
+ * through or over a link, not below or over a file, not over a directory
+ * unless it is one.  path is one that stg_unpack_safe_path() accepts, so
+ * each has one spelling.  Returns STG_OK or an error naming it. */
+static int path_free(const struct paths *ps, const char *path, bool dir)
+{
+    size_t len = path_len(path);
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && path[i] != '/')
+            continue;
+        if (stg_strset_has(&ps->links, path, i))
+            return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': it would be written "
+                               "through the symbolic link '%.*s'", path, (int)i, path);
+        if (stg_strset_has(&ps->files, path, i) || (i == len && !dir &&
+                                                     stg_strset_has(&ps->dirs, path, i)))
+            return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': '%.*s' is already "
+                               "in the archive%s", path, (int)i, path,
+                               i < len ? ", not as a directory" : "");
+    }
+    return STG_OK;
+}
+
+/* Add the n bytes at s to set, if not there yet. */
+static void paths_add(struct paths *ps, struct stg_strset *set, const char *s, size_t n)
+{
+    if (stg_strset_has(set, s, n))
+        return;
+    char *copy = stg_xmalloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    stg_strv_push(&ps->names, copy);
+    free(copy);
+    stg_strset_add(set, ps->names.v[ps->names.n - 1]);
+}
+
+/* Record the entry made at path, and its parents as directories. */
+static void paths_note(struct paths *ps, const char *path, mode_t type)
+{
+    size_t len = path_len(path);
+    for (size_t i = 1; i < len; i++)
+        if (path[i] == '/')
+            paths_add(ps, &ps->dirs, path, i);
+    paths_add(ps, type == AE_IFDIR ? &ps->dirs : type == AE_IFLNK ? &ps->links : &ps->files,
+              path, len);
+}
+
+static void paths_free(struct paths *ps)
+{
+    stg_strset_free(&ps->dirs);
+    stg_strset_free(&ps->files);
+    stg_strset_free(&ps->links);
+    stg_strv_free(&ps->names);
 }
 
 static void release_held(struct stg_unpack *u)
@@ -164,14 +257,20 @@ static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
     if (!stg_unpack_safe_path(path))
         return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': not a relative path "
                            "inside the copy", path ? path : "");
-    size_t link = through_link(u, path);
-    if (link)
-        return stg_err_set(STG_EFAIL, "unpack: refusing entry '%s': it would be written "
-                           "through the symbolic link '%.*s'", path, (int)link, path);
     const char *hard = archive_entry_hardlink(ae);
     mode_t type = archive_entry_filetype(ae);
+    if (!hard && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+        return stg_err_set(STG_EFAIL, "unpack: refusing '%s': not a file, directory or link",
+                           path);
+    int rc = path_free(&u->paths, path, type == AE_IFDIR && !hard);
+    if (rc)
+        return rc;
     if (hard) {
-        if (!stg_unpack_safe_path(hard) || through_link(u, hard))
+        /* A file of this archive, made before; never a link (a hard link
+         * to a link would be that link elsewhere, its target elsewhere too). */
+        if (!stg_unpack_safe_path(hard) ||
+            !stg_strset_has(&u->paths.files, hard, path_len(hard)) ||
+            archive_entry_size(ae) > 0)
             return stg_err_set(STG_EFAIL, "unpack: refusing hard link '%s' to '%s'", path, hard);
         char *h = stg_xasprintf("%s/%s", u->prefix, hard);
         archive_entry_set_hardlink(ae, h);
@@ -181,10 +280,8 @@ static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
         if (!stg_unpack_safe_symlink(path, target))
             return stg_err_set(STG_EFAIL, "unpack: refusing symbolic link '%s' -> '%s': it "
                                "leads outside the copy", path, target ? target : "");
-    } else if (type != AE_IFREG && type != AE_IFDIR) {
-        return stg_err_set(STG_EFAIL, "unpack: refusing '%s': not a file, directory or link",
-                           path);
     }
+    paths_note(&u->paths, path, hard ? AE_IFREG : type);
     char *p = stg_xasprintf("%s/%s", u->prefix, path);
     archive_entry_set_pathname(ae, p);
     free(p);
@@ -227,6 +324,171 @@ static int write_data(struct archive *w, const void *buf, size_t size, int64_t o
     return ARCHIVE_OK;
 }
 
+/* A disk writer with stage-py's options.  Not SECURE_SYMLINKS or SPARSE:
+ * place_entry() and write_data() do their work for less. */
+static struct archive *disk_writer(void)
+{
+    struct archive *w = archive_write_disk_new();
+    if (!w)
+        stg_oom();
+    archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    return w;
+}
+
+/* Write one whole entry that is in memory: header, data, times and mode. */
+static int write_entry(struct stg_unpack *u, struct archive *w, struct archive_entry *ae,
+                       const char *orig, const unsigned char *data, size_t len)
+{
+    if (archive_write_header(w, ae) != ARCHIVE_OK ||
+        (len > 0 && write_data(w, data, len, 0) != ARCHIVE_OK) ||
+        archive_write_finish_entry(w) != ARCHIVE_OK)
+        return entry_error(u, w, orig);
+    return STG_OK;
+}
+
+static void job_free(struct job *j)
+{
+    archive_entry_free(j->ae);
+    free(j->orig);
+    free(j->data);
+    free(j);
+}
+
+/* A writer thread: the files it is handed, until the queue closes. */
+static void *writer_main(void *arg)
+{
+    struct stg_unpack *u = arg;
+    struct archive *w = disk_writer();
+    uint64_t entries = 0, bytes = 0;
+    for (;;) {
+        pthread_mutex_lock(&u->lock);
+        while (!u->head && !u->closing)
+            pthread_cond_wait(&u->more, &u->lock);
+        struct job *j = u->head;
+        if (j) {
+            u->head = j->next;
+            if (!u->head)
+                u->tail = NULL;
+            u->queued -= j->len;
+            pthread_cond_signal(&u->room);
+        }
+        pthread_mutex_unlock(&u->lock);
+        if (!j)
+            break;
+        /* After a failure (here or elsewhere) the rest is only freed. */
+        if (!atomic_load(&u->failed) && !atomic_load(&u->cancel)) {
+            if (write_entry(u, w, j->ae, j->orig, j->data, j->len) == STG_OK) {
+                entries++;
+                bytes += j->len;
+            } else {
+                atomic_store(&u->failed, true);
+            }
+        }
+        job_free(j);
+    }
+    archive_write_free(w);      /* files only: nothing is left to fix up */
+    pthread_mutex_lock(&u->lock);
+    u->r.entries += entries;
+    u->r.bytes += bytes;
+    pthread_mutex_unlock(&u->lock);
+    return NULL;
+}
+
+/* Hand a file to the writers, waiting while their queue is full. */
+static void submit(struct stg_unpack *u, struct job *j)
+{
+    pthread_mutex_lock(&u->lock);
+    while (u->queued > 0 && u->queued + j->len > QUEUE_MAX)
+        pthread_cond_wait(&u->room, &u->lock);
+    if (u->tail)
+        u->tail->next = j;
+    else
+        u->head = j;
+    u->tail = j;
+    u->queued += j->len;
+    pthread_cond_signal(&u->more);
+    pthread_mutex_unlock(&u->lock);
+}
+
+static struct archive_entry *clone_entry(struct archive_entry *ae)
+{
+    struct archive_entry *c = archive_entry_clone(ae);
+    if (!c)
+        stg_oom();
+    return c;
+}
+
+/* Start the writer threads (threads > 1); on failure, fewer or none: the
+ * reading thread writes what no writer takes. */
+static void writers_start(struct stg_unpack *u)
+{
+    u->writer = stg_xcalloc((size_t)u->threads, sizeof *u->writer);
+    int n = 0;
+    for (; n < u->threads; n++) {
+        int e = pthread_create(&u->writer[n], NULL, writer_main, u);
+        if (e) {
+            stg_log_warn("cannot start an unpack writer thread: %s; %d will write", strerror(e),
+                         n);
+            break;
+        }
+    }
+    u->threads = n;
+}
+
+/* Close the queue and wait for every writer.  Returns STG_OK, or STG_EFAIL
+ * if one failed (its error is recorded). */
+static int writers_join(struct stg_unpack *u)
+{
+    pthread_mutex_lock(&u->lock);
+    u->closing = true;
+    pthread_cond_broadcast(&u->more);
+    pthread_mutex_unlock(&u->lock);
+    for (int i = 0; i < u->threads; i++)
+        pthread_join(u->writer[i], NULL);
+    free(u->writer);
+    u->writer = NULL;
+    u->threads = 0;
+    return atomic_load(&u->failed) ? STG_EFAIL : STG_OK;
+}
+
+/* The rest of the current entry's data: into data (len bytes; what the
+ * archive leaves out reads as zeros), or, without data, as it comes into
+ * the disk writer w. */
+static int entry_data(struct stg_unpack *u, struct archive *a, const char *orig,
+                      struct archive *w, unsigned char *data, size_t len)
+{
+    size_t got = 0;
+    for (;;) {
+        const void *buf;
+        size_t size;
+        la_int64_t off;
+        int r = archive_read_data_block(a, &buf, &size, &off);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN || (data && (off < 0 || (uint64_t)off + size > len)))
+            return u->aborted ? STG_EFAIL
+                              : stg_err_set(STG_EFAIL, "unpack '/%s': damaged archive: %s", orig,
+                                            r < ARCHIVE_WARN ? archive_error_string(a)
+                                                             : "data past the entry's size");
+        if (!data) {
+            if (write_data(w, buf, size, off) != ARCHIVE_OK)
+                return entry_error(u, w, orig);
+            u->r.bytes += size;
+            continue;
+        }
+        if ((size_t)off > got)
+            memset(data + got, 0, (size_t)off - got);
+        memcpy(data + off, buf, size);
+        if ((size_t)off + size > got)
+            got = (size_t)off + size;
+    }
+    if (data && got < len)
+        memset(data + got, 0, len - got);
+    return STG_OK;
+}
+
 static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archive *w)
 {
     struct archive_entry *ae;
@@ -240,8 +502,8 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
             return stg_err_set(STG_EFAIL, "unpack: damaged archive: %s",
                                archive_error_string(a));
         }
-        if (atomic_load(&u->cancel))
-            return STG_EFAIL;   /* another node failed: stop writing */
+        if (atomic_load(&u->cancel) || atomic_load(&u->failed))
+            return STG_EFAIL;   /* another node, or a writer, failed: stop writing */
         if (u->r.entries == 0 && archive_entry_pathname(ae) &&
             strcmp(archive_entry_pathname(ae), STG_BUNDLE_META) == 0) {
             /* a bundle's description of itself: not part of the copy */
@@ -250,43 +512,63 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         char *orig = stg_xstrdup(archive_entry_pathname(ae) ? archive_entry_pathname(ae) : "");
         int rc = place_entry(u, ae);
-        if (rc == STG_OK && archive_write_header(w, ae) != ARCHIVE_OK)
-            rc = entry_error(u, w, orig);
-        while (rc == STG_OK && archive_entry_size(ae) > 0) {
-            const void *buf;
-            size_t size;
-            la_int64_t off;
-            r = archive_read_data_block(a, &buf, &size, &off);
-            if (r == ARCHIVE_EOF)
-                break;
-            if (r < ARCHIVE_WARN) {
-                rc = u->aborted ? STG_EFAIL
-                                : stg_err_set(STG_EFAIL, "unpack '/%s': damaged archive: %s",
-                                              orig, archive_error_string(a));
-                break;
-            }
-            if (write_data(w, buf, size, off) != ARCHIVE_OK) {
-                rc = entry_error(u, w, orig);
-                break;
-            }
-            u->r.bytes += size;
-        }
-        if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
-            rc = entry_error(u, w, orig);
-        if (rc == STG_OK && archive_entry_filetype(ae) == AE_IFLNK && !archive_entry_hardlink(ae)) {
-            stg_strv_push(&u->links, orig);
-            stg_strset_add(&u->linkset, u->links.v[u->links.n - 1]);
-        }
-        if (rc == STG_OK && u->root && archive_entry_filetype(ae) == AE_IFREG &&
-            !archive_entry_hardlink(ae) &&
-            stg_relocate_kind(orig, archive_entry_size(ae), archive_entry_perm(ae)) !=
-                STG_RELOC_NONE)
+        bool hard = archive_entry_hardlink(ae) != NULL;
+        bool file = archive_entry_filetype(ae) == AE_IFREG && !hard;
+        int64_t size = archive_entry_size(ae);
+        if (rc == STG_OK && u->root && file &&
+            stg_relocate_kind(orig, size, archive_entry_perm(ae)) != STG_RELOC_NONE)
             stg_strv_push(&u->reloc, orig);
+        if (rc != STG_OK) {
+            /* refused */
+        } else if (hard && u->threads > 0) {
+            /* once every file is written: its target may be with a writer */
+            u->hard = stg_xrealloc(u->hard, (u->nhard + 1) * sizeof *u->hard);
+            u->hard[u->nhard++] = clone_entry(ae);
+        } else if (file && u->threads > 0 && size >= 0 && (uint64_t)size <= JOB_MAX) {
+            struct job *j = stg_xcalloc(1, sizeof *j);
+            j->len = (size_t)size;
+            j->data = stg_xmalloc(j->len);
+            rc = entry_data(u, a, orig, NULL, j->data, j->len);
+            if (rc == STG_OK) {
+                j->ae = clone_entry(ae);
+                j->orig = orig;
+                orig = NULL;
+                submit(u, j);
+            } else {
+                free(j->data);
+                free(j);
+            }
+        } else {
+            if (archive_write_header(w, ae) != ARCHIVE_OK)
+                rc = entry_error(u, w, orig);
+            if (rc == STG_OK && size > 0)
+                rc = entry_data(u, a, orig, w, NULL, 0);
+            if (rc == STG_OK && archive_write_finish_entry(w) != ARCHIVE_OK)
+                rc = entry_error(u, w, orig);
+            if (rc == STG_OK)
+                u->r.entries++;
+        }
         free(orig);
         if (rc != STG_OK)
             return rc;
-        u->r.entries++;
     }
+}
+
+/* The hard links held back for the writers, now that every file is there. */
+static int make_hard_links(struct stg_unpack *u, struct archive *w, int rc)
+{
+    for (size_t i = 0; i < u->nhard; i++) {
+        if (rc == STG_OK) {
+            rc = write_entry(u, w, u->hard[i], archive_entry_pathname(u->hard[i]) +
+                             strlen(u->prefix) + 1, NULL, 0);
+            u->r.entries += rc == STG_OK;
+        }
+        archive_entry_free(u->hard[i]);
+    }
+    free(u->hard);
+    u->hard = NULL;
+    u->nhard = 0;
+    return rc;
 }
 
 static void *unpack_main(void *arg)
@@ -294,7 +576,7 @@ static void *unpack_main(void *arg)
     struct stg_unpack *u = arg;
     u->r.t0 = stg_now();
     struct archive *a = archive_read_new();
-    struct archive *w = archive_write_disk_new();
+    struct archive *w = disk_writer();
     int rc = STG_OK;
     archive_read_support_format_tar(a);
     /* A bundle may be compressed (stage-py pack --compress); a stream of
@@ -302,17 +584,23 @@ static void *unpack_main(void *arg)
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_zstd(a);
     archive_read_support_filter_lz4(a);
-    /* Not SECURE_SYMLINKS or SPARSE: place_entry() and write_data() do
-     * their work for less. */
-    archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
-                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    if (u->threads > 1)
+        writers_start(u);
+    else
+        u->threads = 0;
     if (archive_read_open2(a, u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = u->aborted ? STG_EFAIL
                         : stg_err_set(STG_EFAIL, "unpack: %s", archive_error_string(a));
     } else {
         rc = unpack_entries(u, a, w);
     }
+    if (u->threads > 0) {
+        if (rc != STG_OK)
+            atomic_store(&u->failed, true);     /* the writers only free what is left */
+        int wrc = writers_join(u);
+        rc = rc ? rc : wrc;
+    }
+    rc = make_hard_links(u, w, rc);
     /* The copy is whole: point its paths at its final place, before the
      * directories get their modes and times (they may be read-only). */
     for (size_t i = 0; rc == STG_OK && i < u->reloc.n; i++) {
@@ -354,9 +642,15 @@ static void *unpack_main(void *arg)
 }
 
 int stg_unpack_start(struct stg_unpack **out, const char *prefix, const char *root,
-                     uint64_t need, struct stg_chunkq *inq, struct stg_chunkq *freeq)
+                     uint64_t need, int threads, struct stg_chunkq *inq,
+                     struct stg_chunkq *freeq)
 {
     struct stg_unpack *u = stg_xcalloc(1, sizeof *u);
+    u->threads = threads;
+    pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->more, NULL);
+    pthread_cond_init(&u->room, NULL);
+    atomic_init(&u->failed, false);
     u->root = root ? stg_xstrdup(root) : NULL;
     u->need = need;
     atomic_init(&u->cancel, false);
@@ -393,8 +687,10 @@ int stg_unpack_join(struct stg_unpack **uu, struct stg_unpack_result *r)
     free(u->prefix);
     free(u->root);
     stg_strv_free(&u->reloc);
-    stg_strset_free(&u->linkset);
-    stg_strv_free(&u->links);
+    paths_free(&u->paths);
+    pthread_mutex_destroy(&u->lock);
+    pthread_cond_destroy(&u->more);
+    pthread_cond_destroy(&u->room);
     free(u);
     *uu = NULL;
     return rc;

@@ -20,7 +20,7 @@
 
 void (*stg_oom_hook)(void) = NULL;
 
-static void oom(void)
+void stg_oom(void)
 {
     fputs("stage-py: out of memory\n", stderr);
     if (stg_oom_hook)
@@ -32,7 +32,7 @@ void *stg_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (!p)
-        oom();
+        stg_oom();
     return p;
 }
 
@@ -40,7 +40,7 @@ void *stg_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
-        oom();
+        stg_oom();
     return p;
 }
 
@@ -48,7 +48,7 @@ void *stg_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (!q)
-        oom();
+        stg_oom();
     return q;
 }
 
@@ -56,7 +56,7 @@ char *stg_xstrdup(const char *s)
 {
     char *p = strdup(s);
     if (!p)
-        oom();
+        stg_oom();
     return p;
 }
 
@@ -68,7 +68,7 @@ char *stg_xasprintf(const char *fmt, ...)
     int n = vasprintf(&p, fmt, ap);
     va_end(ap);
     if (n < 0)
-        oom();
+        stg_oom();
     return p;
 }
 
@@ -101,7 +101,7 @@ void stg_strv_split(struct stg_strv *sv, const char *s)
         if (e > s) {
             char *w = strndup(s, (size_t)(e - s));
             if (!w)
-                oom();
+                stg_oom();
             stg_strv_push(sv, w);
             free(w);
         }
@@ -252,7 +252,7 @@ char *stg_json_quote(const char *s)
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     if (!f)
-        oom();
+        stg_oom();
     fputc('"', f);
     for (; s && *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -265,7 +265,7 @@ char *stg_json_quote(const char *s)
     }
     fputc('"', f);
     if (fclose(f) != 0)
-        oom();
+        stg_oom();
     return out;
 }
 

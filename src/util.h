@@ -18,6 +18,8 @@ char *stg_xstrdup(const char *s);
 char *stg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Called on out-of-memory; set by main to MPI_Abort once MPI is up. */
 extern void (*stg_oom_hook)(void);
+/* Out of memory, where a library said so: say it, stg_oom_hook, abort. */
+void stg_oom(void) __attribute__((noreturn));
 
 /* A growable list of owned strings. */
 struct stg_strv {

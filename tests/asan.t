@@ -28,6 +28,13 @@ rm -rf "$T_NODES"
 t_fails "a run that fails mid-stream" \
     env T_SHM_SIZE_node2=16m,nr_inodes=20 bash -c '. "$1"; t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 4K --headroom 0' \
     sh "$T_SRCDIR/tests/lib.sh"
+rm -rf "$T_NODES"
+t_ok "3 threads write each copy" \
+    t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 16K --unpack-threads 3
+rm -rf "$T_NODES"
+t_fails "... and one fails mid-stream" \
+    env T_SHM_SIZE_node2=16m,nr_inodes=20 bash -c '. "$1"; t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 4K --headroom 0 --unpack-threads 3' \
+    sh "$T_SRCDIR/tests/lib.sh"
 t_fails "a run with a damaged chunk" \
     env STAGE_PY_TEST_CORRUPT=node3 bash -c '. "$1"; t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 16K' \
     sh "$T_SRCDIR/tests/lib.sh"

@@ -174,6 +174,20 @@ for k in 1 2 3; do
     t_is "$(sums "$(copies $k)$src")" "$(sums "$copy$src")" "node$k: the same contents"
 done
 
+# --- writer threads ----------------------------------------------------------
+rm -rf "$T_NODES"/node*/shm/stage-py-*
+t_ok "3 threads write each copy" \
+    stage --unpack-threads 3 --chunk-size 64K --stats "$T_TMP/stats4.json" --output "$T_TMP/env4.sh"
+t_is "$(t_json "$T_TMP/stats4.json" unpack_threads)" 3 "... as --stats says"
+for k in 1 2 3; do
+    t_is "$(listing "$(copies $k)$src")" "$(listing "$copy$src")" "node$k: the same copy as with one"
+    t_is "$(sums "$(copies $k)$src")" "$(sums "$copy$src")" "node$k: the same contents"
+done
+t_is "$(stat -c %i "$(copies 2)$src/pkg/hard1")" "$(stat -c %i "$(copies 2)$src/pkg/hard2")" \
+    "... hard links stay hard links"
+t_is "$(stat -c %a:%y "$(copies 3)$src/pkg/ro")" "$(stat -c %a:%y "$s/ro")" \
+    "... and a read-only directory its mode and time"
+
 # --- a warm node keeps its copy ---------------------------------------------
 ino=$(stat -c %i "$(copies 2)$src/pkg/mod.py")
 t_ok "a second run on warm nodes succeeds" stage --output "$T_TMP/env3.sh"

@@ -78,6 +78,8 @@ static unsigned char *build(const struct ent *e, size_t n, size_t *len)
 
 /* Feed the archive to the unpack thread in 512-byte chunks.  Returns its
  * status; OUT err: the recorded error. */
+static int unpack_threads = 1;
+
 static int unpack_in(size_t chunk, const unsigned char *data, size_t len, char *err,
                      size_t errlen)
 {
@@ -87,7 +89,7 @@ static int unpack_in(size_t chunk, const unsigned char *data, size_t len, char *
     stg_chunkq_init(&in, pool.n);
     stg_err_clear();
     struct stg_unpack *u;
-    stg_unpack_start(&u, "copy", NULL, 1 << 20, &in, &pool.free);
+    stg_unpack_start(&u, "copy", NULL, 1 << 20, unpack_threads, &in, &pool.free);
     size_t off = 0;
     do {
         struct stg_chunk *c = stg_chunkq_pop(&pool.free);
@@ -143,19 +145,9 @@ static void refused(const struct ent *e, size_t n, const char *want, const char 
        "%s: nothing written beside it", desc);
 }
 
-int main(void)
+/* Every case, with the threads that write the files. */
+static void cases(void)
 {
-    snprintf(top, sizeof top, "/tmp/t-unpack-XXXXXX");
-    if (!mkdtemp(top))
-        return 1;
-    snprintf(outside, sizeof outside, "%s/outside", top);
-    mkdir(outside, 0700);
-    char work[128];
-    snprintf(work, sizeof work, "%s/work", top);
-    mkdir(work, 0700);
-    if (chdir(work) < 0)
-        return 1;
-
     /* A well-formed archive goes through. */
     const struct ent good[] = {
         {DIR_, "usr", NULL}, {FILE_, "usr/a.py", NULL}, {SYMLINK, "usr/l", "a.py"},
@@ -225,6 +217,23 @@ int main(void)
     refused(dir_over, 3, "through the symbolic link 's'", "a directory entry over a link");
     const struct ent dotted[] = {{DIR_, "d", NULL}, {FILE_, "d/./evil", NULL}};
     refused(dotted, 2, "refusing entry 'd/./evil'", "a path with '.'");
+    /* No entry stands where an earlier one stands, or below a file. */
+    const struct ent twice[] = {{FILE_, "f", NULL}, {FILE_, "f", NULL}};
+    refused(twice, 2, "refusing entry 'f': 'f' is already in the archive", "a file twice");
+    const struct ent over_dir[] = {{DIR_, "d", NULL}, {FILE_, "d", NULL}};
+    refused(over_dir, 2, "refusing entry 'd': 'd' is already in the archive", "a file over a directory");
+    const struct ent below[] = {{FILE_, "f", NULL}, {FILE_, "f/evil", NULL}};
+    refused(below, 2, "'f' is already in the archive, not as a directory", "an entry below a file");
+    const struct ent early[] = {{HARDLINK, "h", "f"}, {FILE_, "f", NULL}};
+    refused(early, 2, "refusing hard link 'h' to 'f'", "a hard link before its file");
+    const struct ent dir_twice[] = {{DIR_, "d", NULL}, {DIR_, "d", NULL}, {FILE_, "d/f", NULL}};
+    data = build(dir_twice, 3, &len);
+    stg_rm_tree_at(AT_FDCWD, "copy");
+    mkdir("copy", 0700);
+    rc = unpack(data, len, err, sizeof err);
+    free(data);
+    if (!ok(rc == STG_OK, "a directory twice is no harm"))
+        diag("%s", err);
 
     /* Runs of zeros stay holes: 1 MiB of them, data, then 1 MiB again. */
     {
@@ -279,7 +288,26 @@ int main(void)
     free(data);
     ok(rc != STG_OK, "a truncated archive fails");
     like(err, "damaged archive", "... as damaged");
+}
 
+int main(void)
+{
+    snprintf(top, sizeof top, "/tmp/t-unpack-XXXXXX");
+    if (!mkdtemp(top))
+        return 1;
+    snprintf(outside, sizeof outside, "%s/outside", top);
+    mkdir(outside, 0700);
+    char work[128];
+    snprintf(work, sizeof work, "%s/work", top);
+    mkdir(work, 0700);
+    if (chdir(work) < 0)
+        return 1;
+    /* The thread that reads the stream writes every file; then two writer
+     * threads beside it take the smaller ones. */
+    for (unpack_threads = 1; unpack_threads <= 2; unpack_threads++) {
+        diag("unpack threads: %d", unpack_threads);
+        cases();
+    }
     if (chdir("/") == 0)
         stg_rm_tree_at(AT_FDCWD, top);
     return done_testing();
