@@ -65,8 +65,10 @@ static const char usage_text[] =
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 4M; 4K to 1G)\n"
     "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
-    "      --unpack-threads N  threads that write each node's copy (default 1;\n"
-    "                          1 to 64)\n"
+    "      --unpack-threads N|auto\n"
+    "                          threads that write each node's copy, 1 to 64\n"
+    "                          (default auto: one fewer than the CPUs the\n"
+    "                          leader may use, from 1 to 4)\n"
     "      --headroom SIZE     memory to keep free beside the copy, in /dev/shm and\n"
     "                          under the job's memory cgroup (default 256M)\n"
     "      --on-node-failure abort|skip\n"
@@ -127,13 +129,17 @@ static void bad(const char *fmt, ...)
     va_end(ap);
 }
 
-/* A number from 1 to 64 for option opt, into out; else a usage error. */
-static void small_number(const char *opt, const char *arg, int *out)
+/* A number from 1 to 64 for option opt, into out, or the word auto if
+ * given (then 0); else a usage error. */
+static void small_number(const char *opt, const char *arg, int *out, const char *autoword)
 {
     char *end;
     long v = strtol(arg, &end, 10);
-    if (*end || end == arg || v < 1 || v > 64)
-        bad("%s '%s': give a number from 1 to 64", opt, arg);
+    if (autoword && strcmp(arg, autoword) == 0)
+        *out = 0;
+    else if (*end || end == arg || v < 1 || v > 64)
+        bad("%s '%s': give a number from 1 to 64%s%s", opt, arg, autoword ? ", or " : "",
+            autoword ? autoword : "");
     else
         *out = (int)v;
 }
@@ -327,10 +333,10 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 bad("--on-node-failure '%s': use abort or skip", optarg);
             break;
         case OPT_DEPTH:
-            small_number("--pipeline-depth", optarg, &o->depth);
+            small_number("--pipeline-depth", optarg, &o->depth, NULL);
             break;
         case OPT_UNPACK_THREADS:
-            small_number("--unpack-threads", optarg, &o->unpack_threads);
+            small_number("--unpack-threads", optarg, &o->unpack_threads, "auto");
             break;
         case 'v':
             verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1;

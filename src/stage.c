@@ -36,6 +36,7 @@
 #include "scan.h"
 #include "site.h"
 #include "space.h"
+#include "unpack.h"
 #include "util.h"
 
 /* What a signal must not leave behind: this run's temporary directory. */
@@ -252,7 +253,8 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
     fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
     fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
-            (unsigned long long)o->chunk_size, o->depth, o->unpack_threads);
+            (unsigned long long)o->chunk_size, o->depth,
+            o->unpack_threads ? o->unpack_threads : stg_unpack_threads_auto());
     fprintf(f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
             b->stopped ? "true" : "false");
     /* failed_nodes: "name\n" for each node that --on-node-failure skip left out */
@@ -619,7 +621,8 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
         rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
     struct stg_bcast_args ba = {
         .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
-        .chunk_size = p->chunk_size, .depth = p->depth, .unpack_threads = p->unpack_threads,
+        .chunk_size = p->chunk_size, .depth = p->depth,
+        .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
         .scan = scan, .bundle = bundle && bundle->fd >= 0 ? bundle : NULL,
         .unpack = cold && rc == STG_OK, .prefix = *tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),

@@ -25,7 +25,7 @@ struct stg_opts {
     char *stats;            /* absolute, or NULL */
     uint64_t chunk_size;
     int depth;
-    int unpack_threads;     /* threads that write a node's copy */
+    int unpack_threads;     /* threads that write a node's copy; 0: auto */
     uint64_t headroom;      /* memory kept free beside the copy */
     bool headroom_set;
     uint64_t max_cache;     /* --max-cache: the cache budget; 0: none */
@@ -52,7 +52,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
 #define STG_DEFAULT_DEST "/dev/shm"
 #define STG_DEFAULT_CHUNK ((uint64_t)4 << 20)
 #define STG_DEFAULT_DEPTH 4
-#define STG_DEFAULT_UNPACK_THREADS 1
+#define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
 #define STG_DEFAULT_LOCK_WAIT 300.0
 #define STG_DEFAULT_COMPRESS "none"

@@ -19,9 +19,9 @@
  *
  * Writers.  With threads > 1, the thread that reads the stream makes the
  * directories and links and writes large files itself, and hands each
- * smaller file (its entry and a copy of its data) to one of threads writer
- * threads, each with a disk writer of its own; hard links wait until every
- * file is written.  Directories come before their contents in the stream,
+ * smaller file (its entry and a copy of its data) to one of threads - 1
+ * writer threads, each with a disk writer of its own; hard links wait until
+ * every file is written.  Directories come before their contents in the stream,
  * and the checks above keep a later entry from replacing an earlier one,
  * so the writers never depend on each other's order.
  *
@@ -36,6 +36,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -80,8 +81,8 @@ struct stg_unpack {
     bool aborted;               /* the stream was stopped */
     int status;
     struct stg_unpack_result r;
-    /* the writer threads (threads > 1) and their queue */
-    int threads;
+    /* the writer threads (threads - 1 of them) and their queue */
+    int nwriters;
     pthread_t *writer;
     pthread_mutex_t lock;
     pthread_cond_t more, room;  /* a job is queued; the queue has room */
@@ -420,13 +421,13 @@ static struct archive_entry *clone_entry(struct archive_entry *ae)
     return c;
 }
 
-/* Start the writer threads (threads > 1); on failure, fewer or none: the
- * reading thread writes what no writer takes. */
+/* Start the writer threads; on failure, fewer or none: the reading thread
+ * writes what no writer takes. */
 static void writers_start(struct stg_unpack *u)
 {
-    u->writer = stg_xcalloc((size_t)u->threads, sizeof *u->writer);
+    u->writer = stg_xcalloc((size_t)u->nwriters, sizeof *u->writer);
     int n = 0;
-    for (; n < u->threads; n++) {
+    for (; n < u->nwriters; n++) {
         int e = pthread_create(&u->writer[n], NULL, writer_main, u);
         if (e) {
             stg_log_warn("cannot start an unpack writer thread: %s; %d will write", strerror(e),
@@ -434,7 +435,7 @@ static void writers_start(struct stg_unpack *u)
             break;
         }
     }
-    u->threads = n;
+    u->nwriters = n;
 }
 
 /* Close the queue and wait for every writer.  Returns STG_OK, or STG_EFAIL
@@ -445,11 +446,11 @@ static int writers_join(struct stg_unpack *u)
     u->closing = true;
     pthread_cond_broadcast(&u->more);
     pthread_mutex_unlock(&u->lock);
-    for (int i = 0; i < u->threads; i++)
+    for (int i = 0; i < u->nwriters; i++)
         pthread_join(u->writer[i], NULL);
     free(u->writer);
     u->writer = NULL;
-    u->threads = 0;
+    u->nwriters = 0;
     return atomic_load(&u->failed) ? STG_EFAIL : STG_OK;
 }
 
@@ -520,11 +521,11 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
             stg_strv_push(&u->reloc, orig);
         if (rc != STG_OK) {
             /* refused */
-        } else if (hard && u->threads > 0) {
+        } else if (hard && u->nwriters > 0) {
             /* once every file is written: its target may be with a writer */
             u->hard = stg_xrealloc(u->hard, (u->nhard + 1) * sizeof *u->hard);
             u->hard[u->nhard++] = clone_entry(ae);
-        } else if (file && u->threads > 0 && size >= 0 && (uint64_t)size <= JOB_MAX) {
+        } else if (file && u->nwriters > 0 && size >= 0 && (uint64_t)size <= JOB_MAX) {
             struct job *j = stg_xcalloc(1, sizeof *j);
             j->len = (size_t)size;
             j->data = stg_xmalloc(j->len);
@@ -584,17 +585,15 @@ static void *unpack_main(void *arg)
     archive_read_support_filter_gzip(a);
     archive_read_support_filter_zstd(a);
     archive_read_support_filter_lz4(a);
-    if (u->threads > 1)
+    if (u->nwriters > 0)
         writers_start(u);
-    else
-        u->threads = 0;
     if (archive_read_open2(a, u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = u->aborted ? STG_EFAIL
                         : stg_err_set(STG_EFAIL, "unpack: %s", archive_error_string(a));
     } else {
         rc = unpack_entries(u, a, w);
     }
-    if (u->threads > 0) {
+    if (u->nwriters > 0) {
         if (rc != STG_OK)
             atomic_store(&u->failed, true);     /* the writers only free what is left */
         int wrc = writers_join(u);
@@ -641,12 +640,22 @@ static void *unpack_main(void *arg)
     return NULL;
 }
 
+int stg_unpack_threads_auto(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) < 0)
+        return 1;
+    int n = CPU_COUNT(&set) - 1;    /* one for the MPI thread and the rest */
+    return n < 1 ? 1 : n > 4 ? 4 : n;
+}
+
 int stg_unpack_start(struct stg_unpack **out, const char *prefix, const char *root,
                      uint64_t need, int threads, struct stg_chunkq *inq,
                      struct stg_chunkq *freeq)
 {
     struct stg_unpack *u = stg_xcalloc(1, sizeof *u);
-    u->threads = threads;
+    u->nwriters = threads - 1;
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->more, NULL);
     pthread_cond_init(&u->room, NULL);

@@ -29,12 +29,15 @@ struct stg_unpack_result {
  * freeq, also after an error: the thread reads the stream to its end (the
  * chunk with STG_CHUNK_LAST) whatever happens.  need: the bytes the copy
  * takes, for the message when space runs out.  threads: how many threads
- * write the files (1: the one that reads the stream; more: that many
- * besides it, for the smaller files).
+ * write the files (1: the one that reads the stream; more: it, and
+ * threads - 1 writer threads for the smaller files).
  */
 int stg_unpack_start(struct stg_unpack **u, const char *prefix, const char *root,
                      uint64_t need, int threads, struct stg_chunkq *inq,
                      struct stg_chunkq *freeq);
+/* The threads for stg_unpack_start() when none are asked for: one fewer
+ * than the CPUs this process may run on, from 1 to 4. */
+int stg_unpack_threads_auto(void);
 /* Stop writing (another node failed); the stream is still read to its end. */
 void stg_unpack_cancel(struct stg_unpack *u);
 /* Wait for the thread; OUT r.  Returns its status (errors: stg_err_set()). */

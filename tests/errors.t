@@ -57,6 +57,10 @@ t_like "$(cat "$T_TMP/stderr")" \
 manifest "$src" ""
 t_fails "--chunk-size 1 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 1
 t_like "$(cat "$T_OUT")" "chunk-size '1': give a size from 4K to 1G" "... saying why"
+t_fails "--pipeline-depth 0 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --pipeline-depth 0
+t_like "$(cat "$T_OUT")" "pipeline-depth '0': give a number from 1 to 64$" "... saying why"
+t_fails "--unpack-threads 65 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --unpack-threads 65
+t_like "$(cat "$T_OUT")" "unpack-threads '65': give a number from 1 to 64, or auto$" "... saying why"
 t_fails "an unknown option is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --bogus
 t_like "$(cat "$T_OUT")" "unknown option '--bogus'" "... naming it"
 t_fails "no manifest is refused" "$STAGE_PY"
