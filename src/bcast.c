@@ -247,10 +247,10 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
             progressed = true;
             wait = 0;
         }
-        /* Send chunk seq once chunk seq+depth exists (or the stream ended), so
-         * that the announced post_upto never runs past the real stream, and
-         * once the votes of the rounds before it are known. */
-        while (nready > 0 && f.n < f.cap && (ended || produced > seq + (uint64_t)a->depth) &&
+        /* Send chunk seq as soon as the votes of the rounds before it are
+         * known; it announces every chunk packed so far, all of which will
+         * be sent. */
+        while (nready > 0 && f.n < f.cap &&
                seq < (v.done + VOTE_LAG) * (uint64_t)a->vote_every) {
             c = ready[0];
             memmove(ready, ready + 1, --nready * sizeof *ready);
@@ -263,7 +263,7 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
             }
             hd->seq = seq;
             hd->offset = offset;
-            hd->post_upto = ended ? produced : seq + (uint64_t)a->depth + 1;
+            hd->post_upto = produced;
             stg_hash_update(h, stg_chunk_data(c), hd->len);
             offset += hd->len;
             stg_hash_digest(h, hd->digest);
@@ -364,7 +364,10 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
             stg_unpack_cancel(u);
         }
         struct stg_chunk *c;
-        while (!ended && posted < post_upto && f.n < f.cap &&
+        /* The chunks announced, and the one after the last received: a
+         * chunk without LAST always has a successor. */
+        uint64_t upto = post_upto > expect + 1 ? post_upto : expect + 1;
+        while (!ended && posted < upto && f.n < f.cap &&
                (c = stg_chunkq_trypop(&pool->free, 0)) != NULL) {
             struct slot *s = inflight_push(&f, c);
             MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE, t.parent,

@@ -10,9 +10,9 @@
  *
  * Protocol.  Every message is one chunk: a header and up to chunk_size
  * bytes.  Leaders may only post a receive that a chunk will match, so the
- * root announces in chunk i how far the leaders may post (post_upto): it
- * sends chunk i only once chunk i+depth exists or the stream has ended,
- * and then announces i+depth+1 (or the final count).  Every chunk carries
+ * root announces in chunk i how far the leaders may post (post_upto): the
+ * number of chunks packed so far, every one of which it will send; and a
+ * chunk without STG_CHUNK_LAST always has a successor.  Every chunk carries
  * the XXH3-128 digest of the stream up to its end, so a leader finds damage
  * at the chunk it happened in; the last chunk has STG_CHUNK_LAST.
  *

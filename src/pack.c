@@ -197,7 +197,8 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
         close(fd);
         return stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", e->src);
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (e->size > READ_BLOCK)   /* read-ahead for what takes several reads */
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     int64_t done = 0;
     int rc = STG_OK;
     while (done < e->size) {

@@ -50,7 +50,7 @@ struct stg_opts {
 int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
 
 #define STG_DEFAULT_DEST "/dev/shm"
-#define STG_DEFAULT_CHUNK ((uint64_t)4 << 20)
+#define STG_DEFAULT_CHUNK ((uint64_t)1 << 20)   /* see stage-py-performance(7) */
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)

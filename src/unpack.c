@@ -154,10 +154,22 @@ static size_t path_len(const char *path)
  * through or over a link, not below or over a file, not over a directory
  * unless it is one.  path is one that stg_unpack_safe_path() accepts, so
  * each has one spelling.  Returns STG_OK or an error naming it. */
+/* The length of path's parent (0 at the top), path being len bytes long. */
+static size_t parent_len(const char *path, size_t len)
+{
+    while (len > 0 && path[len - 1] != '/')
+        len--;
+    return len > 0 ? len - 1 : 0;
+}
+
 static int path_free(const struct paths *ps, const char *path, bool dir)
 {
     size_t len = path_len(path);
-    for (size_t i = 1; i <= len; i++) {
+    /* A parent made before was checked then, with its own parents, and
+     * stays a directory: only path itself is left to check. */
+    size_t parent = parent_len(path, len);
+    size_t from = parent > 0 && stg_strset_has(&ps->dirs, path, parent) ? len : 1;
+    for (size_t i = from; i <= len; i++) {
         if (i < len && path[i] != '/')
             continue;
         if (stg_strset_has(&ps->links, path, i))
@@ -189,9 +201,11 @@ static void paths_add(struct paths *ps, struct stg_strset *set, const char *s, s
 static void paths_note(struct paths *ps, const char *path, mode_t type)
 {
     size_t len = path_len(path);
-    for (size_t i = 1; i < len; i++)
-        if (path[i] == '/')
-            paths_add(ps, &ps->dirs, path, i);
+    size_t parent = parent_len(path, len);
+    if (parent > 0 && !stg_strset_has(&ps->dirs, path, parent))
+        for (size_t i = 1; i <= parent; i++)
+            if (i == parent || path[i] == '/')
+                paths_add(ps, &ps->dirs, path, i);
     paths_add(ps, type == AE_IFDIR ? &ps->dirs : type == AE_IFLNK ? &ps->links : &ps->files,
               path, len);
 }
