@@ -13,7 +13,9 @@
 # "The shared trees" are the interpreter's own: its executable and every
 # sys.path entry of `python3 -I`, by path and by resolved path.  Prints a
 # CSV table: way, calls on the shared trees, all path-based calls, the
-# first as a percentage of naive's, modules imported, status.
+# first as a percentage of naive's, modules imported, status; then a
+# second table, per package: files opened by the naive import, and every
+# way's calls on the shared trees.
 #
 #     tests/bench/calls.sh [-m MANIFEST] [-e ENV_MANIFEST] [-i MODULE]
 #
@@ -29,18 +31,20 @@ if [ "$module" != dolfin ] && [ "$env_manifest" = "$here/etc/fenics-env.ini" ]; 
     chmod 644 "$T_TMP/env.ini"
     env_manifest=$T_TMP/env.ini
 fi
-code="import sys; import $module"
-[ "$module" = dolfin ] && code="import sys; from dolfin import *"
-code="$code; print(len(sys.modules))"
+code="import sys; $import_code; print(len(sys.modules))"
 
-# The shared trees, as one extended regular expression on strace's quoted paths.
-trees=$($py -I -c '
-import os, re, sys
+# The shared trees, one per line, and as one extended regular expression
+# on strace's quoted paths.
+$py -I -c '
+import os, sys
 ps = {sys.executable, os.path.realpath(sys.executable)}
 for p in sys.path:
     if p and os.path.exists(p):
         ps.update({p, os.path.realpath(p)})
-print("\"(" + "|".join(sorted(re.escape(p) for p in ps)) + ")[/\"]")')
+print("\n".join(sorted(ps)))' >"$T_TMP/trees"
+trees=$(python3 -c '
+import re, sys
+print("\"(" + "|".join(re.escape(l.strip()) for l in open(sys.argv[1])) + ")[/\"]")' "$T_TMP/trees")
 
 make_zips "$T_TMP/zips"
 sources=$(sed -n -E 's|^source = (.*)|\1|p' "$manifest" | paste -sd:)
@@ -75,4 +79,47 @@ for way in naive zip trees env; do
     pct=$(python3 -c "import sys; print('%.2f' % (100 * int(sys.argv[1]) / max(int(sys.argv[2]), 1)))" "$n" "$base")
     echo "$way,$n,$(cut -d, -f2 <<<"$r"),$pct,$(cut -d, -f3- <<<"$r")"
 done
+
+# Per package: the top-level name below a shared tree (the standard
+# library, lib-dynload included, as one; the interpreter itself as one),
+# the files that the naive import opened there, and every way's
+# path-based calls there.
+echo
+python3 - "$T_TMP/trees" "$T_TMP" <<'PY'
+import collections, os, re, sys
+trees = sorted((l.strip() for l in open(sys.argv[1]) if l.strip()), key=len, reverse=True)
+stdlib = re.compile(r"/lib/python3\.\d+(/lib-dynload)?$")
+# (a call that another thread interrupted is cut in two: "<unfinished ...>")
+call = re.compile(r'^\d+ +(\w+)\((?:AT_FDCWD, )?"([^"]*)"(.*?)(?:= (-?\d+).*)?$')
+def package(path):
+    for t in trees:
+        if path == t or path.startswith(t + "/"):
+            if os.path.isfile(t):
+                return "(the interpreter)"
+            if stdlib.search(t):
+                return "(standard library)"
+            rest = path[len(t) + 1:].split("/")[0]
+            name = re.split(r"[.-]", rest)[0] if rest else "(the directory itself)"
+            return name or rest
+    return None
+ways = ["naive", "zip", "trees", "env"]
+calls = {w: collections.Counter() for w in ways}
+opened = collections.Counter()
+for w in ways:
+    for line in open(os.path.join(sys.argv[2], w + ".strace"), errors="replace"):
+        m = call.match(line)
+        if not m:
+            continue
+        p = package(m.group(2))
+        if p is None:
+            continue
+        calls[w][p] += 1
+        if w == "naive" and m.group(1) in ("open", "openat") and m.group(4) \
+                and int(m.group(4)) >= 0 \
+                and "O_DIRECTORY" not in m.group(3):
+            opened[p] += 1
+print("package,files_opened_naive," + ",".join("calls_" + w for w in ways))
+for p, n in sorted(calls["naive"].items(), key=lambda kv: (-kv[1], kv[0])):
+    print("%s,%d,%s" % (p, opened[p], ",".join(str(calls[w][p]) for w in ways)))
+PY
 _t_finished=1

@@ -45,12 +45,15 @@ py=/usr/bin/python3
 
 # pick_module: MODULE defaults to dolfin when FEniCS is installed, else
 # sympy, whose trees `stage-py scan` then writes as the manifest (unless -m
-# gave one).
+# gave one).  Sets import_code: the import that the interpreters run
+# ("from dolfin import *", as FEniCS scripts start, or "import MODULE").
 pick_module() {
     if [ -z "$module" ]; then
         module=sympy
         $py -c 'import dolfin' 2>/dev/null && module=dolfin
     fi
+    import_code="import $module"
+    [ "$module" = dolfin ] && import_code="from dolfin import *"
     if [ "$module" != dolfin ] && [ "$manifest" = "$here/etc/fenics.ini" ]; then
         "$STAGE_PY" scan -q --python $py --import "$module" -o "$T_TMP/$module.ini"
         manifest=$T_TMP/$module.ini

@@ -11,7 +11,8 @@
 #             --stats, and the job's wall time with the launcher);
 #   N nodes   the same on NODES fake nodes;
 # then, on NODES nodes, the chunk size and pipeline depth: every pair of
-# CHUNKS and DEPTHS, cold, as a ratio to the default (4M, 4).
+# CHUNKS and DEPTHS, cold, as a ratio to the default (1M, 4); and on one
+# node, every number of unpack threads in THREADS, as a ratio to 1.
 #
 #     tests/bench/speed.sh [-m MANIFEST] [-n NODES] [-r ROUNDS]
 #
@@ -19,8 +20,9 @@
 # tests/bench/lib.sh for the binary.
 rounds=5
 . "$(dirname "$0")/lib.sh" "$@"
-CHUNKS=${CHUNKS:-1M 4M 16M}
+CHUNKS=${CHUNKS:-256K 1M 4M 16M}
 DEPTHS=${DEPTHS:-2 4 8}
+THREADS=${THREADS:-1 2 3}
 export SLURM_JOB_ID=bench-$$
 
 # The entries a copy holds, as paths below /, in the order of the walk.
@@ -72,11 +74,17 @@ for c in $CHUNKS; do
         done
     done
 done
+for ((r = 0; r < rounds; r++)); do
+    for t in $THREADS; do
+        stage "threads-$t" 1 --unpack-threads "$t"
+    done
+done
 wipe
 
-python3 - "$T_TMP" "$nodes" "$manifest" "$(wc -l <"$T_TMP/entries")" "$CHUNKS" "$DEPTHS" <<'PY'
+python3 - "$T_TMP" "$nodes" "$manifest" "$(wc -l <"$T_TMP/entries")" "$CHUNKS" "$DEPTHS" \
+    "$THREADS" <<'PY'
 import os, statistics, sys
-tmp, nodes, manifest, entries, chunks, depths = sys.argv[1:]
+tmp, nodes, manifest, entries, chunks, depths, threads = sys.argv[1:]
 med = statistics.median
 def col(name, k):
     return [float(l.split()[k]) for l in open(os.path.join(tmp, name))]
@@ -90,13 +98,18 @@ print("    of which the walk (scan) %.3f s; the unpacker finished %.3f s after t
       (med(col("one", 2)), med([u - b for b, u in zip(col("one", 3), col("one", 4))])))
 print("  stage-py, %s nodes, cold:      %.3f s (job %.2f s)  %s nodes/1 node %.2f" %
       (nodes, many_t, many_w, nodes, many_t / one_t))
-base = med(col("tune-4M-4", 1)) if os.path.exists(os.path.join(tmp, "tune-4M-4")) else many_t
-print("  chunk size x pipeline depth, %s nodes, cold (stage-py total; ratio to 4M x 4):" % nodes)
+base = med(col("tune-1M-4", 1)) if os.path.exists(os.path.join(tmp, "tune-1M-4")) else many_t
+print("  chunk size x pipeline depth, %s nodes, cold (stage-py total; ratio to 1M x 4):" % nodes)
 for c in chunks.split():
     row = []
     for d in depths.split():
         t = med(col("tune-%s-%s" % (c, d), 1))
         row.append("%s x %s: %.3f s (%.2f)" % (c, d, t, t / base))
     print("    " + "   ".join(row))
+one = med(col("threads-%s" % threads.split()[0], 1))
+print("  unpack threads, 1 node, cold (stage-py total; ratio to %s):" % threads.split()[0])
+print("    " + "   ".join("%s: %.3f s (%.2f)" % (t, med(col("threads-" + t, 1)),
+                                                 med(col("threads-" + t, 1)) / one)
+                          for t in threads.split()))
 PY
 _t_finished=1

@@ -2,24 +2,28 @@
 # SPDX-License-Identifier: MIT
 #
 # storm.sh: the import storm at the scale of one machine.  N interpreters
-# (N = 1 2 4 8 16) import MODULE at once, their trees on a shared file
-# system stood in for by slowfs (one request at a time, DELAY µs per
-# metadata operation), five ways:
-#   naive     the trees of MANIFEST, through slowfs, first on PYTHONPATH;
-#   zip       the remedy of 2014: each tree's pure-Python files in a zip on
-#             the shared file system, first on PYTHONPATH, the trees after
-#             them for what a zip cannot hold (.so files, data read by path);
-#   stage-py  stage-py reads the trees through slowfs once and stages them
-#             into a private /dev/shm, then the N interpreters import from
-#             there (the staging time is counted);
+# (N = 1 2 4 8 16, or STORM_NS) import MODULE at once ("from dolfin import *" for
+# dolfin).  In each run the interpreter's own trees (its executable and
+# every sys.path entry, as `python3 -I` lists them) are the shared file
+# system: slowfs, which serves one request at a time and adds DELAY µs to
+# every metadata operation, is bind-mounted over each of them, at its own
+# path, in a mount namespace of the run's own.  Five ways:
+#   naive     the interpreters import from there;
+#   zip       the remedy of 2014: each tree of MANIFEST's pure-Python files
+#             in a zip, kept on the slow file system, first on PYTHONPATH
+#             (the trees stay behind them for what a zip cannot hold: .so
+#             files, data read by path);
+#   stage-py  stage-py stages the trees of MANIFEST (reading them through
+#             slowfs) into the run's own /dev/shm, then the interpreters
+#             import with the staged trees first on PYTHONPATH;
 #   bundle    the same from a bundle that stage-py pack wrote beforehand
-#             (from cron: not counted), on the shared file system;
+#             (from cron: not counted), kept on the slow file system;
 #   env       stage-py stages the whole environment of ENV_MANIFEST (a
-#             [python] section, default etc/fenics-env.ini: the interpreter
-#             itself) read through slowfs, and the N interpreters are the
-#             staged one, first on PATH.
-# Prints a CSV table: way, N, seconds (wall time until the last
-# interpreter is done), metadata operations that slowfs served.
+#             [python] section, default etc/fenics-env.ini), and the
+#             interpreters are the staged one, first on PATH.
+# Staging is counted.  Prints a CSV table: way, N, seconds (wall time until
+# the last interpreter is done, or "failed"), metadata operations that
+# slowfs served.
 #
 #     tests/bench/storm.sh [-m MANIFEST] [-e ENV_MANIFEST] [-i MODULE] [-d DELAY]
 #
@@ -33,18 +37,22 @@ slowfs=$(dirname "$STAGE_PY")/tests/bench/slowfs
 pick_module
 
 mnt=$T_TMP/slow
-mkdir -p "$mnt" "$T_TMP/shm"
-# the manifest, reading its trees through slowfs
-sed -E "s|^source = /|source = $mnt/|" "$manifest" >"$T_TMP/slow.ini"
-chmod 644 "$T_TMP/slow.ini"
-# bundle: packed once, beforehand; the job reads it through slowfs
-sed -E "s|^\[stage\]$|[stage]\nbundle = $mnt$T_TMP/b.bundle|" "$T_TMP/slow.ini" >"$T_TMP/bundle.ini"
+mkdir -p "$mnt"
+# The interpreter's trees: its executable and the sys.path entries, none
+# inside another.
+$py -I -c '
+import os, sys
+ps = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)})
+top = [p for p in ps if not any(p.startswith(q + "/") for q in ps)]
+print("\n".join(top + [os.path.realpath(sys.executable)]))' >"$T_TMP/trees"
+
+# bundle: packed once, beforehand, kept on the slow file system
+"$STAGE_PY" pack -q -m "$manifest" -o "$T_TMP/b.bundle" >/dev/null
+sed -E "s|^\[stage\]$|[stage]\nbundle = $mnt$T_TMP/b.bundle|" "$manifest" >"$T_TMP/bundle.ini"
 chmod 644 "$T_TMP/bundle.ini"
-# env: the whole environment (a [python] section), its prefix read through slowfs
-sed -E "s|^prefix = /|prefix = $mnt/|" "$env_manifest" >"$T_TMP/env-slow.ini"
-chmod 644 "$T_TMP/env-slow.ini"
-# naive: the same trees through slowfs, first on PYTHONPATH
-naive_path=$(sed -n -E "s|^source = (.*)|$mnt\\1|p" "$manifest" | paste -sd:)
+# zip: one zip per tree, kept on the slow file system
+make_zips "$T_TMP/zips"
+zip_path=$(ls "$T_TMP"/zips/*.zip | sed "s|^|$mnt|" | paste -sd:)
 
 mount_slow() {
     "$slowfs" / "$mnt" --delay-us "$delay" --count "$T_TMP/count" &
@@ -53,12 +61,13 @@ mount_slow() {
 }
 umount_slow() { umount "$mnt"; wait; }
 
-# imports N [PYTHONPATH]: N interpreters at once; prints the seconds
+# imports N: N interpreters at once ($py, PYTHONPATH as it is); prints
+# the seconds, or fails
 imports() {
     local n=$1 t0 t1 i pids=()
     t0=$(date +%s.%N)
     for ((i = 0; i < n; i++)); do
-        PYTHONPATH=$2 $py -c "import $module" >/dev/null 2>&1 & pids+=($!)
+        $py -c "$import_code" >/dev/null 2>&1 & pids+=($!)
     done
     local bad=0
     for i in "${pids[@]}"; do wait "$i" || bad=1; done
@@ -67,42 +76,41 @@ imports() {
     python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1"
 }
 
-# zip: one zip per tree, kept on the shared file system
-make_zips "$T_TMP/zips"
-zip_path=$(ls "$T_TMP"/zips/*.zip | sed "s|^|$mnt|" | paste -sd:):$naive_path
-
-mount_slow
-"$STAGE_PY" pack -q -m "$T_TMP/bundle.ini" -o "$T_TMP/b.bundle" >/dev/null
-umount_slow
+# run WAY N: one run in a mount namespace of its own, where the trees are
+# slowfs and /dev/shm is a fresh tmpfs; prints "seconds,metadata_ops"
+run() {
+    local way=$1 n=$2 s
+    mount_slow
+    s=$(unshare --mount --propagation private bash -c '
+        set -e
+        while read -r t; do mount --bind "$MNT$t" "$t"; done <"$TMP/trees"
+        mount -t tmpfs stage-py-bench /dev/shm
+        t0=$(date +%s.%N)
+        case $WAY in
+            naive) ;;
+            zip) export PYTHONPATH=$ZIPS ;;
+            stage-py) "$STAGE" -q -m "$MANIFEST" -o /dev/shm/env.sh && . /dev/shm/env.sh ;;
+            bundle) "$STAGE" -q -m "$TMP/bundle.ini" -o /dev/shm/env.sh && . /dev/shm/env.sh ;;
+            env) "$STAGE" -q -m "$ENV_MANIFEST" -o /dev/shm/env.sh && . /dev/shm/env.sh && py=python3 ;;
+        esac
+        eval "$IMPORTS"
+        imports "$N" >/dev/null
+        t1=$(date +%s.%N)
+        python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1"' \
+        2>>"$T_TMP/errors") || s=failed
+    umount_slow
+    echo "$s,$(cat "$T_TMP/count")"
+}
+export MNT=$mnt TMP=$T_TMP STAGE=$STAGE_PY MANIFEST=$manifest ENV_MANIFEST=$env_manifest \
+    ZIPS=$zip_path py import_code IMPORTS="$(declare -f imports)"
 
 echo "way,interpreters,seconds,metadata_ops"
-for n in 1 2 4 8 16; do
-    mount_slow
-    s=$(imports "$n" "$zip_path" || echo failed)
-    umount_slow
-    echo "zip,$n,$s,$(cat "$T_TMP/count")"
-
-    mount_slow
-    s=$(imports "$n" "$naive_path") || { echo "storm.sh: an import failed" >&2; exit 1; }
-    umount_slow
-    echo "naive,$n,$s,$(cat "$T_TMP/count")"
-
-    for way in stage-py bundle env; do
-        ini=$T_TMP/slow.ini runpy=$py
-        [ $way = bundle ] && ini=$T_TMP/bundle.ini
-        # the whole environment: its interpreter, staged, first on PATH
-        [ $way = env ] && ini=$T_TMP/env-slow.ini runpy=python3
-        mount_slow
-        t0=$(date +%s.%N)
-        # a private /dev/shm: the staged copy and nothing else of this host's
-        unshare --mount --propagation private sh -c '
-            mount -t tmpfs stage-py-bench /dev/shm &&
-            "$1" -q -m "$2" -o "$3/env.sh" &&
-            . "$3/env.sh" && shift 3 && exec "$@"' _ "$STAGE_PY" "$ini" "$T_TMP" \
-            bash -c "$(declare -f imports); py=$runpy module=$module; imports $n \"\${PYTHONPATH-}\" >/dev/null"
-        t1=$(date +%s.%N)
-        umount_slow
-        echo "$way,$n,$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$t0" "$t1"),$(cat "$T_TMP/count")"
+for n in ${STORM_NS:-1 2 4 8 16}; do
+    for way in naive zip stage-py bundle env; do
+        N=$n WAY=$way
+        export N WAY
+        echo "$way,$n,$(run "$way" "$n")"
     done
 done
+[ -s "$T_TMP/errors" ] && sed 's/^/storm.sh: a run said: /' "$T_TMP/errors" | sort -u | head -20 >&2
 _t_finished=1
