@@ -507,7 +507,7 @@ static int entry_data(struct stg_unpack *u, struct archive *a, const char *orig,
 static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archive *w)
 {
     struct archive_entry *ae;
-    for (;;) {
+    for (bool first = true;; first = false) {
         int r = archive_read_next_header(a, &ae);
         if (r == ARCHIVE_EOF)
             return STG_OK;
@@ -519,7 +519,7 @@ static int unpack_entries(struct stg_unpack *u, struct archive *a, struct archiv
         }
         if (atomic_load(&u->cancel) || atomic_load(&u->failed))
             return STG_EFAIL;   /* another node, or a writer, failed: stop writing */
-        if (u->r.entries == 0 && archive_entry_pathname(ae) &&
+        if (first && archive_entry_pathname(ae) &&
             strcmp(archive_entry_pathname(ae), STG_BUNDLE_META) == 0) {
             /* a bundle's description of itself: not part of the copy */
             archive_read_data_skip(a);
