@@ -150,10 +150,6 @@ static size_t path_len(const char *path)
     return len;
 }
 
-/* Whether an entry may be made at path (as a directory if dir): not
- * through or over a link, not below or over a file, not over a directory
- * unless it is one.  path is one that stg_unpack_safe_path() accepts, so
- * each has one spelling.  Returns STG_OK or an error naming it. */
 /* The length of path's parent (0 at the top), path being len bytes long. */
 static size_t parent_len(const char *path, size_t len)
 {
@@ -162,6 +158,10 @@ static size_t parent_len(const char *path, size_t len)
     return len > 0 ? len - 1 : 0;
 }
 
+/* Whether an entry may be made at path (as a directory if dir): not
+ * through or over a link, not below or over a file, not over a directory
+ * unless it is one.  path is one that stg_unpack_safe_path() accepts, so
+ * each has one spelling.  Returns STG_OK or an error naming it. */
 static int path_free(const struct paths *ps, const char *path, bool dir)
 {
     size_t len = path_len(path);
@@ -189,12 +189,10 @@ static void paths_add(struct paths *ps, struct stg_strset *set, const char *s, s
 {
     if (stg_strset_has(set, s, n))
         return;
-    char *copy = stg_xmalloc(n + 1);
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    stg_strv_push(&ps->names, copy);
-    free(copy);
-    stg_strset_add(set, ps->names.v[ps->names.n - 1]);
+    stg_strv_push(&ps->names, s);
+    char *copy = ps->names.v[ps->names.n - 1];
+    copy[n] = '\0';    /* s is a path, and its first n bytes a prefix of it */
+    stg_strset_add(set, copy);
 }
 
 /* Record the entry made at path, and its parents as directories. */
