@@ -302,6 +302,15 @@ t_cluster() {
     mkdir -p "$mpishm"
     chmod 1777 "$mpishm"              # also for ranks of an ordinary user (T_AS_USER)
     local -x UCX_POSIX_DIR=$mpishm    # UCX's posix shm transport (both MPIs)
+    # A TMPDIR of the job's own: Open MPI keeps its session directories in
+    # TMPDIR/ompi.HOST.UID, and the fake nodes of two jobs at once have the
+    # same names on the same /tmp; a daemon that ends removes that top
+    # directory when it looks empty, under the feet of the other job's
+    # daemon that is making its own there, which then dies unseen and the
+    # job hangs at launch.
+    local -x TMPDIR
+    TMPDIR=$(mktemp -d "$T_TMP/mpi-tmp.XXXXXX")
+    chmod 1777 "$TMPDIR"              # also for ranks of an ordinary user (T_AS_USER)
 
     case ${T_MPI:-openmpi} in
     openmpi)
