@@ -36,11 +36,13 @@
 
 #include "bundle.h"
 #include "log.h"
+#include "output.h"
 #include "manifest.h"
 #include "match.h"
 #include "python.h"
 #include "scan.h"
 #include "site.h"
+#include "testhook.h"
 #include "util.h"
 
 /* argv[1]: a list of "F\tindex\tsource\tarchive path" (a .py, index: its
@@ -86,18 +88,47 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* Whether rel is where the bytecode of the module at archive path py goes:
+ * DIR/__pycache__/NAME.TAG.pyc for DIR/NAME.py.  The interpreter may run
+ * as the tree's owner: what it says is checked, not trusted. */
+static bool pyc_of(const char *py, const char *rel)
+{
+    const char *slash = strrchr(py, '/');
+    size_t dl = slash ? (size_t)(slash - py + 1) : 0;
+    const char *name = py + dl;
+    size_t nl = strlen(name) - 3;       /* without ".py" */
+    const char *r = rel;
+    if (strncmp(r, py, dl) != 0 || strncmp(r + dl, "__pycache__/", 12) != 0)
+        return false;
+    r += dl + 12;
+    if (strncmp(r, name, nl) != 0 || r[nl] != '.')
+        return false;
+    r += nl + 1;
+    return !strchr(r, '/') && ends_with(r, ".pyc") && strlen(r) > 4;
+}
+
 /* Step 2.  OUT tmpdir: the directory of the new .pyc files (to remove);
  * OUT version: "3.11". */
 static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdir,
                             char *version, size_t vlen)
 {
+    struct stg_python_id id;
+    int rc = stg_python_identity(python, &id);
+    if (rc)
+        return rc;
     const char *t = getenv("TMPDIR");
-    char *dir = stg_xasprintf("%s/stage-py-pack.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(dir)) {
+    char *made = stg_xasprintf("%s/stage-py-pack.XXXXXX", t && *t ? t : "/tmp");
+    /* its real path: the results are opened below it with no link followed */
+    if (!mkdtemp(made)) {
         int e = errno;
-        free(dir);
+        free(made);
         return stg_err_set(STG_EFAIL, "cannot create a temporary directory: %s", strerror(e));
     }
+    char *dir = realpath(made, NULL);
+    *tmpdir = made;
+    if (!dir)
+        return stg_err_set(STG_EFAIL, "cannot resolve '%s': %s", made, strerror(errno));
+    free(made);
     *tmpdir = dir;
     char *list = stg_xasprintf("%s/list", dir);
     char *out = stg_xasprintf("%s/pyc", dir);
@@ -112,13 +143,19 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             fprintf(f, "P\t%s\n", e->path);
         }
     }
-    int rc = STG_OK;
     if (!f || fclose(f) != 0)
         rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", list, strerror(errno));
+    /* An interpreter that runs as its owner writes there as its owner (once
+     * root has written the list); what it writes is then only as trusted as
+     * that user's own tree: its lines are checked and its files opened with
+     * no link followed. */
+    if (rc == STG_OK && id.drop && chown(dir, id.uid, id.gid) < 0)
+        rc = stg_err_set(STG_EFAIL, "cannot hand '%s' to uid %u: %s", dir, (unsigned)id.uid,
+                         strerror(errno));
     char *res = NULL;
     if (rc == STG_OK) {
         const char *args[] = {list, out, NULL};
-        rc = stg_python_run(python, true, compile_script, args, &res);
+        rc = stg_python_run(python, &id, true, compile_script, args, &res);
     }
     size_t added = 0, failed = 0;
     if (rc == STG_OK) {
@@ -136,8 +173,9 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             }
             char *end;
             size_t i = strtoul(line, &end, 10);
-            if (*end != '\t' || i >= s->n) {
-                rc = stg_err_set(STG_EINTERNAL, "bytecode: unexpected line '%s'", line);
+            if (*end != '\t' || i >= s->n || !pyc_of(s->v[i].path, end + 1)) {
+                rc = stg_err_set(STG_EFAIL, "bytecode: unexpected line '%s' from '%s'", line,
+                                 python);
                 break;
             }
             /* the source's time: the same sources give the same key */
@@ -184,6 +222,8 @@ static int pack_root(const struct stg_opts *o, char **line)
         goto out;
     }
     rc = stg_scan_run(m, &s);
+    if (rc == STG_OK)
+        stg_test_pause("after-scan");
     /* a whole environment's bytecode is its own interpreter's */
     const char *python = m->pyenv ? m->pyenv->interpreter : m->python;
     if (rc == STG_OK && python)
@@ -357,7 +397,7 @@ static int scan_root(const struct stg_opts *o, char **text)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
-    int rc = stg_python_run(o->python, false, scan_script, args, &res);
+    int rc = stg_python_run(o->python, NULL, false, scan_script, args, &res);
     if (rc)
         return rc;
     char *name = stg_xasprintf("%.40s", o->name ? o->name : o->imports.v[0]);
@@ -587,7 +627,7 @@ static int check_root(const struct stg_opts *o, char **report)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
-    rc = stg_python_run(o->python, false, check_script, args, &res);
+    rc = stg_python_run(o->python, NULL, false, check_script, args, &res);
     free(sources);
     stg_manifest_free(&m);
     if (rc)
@@ -638,7 +678,7 @@ static int root_command(const struct stg_opts *o, struct stg_node *n, const char
     int rc = n->is_root ? work(o, &text) : STG_OK;
     if (text && output && o->output) {
         char err[STG_MSG_MAX];
-        if (rc == STG_OK && stg_write_atomic(o->output, text, strlen(text), err, sizeof err) < 0)
+        if (rc == STG_OK && stg_output_write(o->output, text, strlen(text), 0, err, sizeof err) < 0)
             rc = stg_err_set(STG_EFAIL, "--output: %s", err);
     } else if (text && (fputs(text, stdout) == EOF || fflush(stdout) == EOF) && rc == STG_OK) {
         rc = stg_err_set(STG_EFAIL, "cannot write to stdout: %s", strerror(errno));

@@ -24,6 +24,8 @@
 #include "pack.h"
 #include "pyenv.h"
 #include "python.h"
+#include "output.h"
+#include "trust.h"
 #include "util.h"
 
 #define FRAME_MAGIC 0x184D2A5Fu     /* a skippable frame (zstd, lz4) */
@@ -109,7 +111,7 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
 {
     memset(b, 0, sizeof *b);
     b->path = stg_xstrdup(path);
-    b->fd = open(path, O_RDONLY | O_CLOEXEC);
+    b->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);     /* a FIFO: refused below */
     if (b->fd < 0)
         return stg_err_set(STG_EFAIL, "cannot open bundle '%s': %s", path, strerror(errno));
     struct stat st;
@@ -122,6 +124,16 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
         char why[128];
         snprintf(why, sizeof why, "refusing it: writable by group or others (mode %04o)",
                  (unsigned)(st.st_mode & 07777));
+        return bad(b, why);
+    }
+    /* ... nor whoever owns it or a directory above it */
+    struct stg_trust tr;
+    stg_trust_init(&tr);
+    stg_trust_check(path, geteuid(), STG_TRUST_FILE, &tr);
+    if (!tr.ok) {
+        char why[STG_MSG_MAX + 64];
+        snprintf(why, sizeof why, "refusing it: %s; someone other than root and you could "
+                 "change what it holds (see SECURITY in stage-py(1))", tr.why);
         return bad(b, why);
     }
     unsigned char foot[FOOTER_LEN];
@@ -346,22 +358,20 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_scan *s, con
         if (same)
             return STG_OK;
     }
-    char *dir = stg_path_absolute(path);
-    char *slash = strrchr(dir, '/');
-    char *tmp = stg_xasprintf("%.*s/.%s.tmp-%ld", (int)(slash - dir), dir, slash + 1,
-                              (long)getpid());
-    *slash = '\0';
+    char *abs = stg_path_absolute(path);
+    struct stg_output out;
     struct out o = {.fd = -1};
-    int rc = STG_OK;
+    char err[STG_MSG_MAX];
     /* 0644 whatever the umask: a bundle that others can write is refused */
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (o.fd < 0) {
-        rc = stg_err_set(STG_EFAIL, "cannot create '%s': %s", tmp, strerror(errno));
-        goto out;
+    if (!abs || stg_output_open(&out, abs, 0644, err, sizeof err) < 0) {
+        free(abs);
+        return stg_err_set(STG_EFAIL, "%s", abs ? err : "pack: the bundle's name is empty");
     }
+    free(abs);
+    o.fd = out.fd;
     o.h = stg_hash_new();
     char *desc = describe(m, s, compress, python_version);
-    rc = write_archive(&o, m, s, compress, desc, path);
+    int rc = write_archive(&o, m, s, compress, desc, path);
     if (rc == STG_OK) {
         unsigned char d[STG_DIGEST_LEN];
         char hex[2 * STG_DIGEST_LEN + 1];
@@ -378,32 +388,19 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_scan *s, con
         memcpy(t + 8 + jlen, FOOTER, 8);
         put_le(t + 8 + jlen + 8, tlen, 8);
         if (tlen > TRAILER_MAX || write(o.fd, t, tlen) != (ssize_t)tlen)
-            rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp,
+            rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", path,
                              tlen > TRAILER_MAX ? "trailer too long" : strerror(errno));
         free(t);
         free(json);
     }
     free(desc);
-    if (rc == STG_OK && (fsync(o.fd) < 0 || fchmod(o.fd, 0644) < 0))
-        rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
-    if (close(o.fd) < 0 && rc == STG_OK)
-        rc = stg_err_set(STG_EFAIL, "cannot write '%s': %s", tmp, strerror(errno));
-    /* A job that opens the bundle meanwhile reads the old or the new one. */
-    if (rc == STG_OK && rename(tmp, path) < 0)
-        rc = stg_err_set(STG_EFAIL, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-    if (rc == STG_OK) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        *written = true;
-    } else {
-        unlink(tmp);
-    }
-out:
     stg_hash_free(&o.h);
-    free(tmp);
-    free(dir);
+    /* A job that opens the bundle meanwhile reads the old or the new one. */
+    if (rc != STG_OK)
+        stg_output_abort(&out);
+    else if (stg_output_commit(&out, err, sizeof err) < 0)
+        rc = stg_err_set(STG_EFAIL, "%s", err);
+    else
+        *written = true;
     return rc;
 }

@@ -20,30 +20,8 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "trust.h"
 #include "util.h"
-
-/* mkdir -p for dest itself (which normally exists: /dev/shm). */
-static int make_dest(const char *dest)
-{
-    char *p = stg_xstrdup(dest);
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-            int e = errno;
-            int rc = stg_err_set(STG_EFAIL, "cannot create '%s': %s", p, strerror(e));
-            free(p);
-            return rc;
-        }
-        *s = c;
-        if (!c)
-            break;
-    }
-    free(p);
-    return STG_OK;
-}
 
 int stg_cache_open(struct stg_cache *c, const char *dest)
 {
@@ -51,12 +29,25 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
     c->fd = -1;
     c->tmpfd = -1;
     c->lockfd = -1;
+    c->budgetfd = -1;
     c->dest = stg_xstrdup(dest);
     uid_t uid = geteuid();
     c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
-    int rc = make_dest(dest);
-    if (rc)
-        return rc;
+    /* Only the per-user directory is ours to make: a destination that is
+     * missing is a typo, or a node set up unlike the others. */
+    struct stat st;
+    if (stat(dest, &st) < 0 && errno == ENOENT)
+        return stg_err_set(STG_EFAIL, "destination '%s' does not exist (stage-py makes only "
+                           "its per-user directory below it; a shared destination is made "
+                           "once per node by an administrator, mode 1777 like /dev/shm)", dest);
+    /* Whoever can rename what lies below it could put a copy of their own
+     * in the place of this user's. */
+    struct stg_trust t;
+    stg_trust_init(&t);
+    stg_trust_check(dest, uid, 0, &t);
+    if (!t.ok)
+        return stg_err_set(STG_EFAIL, "refusing destination '%s': %s; another user could "
+                           "replace the copies below it", dest, t.why);
     int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return stg_err_set(STG_EFAIL, "cannot open '%s': %s", dest, strerror(errno));
@@ -76,7 +67,6 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
                                "link or a file is in its place)", c->dir);
         return stg_err_set(STG_EFAIL, "cannot open '%s': %s", c->dir, strerror(e));
     }
-    struct stat st;
     if (fstat(c->fd, &st) < 0)
         return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", c->dir, strerror(errno));
     if (st.st_uid != uid)
@@ -91,6 +81,7 @@ int stg_cache_open(struct stg_cache *c, const char *dest)
 void stg_cache_close(struct stg_cache *c)
 {
     stg_cache_release(c);
+    stg_cache_budget_unlock(c);
     if (c->tmpfd >= 0)
         close(c->tmpfd);
     c->tmpfd = -1;
@@ -207,13 +198,13 @@ int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct st
     return rc;
 }
 
-int stg_cache_tmp_new(struct stg_cache *c, const char *copy, char **tmp)
+int stg_cache_tmp_new(struct stg_cache *c, const char *copy, uint64_t bytes, char **tmp)
 {
     /* Made under a ".new-" name, locked, then renamed to ".tmp-": a sweeping
      * run only takes ".tmp-" directories it can lock, so it never sees one
-     * between mkdir and flock. */
+     * between mkdir and flock, and a budget count only those it cannot. */
     char *fresh = stg_xasprintf(".new-%s-%ld", copy, (long)getpid());
-    *tmp = stg_xasprintf(".tmp-%s-%ld", copy, (long)getpid());
+    *tmp = stg_xasprintf(".tmp-%s-%ld-%llu", copy, (long)getpid(), (unsigned long long)bytes);
     stg_rm_tree_at(c->fd, fresh);   /* leftovers of an earlier run with our pid */
     stg_rm_tree_at(c->fd, *tmp);
     int rc = STG_OK;
@@ -607,6 +598,68 @@ static int by_use(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+int stg_cache_budget_trylock(struct stg_cache *c, bool *got)
+{
+    *got = false;
+    if (c->budgetfd < 0) {
+        c->budgetfd = openat(c->fd, ".budget-lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                             0600);
+        if (c->budgetfd < 0)
+            return stg_err_set(STG_EFAIL, "cannot open '%s/.budget-lock': %s", c->dir,
+                               strerror(errno));
+    }
+    if (flock(c->budgetfd, LOCK_EX | LOCK_NB) == 0)
+        *got = true;
+    else if (errno != EWOULDBLOCK)
+        return stg_err_set(STG_EFAIL, "cannot lock '%s/.budget-lock': %s", c->dir,
+                           strerror(errno));
+    return STG_OK;
+}
+
+void stg_cache_budget_unlock(struct stg_cache *c)
+{
+    if (c->budgetfd >= 0)
+        close(c->budgetfd);     /* drops the flock */
+    c->budgetfd = -1;
+}
+
+/* The room that copies in the making take: every ".tmp-...-<bytes>" that a
+ * live run holds locked.  OUT names: them, for messages. */
+static uint64_t reserved(const struct stg_cache *c, char *names, size_t len)
+{
+    int fd = openat(c->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    uint64_t total = 0;
+    size_t off = 0;
+    names[0] = '\0';
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name, *dash = strrchr(n, '-');
+        if (strncmp(n, ".tmp-", 5) != 0 || !dash)
+            continue;
+        int t = openat(c->fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (t < 0)
+            continue;
+        if (flock(t, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+            uint64_t b = strtoull(dash + 1, NULL, 10);
+            char sz[32];
+            total += b;
+            int w = snprintf(names + off, len - off, "%s%s (%s, being made by another run)",
+                             off ? ", " : "", n + 5, stg_format_size(b, sz, sizeof sz));
+            if (w > 0 && (size_t)w < len - off)
+                off += (size_t)w;
+        }
+        close(t);   /* a shared lock taken here goes with it */
+    }
+    closedir(d);
+    return total;
+}
+
 int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64_t budget,
                     const char *from)
 {
@@ -620,13 +673,13 @@ int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64
     int rc = stg_cache_list(c, true, &v, &n);
     if (rc)
         return rc;
-    uint64_t total = 0;
+    char held[STG_MSG_MAX] = "";
+    uint64_t total = reserved(c, held, sizeof held);
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i].copy, keep) != 0)
             total += v[i].bytes;
     qsort(v, n, sizeof *v, by_use);
-    char held[STG_MSG_MAX] = "";
-    size_t off = 0;
+    size_t off = strlen(held);
     for (size_t i = 0; i < n && total + need > budget; i++) {
         if (strcmp(v[i].copy, keep) == 0)
             continue;

@@ -6,7 +6,12 @@
  *   <dest>/stage-py-<uid>/<name>-<key>/  a complete copy (appears by rename only),
  *       .stage-py.json                    its record, written last: a copy
  *                                         without it is never trusted
- *   <dest>/stage-py-<uid>/.tmp-...       a copy being written, private to one run
+ *   <dest>/stage-py-<uid>/.tmp-<name>-<key>-<pid>-<bytes>
+ *                                        a copy being written, private to one run
+ *                                        (locked while it lives); <bytes> is the
+ *                                        room it takes, counted in the budget
+ *   <dest>/stage-py-<uid>/.budget-lock   held (flock) while a run counts the cache
+ *                                        against its budget and reserves room
  *   <dest>/stage-py-<uid>/.lock-<name>-<key>
  *                                        the copy's lock (flock): held by the run
  *                                        that writes the copy, and briefly by
@@ -28,6 +33,7 @@ struct stg_cache {
     int fd;                 /* open on dir: every later step works relative to it */
     int tmpfd;              /* open on our temporary directory, locked; -1: none */
     int lockfd;             /* the copy's lock, held; -1: none */
+    int budgetfd;           /* the budget lock, held; -1: none */
 };
 
 /*
@@ -113,19 +119,29 @@ int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const 
                      char *why, size_t whylen);
 
 /*
- * Make room for a copy of need bytes within budget (the cache's total of
- * recorded bytes): remove this user's least recently used copies that are
- * neither pinned nor locked, never keep.  from: where the budget was set,
- * for the message.  Returns STG_OK, or an error if pinned copies leave no
- * room.
+ * The budget lock, without waiting (OUT got): held from the count of
+ * stg_cache_evict() until stg_cache_tmp_new() has reserved the room, so
+ * that runs at once never each count the room that the other one takes.
+ */
+int stg_cache_budget_trylock(struct stg_cache *c, bool *got);
+void stg_cache_budget_unlock(struct stg_cache *c);
+
+/*
+ * Make room for a copy of need bytes within budget: the recorded bytes of
+ * this user's complete copies, and the room reserved by copies that other
+ * live runs are making, must stay within it.  Removes this user's least
+ * recently used copies that are neither pinned nor locked, never keep.
+ * from: where the budget was set, for the message.  Call it holding the
+ * budget lock.  Returns STG_OK, or an error if pinned copies and copies in
+ * the making leave no room.
  */
 int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64_t budget,
                     const char *from);
 /* Write the record into the temporary directory, the last file of the copy. */
 int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r);
 /* Make a private temporary directory for copy, locked (flock) for as long as
- * this run writes it.  OUT tmp: its name. */
-int stg_cache_tmp_new(struct stg_cache *c, const char *copy, char **tmp);
+ * this run writes it, reserving bytes in the budget.  OUT tmp: its name. */
+int stg_cache_tmp_new(struct stg_cache *c, const char *copy, uint64_t bytes, char **tmp);
 /* Remove what runs that are gone left behind: unlocked temporary
  * directories, and probes and half-made directories over an hour old.
  * Never a directory that a live run holds, never a complete copy. */

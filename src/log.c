@@ -27,16 +27,32 @@ void stg_log_init(const char *node, int verbosity)
 const char *stg_log_node(void) { return log_node; }
 int stg_log_verbosity(void) { return log_level; }
 
+void stg_log_escape(char *s, size_t len)
+{
+    char out[STG_MSG_MAX * 4];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < sizeof out; p++) {
+        if (*p == '\n')
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\n");
+        else if (*p == '\t')
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", *p);
+        else
+            out[o++] = (char)*p;
+    }
+    out[o] = '\0';
+    snprintf(s, len, "%s", out);
+}
+
 static void vlog(const char *kind, const char *fmt, va_list ap)
 {
-    char line[STG_MSG_MAX + 128];
-    int n = snprintf(line, sizeof line, "stage-py: %s%s%s", log_node,
-                     log_node[0] ? ": " : "", kind);
-    if (n < 0 || (size_t)n >= sizeof line)
-        n = 0;
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    char msg[STG_MSG_MAX], line[STG_MSG_MAX + 384];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    stg_log_escape(msg, sizeof msg);
     /* One fputs per line, so lines of concurrent ranks do not interleave. */
-    strcat(line, "\n");
+    snprintf(line, sizeof line, "stage-py: %s%s%s%s\n", log_node, log_node[0] ? ": " : "",
+             kind, msg);
     fputs(line, stderr);
 }
 
@@ -86,6 +102,7 @@ int stg_err_set(int status, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err_msg, sizeof err_msg, fmt, ap);
         va_end(ap);
+        stg_log_escape(err_msg, sizeof err_msg);
         err_status = status;
     }
     pthread_mutex_unlock(&err_lock);

@@ -27,6 +27,12 @@ void stg_log_init(const char *node, int verbosity);
 const char *stg_log_node(void);
 int stg_log_verbosity(void);
 
+/* Make s one line in place: a newline, a tab or another control character
+ * in a name (a file may be called "x\nstage-py: done") becomes \n, \t or
+ * \xNN, so that no name can fake a line of its own.  Every message and
+ * every recorded error goes through it. */
+void stg_log_escape(char *s, size_t len);
+
 /* Printed at once on stderr as "stage-py: ...". */
 void stg_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void stg_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

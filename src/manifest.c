@@ -17,9 +17,11 @@
 #include "log.h"
 #include "match.h"
 #include "pyenv.h"
+#include "trust.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -552,24 +554,32 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
     struct parse p = {.path = path, .err = err, .errlen = errlen};
     *out = NULL;
     err[0] = '\0';
-    p.f = fopen(path, "r");
-    if (!p.f) {
-        snprintf(err, errlen, "cannot open manifest '%s': %s", path, strerror(errno));
-        return STG_EUSAGE;
-    }
+    bool warn = flags & STG_MANIFEST_WRITABLE_OK;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO: refused below */
     /* Whoever can write the manifest decides what every rank imports. */
     struct stat st;
-    if (fstat(fileno(p.f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (st.st_mode & (S_IWGRP | S_IWOTH))) {
         snprintf(err, errlen, "%s manifest '%s': writable by group or others (mode "
                  "%04o); other users could choose what the job imports (chmod go-w)",
-                 flags & STG_MANIFEST_WRITABLE_OK ? "using" : "refusing", path,
-                 (unsigned)(st.st_mode & 07777));
-        if (!(flags & STG_MANIFEST_WRITABLE_OK)) {
-            fclose(p.f);
+                 warn ? "using" : "refusing", path, (unsigned)(st.st_mode & 07777));
+        if (!warn) {
+            close(fd);
             return STG_EUSAGE;
         }
         stg_log_warn("%s (the site file allows it)", err);
         err[0] = '\0';
+        warn = true;
+    }
+    if (fd >= 0)
+        close(fd);
+    /* ... and so does whoever owns it or a directory above it */
+    fd = stg_trust_open_input(path, "manifest", warn, err, errlen);
+    p.f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!p.f) {
+        if (fd >= 0)
+            close(fd);
+        return STG_EUSAGE;
     }
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(path);

@@ -27,6 +27,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "trust.h"
 #include "util.h"
 
 #define READ_BLOCK (1u << 20)
@@ -115,10 +116,14 @@ static int pack_error(struct archive *a, const char *fmt, ...)
  * then costs the shared file system one lookup for its name (and one per
  * directory entered), where a path costs one per component every time.
  * The scan lists files directory by directory, so most opens find their
- * directory open already.  Intermediate components are followed as a path
- * would be (a source may lie behind a link); the file itself is not.
+ * directory open already.  Every src is a real path (see stg_scan_run()),
+ * so no component is followed if it is a link: a directory swapped for a
+ * link since the walk fails the open instead of leading elsewhere.
  */
 #define DIRS_MAX 64
+/* O_NONBLOCK: a FIFO swapped in must not block the open (it is then
+ * refused as not the file the walk saw); a regular file ignores it. */
+#define FILE_FLAGS (O_RDONLY | O_NONBLOCK)
 struct dirs {
     char cur[PATH_MAX];     /* the deepest directory open: cur[0..len[n-1]) */
     size_t n;
@@ -137,7 +142,7 @@ static int open_file(struct dirs *d, const char *path)
     const char *slash = strrchr(path, '/');
     size_t dlen = slash ? (size_t)(slash - path) : 0;
     if (!slash || path[0] != '/' || dlen >= sizeof d->cur)
-        return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return stg_trust_open(path, FILE_FLAGS);
     /* keep the open directories that lead to this one */
     while (d->n > 0) {
         size_t l = d->len[d->n - 1];
@@ -156,10 +161,11 @@ static int open_file(struct dirs *d, const char *path)
         size_t from = d->n ? pos + 1 : pos;
         memcpy(comp, path + from, end - from);
         comp[end - from] = '\0';
-        int fd = d->n < DIRS_MAX ? openat(base, comp, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        int fd = d->n < DIRS_MAX
+                     ? openat(base, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
         if (fd < 0) {
             dirs_close(d);     /* the path itself says why */
-            return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            return stg_trust_open(path, FILE_FLAGS);
         }
         memcpy(d->cur + pos, path + pos, end - pos);
         d->len[d->n] = end;
@@ -168,8 +174,8 @@ static int open_file(struct dirs *d, const char *path)
         pos = end;
     }
     if (dlen == 0)
-        return open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    return openat(base, slash + 1, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return stg_trust_open(path, FILE_FLAGS);
+    return openat(base, slash + 1, FILE_FLAGS | O_NOFOLLOW | O_CLOEXEC);
 }
 
 /* Where to read the next at most *len bytes of file data: the free space of
@@ -190,10 +196,16 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
                     struct dirs *dirs, struct stg_pack *p)
 {
     int fd = open_file(dirs, e->src);
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR || errno == ENOENT))
+        return stg_err_set(STG_EFAIL, "'%s' changed while it was being staged: %s", e->src,
+                           strerror(errno));
     if (fd < 0)
         return stg_err_set(STG_EFAIL, "cannot open '%s': %s", e->src, strerror(errno));
+    /* Exactly what the walk saw and the key describes, or nothing. */
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != e->size) {
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_dev != e->dev ||
+        st.st_ino != e->ino || st.st_size != e->size ||
+        st.st_mtim.tv_sec != e->src_mtime.tv_sec || st.st_mtim.tv_nsec != e->src_mtime.tv_nsec) {
         close(fd);
         return stg_err_set(STG_EFAIL, "'%s' changed while it was being staged", e->src);
     }

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@
 #include "hash.h"
 #include "log.h"
 #include "match.h"
+#include "trust.h"
 #include "util.h"
 
 struct inode_path {
@@ -63,7 +65,8 @@ static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
     }
     s->n++;
     e->kind = kind;
-    e->mode = st->st_mode & 07777;
+    /* no set-user-ID or set-group-ID bit reaches a copy (see unpack.c) */
+    e->mode = st->st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID);
     e->mtime = st->st_mtim;
     s->files++;
     return e;
@@ -168,16 +171,17 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /*
- * Open the directory name below dfd (AT_FDCWD: a path), which must still be
- * the directory st describes (follow: name may be a link to it).  Entries below it are then reached by name
+ * Open the directory name below dfd (AT_FDCWD: a real path), which must
+ * still be the directory st describes.  Entries below it are then reached by name
  * from this descriptor (fstatat, openat): one lookup each, however deep,
  * where a path would cost the shared file system a lookup per component.
  * Returns the descriptor, or -1 with the error recorded.
  */
-static int open_dir(int dfd, const char *name, const char *path, const struct stat *st,
-                    bool follow)
+static int open_dir(int dfd, const char *name, const char *path, const struct stat *st)
 {
-    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+    /* a real path from "/" (dfd AT_FDCWD) or a name below dfd: no link followed */
+    int fd = dfd == AT_FDCWD ? stg_trust_open(name, O_RDONLY | O_DIRECTORY)
+                             : openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     struct stat now;
     if (fd < 0) {
         stg_err_set(STG_EFAIL, "cannot read directory '%s': %s", path, strerror(errno));
@@ -251,7 +255,7 @@ static int walk_dir(struct walker *w, const struct stg_tree *t, int dfd, const c
         return STG_OK;
     }
     add_entry(w->s, apath, STG_ENT_DIR, st);
-    int fd = open_dir(dfd, name, src, st, false);
+    int fd = open_dir(dfd, name, src, st);
     if (fd < 0)
         return STG_EFAIL;
     char **names;
@@ -300,6 +304,9 @@ static int add_file(struct walker *w, const char *src, const char *apath, const 
         return STG_OK;
     e->src = stg_xstrdup(src);
     e->size = st->st_size;
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
+    e->src_mtime = st->st_mtim;
     w->s->bytes += (uint64_t)st->st_size;
     if (st->st_nlink > 1) {
         if (w->nhl == w->caphl) {
@@ -312,17 +319,26 @@ static int add_file(struct walker *w, const char *src, const char *apath, const 
 }
 
 /* Run as root, stage-py reads everything: it must not turn what only root
- * (or one user) may read into a copy that others can read. */
-static bool hidden_from_others(const char *src, const struct stat *st)
+ * (or one user) may read into a copy that others can read.  real: src is a
+ * real path reached from outside the walk (a link's target), whose
+ * directories must all be searchable by others too. */
+static bool hidden_from_others(const char *src, const struct stat *st, bool real)
 {
     if (geteuid() != 0)
         return false;
     mode_t need = S_ISDIR(st->st_mode) ? (S_IROTH | S_IXOTH) : S_IROTH;
-    if ((st->st_mode & need) == need)
-        return false;
-    stg_log_warn("'%s' is not readable by others (mode %04o): running as root, stage-py "
-                 "skips it", src, (unsigned)(st->st_mode & 07777));
-    return true;
+    char dir[PATH_MAX + 32];
+    if ((st->st_mode & need) != need) {
+        stg_log_warn("'%s' is not readable by others (mode %04o): running as root, stage-py "
+                     "skips it", src, (unsigned)(st->st_mode & 07777));
+        return true;
+    }
+    if (real && !stg_trust_reachable(src, dir, sizeof dir)) {
+        stg_log_warn("'%s' lies below %s, which others cannot search: running as root, "
+                     "stage-py skips it", src, dir);
+        return true;
+    }
+    return false;
 }
 
 static int visit_link(struct walker *w, const struct stg_tree *t, const char *src,
@@ -342,12 +358,14 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
     int rc = STG_OK;
     char *mirror = NULL;
     struct stat st;
-    if (stat(R, &st) < 0) {
-        rc = stg_err_set(STG_EFAIL, "cannot stat '%s' (target of '%s'): %s", R, src,
-                         strerror(errno));
+    /* R as resolved, with no link followed: a link swapped in since is a change */
+    int fd = stg_trust_open(R, O_PATH);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = stg_err_set(STG_EFAIL, "'%s' (target of '%s') changed while it was being "
+                         "staged: %s", R, src, strerror(errno));
     } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
         stg_log_warn("'%s' leads to a special file: skipped", src);
-    } else if (hidden_from_others(R, &st)) {
+    } else if (hidden_from_others(R, &st, true)) {
         /* skipped, with a warning */
     } else if (in_set(w->m, R, &mirror)) {
         char *dir = dirname_of(apath);
@@ -364,6 +382,8 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
     } else {
         rc = add_file(w, R, apath, &st);
     }
+    if (fd >= 0)
+        close(fd);
     free(mirror);
     free(R);
     return rc;
@@ -377,7 +397,7 @@ static int visit(struct walker *w, const struct stg_tree *t, int dfd, const char
         return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", src, strerror(errno));
     if (stg_match_exclude(&t->exclude, rel, S_ISDIR(st.st_mode)))
         return STG_OK;
-    if (!S_ISLNK(st.st_mode) && hidden_from_others(src, &st))
+    if (!S_ISLNK(st.st_mode) && hidden_from_others(src, &st, false))
         return STG_OK;
     if (S_ISLNK(st.st_mode))
         return visit_link(w, t, src, rel, apath, &st);
@@ -391,24 +411,45 @@ static int visit(struct walker *w, const struct stg_tree *t, int dfd, const char
 
 static int walk_tree(struct walker *w, const struct stg_tree *t)
 {
+    /* A source that is a link is staged as the directory it leads to: its
+     * real path, resolved once here, is where every file is read from. */
+    char *real = realpath(t->source, NULL);
+    if (!real)
+        return stg_err_set(STG_EFAIL, "cannot resolve '%s': %s", t->source, strerror(errno));
     struct stat st;
-    if (stat(t->source, &st) < 0)
-        return stg_err_set(STG_EFAIL, "cannot stat '%s': %s", t->source, strerror(errno));
+    int fd = stg_trust_open(real, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int rc = stg_err_set(STG_EFAIL, "'%s' changed while it was being staged: %s",
+                             t->source, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(real);
+        return rc;
+    }
+    char dir[PATH_MAX + 32];
+    if (geteuid() == 0 && (!stg_trust_reachable(real, dir, sizeof dir) ||
+                           (st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))) {
+        if ((st.st_mode & (S_IROTH | S_IXOTH)) != (S_IROTH | S_IXOTH))
+            snprintf(dir, sizeof dir, "'%s' (mode %04o)", real, (unsigned)(st.st_mode & 07777));
+        int rc = stg_err_set(STG_EUSAGE, "%s:%d: source '%s': %s cannot be read by others; "
+                             "running as root, stage-py stages only what every user can read",
+                             w->m->path, t->source_line, t->source, dir);
+        close(fd);
+        free(real);
+        return rc;
+    }
     const char *aroot = t->source + 1;
     struct stg_entry *root = add_entry(w->s, aroot, STG_ENT_DIR, &st);
     /* The root's mtime changes with every sibling of what include picks:
      * it is copied but kept out of the key (see key_of). */
     if (root)
         root->tree_root = true;
-    /* a source that is a link is staged as the directory it leads to */
-    int fd = open_dir(AT_FDCWD, t->source, t->source, &st, true);
-    if (fd < 0)
-        return STG_EFAIL;
     char **names;
     size_t n;
-    int rc = list_dir(fd, t->source, &names, &n);
+    int rc = list_dir(fd, real, &names, &n);
     if (rc) {
         close(fd);
+        free(real);
         return rc;
     }
     /* Names that include spells out (no glob) must exist: a typo must not
@@ -427,7 +468,7 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
     for (size_t i = 0; i < n && rc == STG_OK; i++) {
         if (!stg_match_include(&t->include, names[i]))
             continue;
-        char *csrc = stg_xasprintf("%s/%s", t->source, names[i]);
+        char *csrc = stg_xasprintf("%s/%s", strcmp(real, "/") ? real : "", names[i]);
         char *capath = stg_xasprintf("%s/%s", aroot, names[i]);
         rc = visit(w, t, fd, names[i], csrc, names[i], capath);
         free(csrc);
@@ -436,6 +477,7 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
     w->depth = 0;
     free_names(names, n);
     close(fd);
+    free(real);
     return rc;
 }
 
@@ -467,9 +509,16 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
 {
     struct stat st;
     errno = 0;
-    if (stat(src, &st) < 0 || !S_ISREG(st.st_mode))
+    int fd = stg_trust_open(src, O_RDONLY | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
         return stg_err_set(STG_EFAIL, "cannot add '%s' to the copy: %s", src,
-                           errno ? strerror(errno) : "not a file");
+                           e ? strerror(e) : "not a regular file");
+    }
+    close(fd);
+    struct timespec src_mtime = st.st_mtim;
     if (mtime)
         st.st_mtim = *mtime;
     char *dir = dirname_of(apath);
@@ -490,11 +539,14 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
                                "there", src, apath);
         s->bytes -= (uint64_t)e->size;
         free(e->src);
-        e->mode = st.st_mode & 07777;
+        e->mode = st.st_mode & 0777;
         e->mtime = st.st_mtim;
     }
     e->src = stg_xstrdup(src);
     e->size = st.st_size;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    e->src_mtime = src_mtime;
     s->bytes += (uint64_t)st.st_size;
     return STG_OK;
 }

@@ -25,6 +25,11 @@ struct stg_entry {
     int64_t size;
     struct timespec mtime;
     bool tree_root;         /* a tree's source: its mtime is kept out of the key */
+    /* files: what src was when the walk saw it; pack reads it only if it
+     * still is (see stg_pack_start()) */
+    dev_t dev;
+    ino_t ino;
+    struct timespec src_mtime;
 };
 
 struct stg_scan {
@@ -38,7 +43,12 @@ struct stg_scan {
 };
 
 /*
- * Walk every tree of m.  OUT s.  Returns STG_OK, or a status with the
+ * Walk every tree of m, from each source's real path (resolved once, at the
+ * start of its walk) down by directory descriptors: every entry's src is a
+ * real path that pack can open with no link followed.  As root, what others
+ * cannot read (its mode, or a directory on its real path that others cannot
+ * search) is left out with a warning, and a tree whose source others cannot
+ * reach is an error.  OUT s.  Returns STG_OK, or a status with the
  * error recorded by stg_err_set() (naming the path).  Warnings (dangling
  * links, special files, cycles) go to stderr.
  */

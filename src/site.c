@@ -16,8 +16,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
+#include "trust.h"
 #include "util.h"
 
 #ifndef STG_SITE_CONF
@@ -130,20 +132,22 @@ int stg_site_load(struct stg_site *s, char *err, size_t errlen)
     const char *path = getenv("STAGE_PY_CONF");
     if (!path || !*path)
         path = STG_SITE_CONF;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT)
-            return STG_OK;
-        snprintf(err, errlen, "cannot open the site file '%s': %s", path, strerror(errno));
-        return STG_EUSAGE;
-    }
+    struct stat st;
+    int known = stat(path, &st);
+    if (known < 0 && errno == ENOENT)
+        return STG_OK;
     s->path = stg_xstrdup(path);
     /* Its limits hold for every user: nobody but its owner may change them. */
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    if (known == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
         snprintf(err, errlen, "refusing the site file '%s': writable by group or others "
                  "(mode %04o)", path, (unsigned)(st.st_mode & 07777));
-        fclose(f);
+        return STG_EUSAGE;
+    }
+    int fd = stg_trust_open_input(path, "the site file", false, err, errlen);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return STG_EUSAGE;
     }
     struct parse p = {.s = s, .err = err, .errlen = errlen};

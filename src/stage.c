@@ -31,11 +31,13 @@
 #include "cache.h"
 #include "hash.h"
 #include "log.h"
+#include "output.h"
 #include "manifest.h"
 #include "pyenv.h"
 #include "scan.h"
 #include "site.h"
 #include "space.h"
+#include "testhook.h"
 #include "unpack.h"
 #include "util.h"
 
@@ -57,44 +59,6 @@ static void cleanup_on_signal(void *arg)
         fputs(stg_env_failure(c->o->shell), stdout);
         fflush(stdout);
     }
-}
-
-/* A test hook's value "NODE[:ARG]": NULL unless it names this node's
- * leader; else ARG ("" when absent). */
-static const char *test_hook(const char *var, const struct stg_node *n)
-{
-    const char *v = getenv(var);
-    if (!v || !*v || !n->is_leader)
-        return NULL;
-    size_t len = strcspn(v, ":");
-    if (len != strlen(n->name) || strncmp(v, n->name, len) != 0)
-        return NULL;
-    return v[len] == ':' ? v + len + 1 : v + len;
-}
-
-/* STAGE_PY_TEST_STALL=NODE:PHASE: the test hook that makes NODE's leader
- * hang at the start of PHASE, to show what --timeout does. */
-static void stall_if_asked(const struct stg_node *n, const char *phase)
-{
-    const char *arg = test_hook("STAGE_PY_TEST_STALL", n);
-    if (!arg || strcmp(arg, phase) != 0)
-        return;
-    for (;;) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-        stg_node_check_signal();
-        stg_node_check_deadline();
-    }
-}
-
-/* STAGE_PY_TEST_CORRUPT=NODE[:SEQ]: the test hook that damages chunk SEQ
- * (default 0) as it arrives on NODE, to show that the digest catches it. */
-static long corrupt_seq(const struct stg_node *n)
-{
-    const char *arg = test_hook("STAGE_PY_TEST_CORRUPT", n);
-    if (!arg)
-        return -1;
-    return *arg ? strtol(arg, NULL, 10) : 0;
 }
 
 /* What every rank needs to know once the root has scanned. */
@@ -284,7 +248,7 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
         return;
     }
     char err[STG_MSG_MAX];
-    if (stg_write_atomic(o->stats, text, len, err, sizeof err) < 0)
+    if (stg_output_write(o->stats, text, len, 0, err, sizeof err) < 0)
         stg_log_warn("--stats: %s", err);
     free(text);
 }
@@ -349,6 +313,7 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     t->scan1 = stg_now();
     if (rc)
         return rc;
+    stg_test_pause("after-scan");
     snprintf(p->key, sizeof p->key, "%s", (*scan)->key);
     p->bytes = (*scan)->bytes;
     p->files = (*scan)->files;
@@ -389,7 +354,7 @@ static int write_settings(const struct stg_opts *o, const struct stg_manifest *m
         return stg_err_set(STG_EFAIL, "%s", err);
     int rc = STG_OK;
     if (o->output) {
-        if (stg_write_atomic(o->output, text, strlen(text), err, sizeof err) < 0)
+        if (stg_output_write(o->output, text, strlen(text), 0, err, sizeof err) < 0)
             rc = stg_err_set(STG_EFAIL, "--output: %s", err);
     } else if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
         rc = stg_err_set(STG_EFAIL, "cannot write the settings to stdout: %s", strerror(errno));
@@ -495,19 +460,35 @@ static int claim_copy(struct stg_cache *cache, const char *copy, const struct pl
 }
 
 /* An owner's (or a private copy's) preparations: room within the cache
- * budget, space in memory, a temporary directory.  OUT tmp.  Leaders. */
+ * budget, space in memory, a temporary directory that reserves its room.
+ * The count and the reservation happen under the budget lock, which other
+ * runs hold for moments only.  OUT tmp.  Leaders. */
 static int make_room(struct stg_cache *cache, const char *copy, const struct plan *p,
                      char **tmp)
 {
     int rc = STG_OK;
-    if (p->max_cache)
+    bool got = !p->max_cache;
+    long ms = 5;
+    double t0 = stg_now();
+    while (rc == STG_OK && !got) {
+        rc = stg_cache_budget_trylock(cache, &got);
+        if (rc == STG_OK && !got && stg_now() - t0 > p->lock_wait)
+            rc = stg_err_set(STG_EFAIL, "'%s/.budget-lock' has been held for over %.0f s "
+                             "(--lock-wait)", cache->dir, p->lock_wait);
+        else if (rc == STG_OK && !got)
+            nap(&ms);
+    }
+    if (rc == STG_OK && p->max_cache)
         rc = stg_cache_evict(cache, copy, p->bytes, p->max_cache, p->max_cache_from);
     if (rc == STG_OK)
         rc = stg_space_check(cache->dir, stg_space_need(p->bytes, p->files), p->headroom);
     if (rc == STG_OK)
-        rc = stg_cache_tmp_new(cache, copy, tmp);
+        rc = stg_cache_tmp_new(cache, copy, p->bytes, tmp);
+    stg_cache_budget_unlock(cache);
     if (rc)
         stg_cache_release(cache);
+    else
+        stg_test_pause("reserved");
     return rc;
 }
 
@@ -628,7 +609,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
         .need = stg_space_need(p->bytes, p->files),
         .vote_every = p->depth < 2 ? 2 : p->depth,
         .stop_on_failure = !p->skip_failed,
-        .corrupt_seq = corrupt_seq(n),
+        .corrupt_seq = stg_test_corrupt_seq(n),
     };
     struct stg_bcast_result br;
     memset(&br, 0, sizeof br);
@@ -712,7 +693,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
      * each leader learns whether its node holds the copy, makes it, or
      * waits for another run that is making it. */
     stg_node_phase(n, "prepare");
-    stall_if_asked(n, "prepare");
+    stg_test_stall(n, "prepare");
     if (n->is_leader)
         rc = stg_cache_open(&cache, p.dest);
     char *dir = stg_xasprintf("%s/stage-py-%u", p.dest, (unsigned)geteuid());
@@ -746,7 +727,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
 
     /* 3. stream: leaders only; the other ranks wait in the agreement. */
     stg_node_phase(n, "stream");
-    stall_if_asked(n, "stream");
+    stg_test_stall(n, "stream");
     bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
     double wait0 = 0;
     for (;;) {

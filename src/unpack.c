@@ -15,7 +15,8 @@
  * ARCHIVE_EXTRACT_SECURE_SYMLINKS checks every component of every path on
  * disk instead: an open and a stat per component, which on a deep tree of
  * small files cost more than the writing.)  Ownership is never restored:
- * the copy belongs to the user who stages it.
+ * the copy belongs to the user who stages it, and set-user-ID and
+ * set-group-ID bits are dropped.
  *
  * Writers.  With threads > 1, the thread that reads the stream makes the
  * directories and links and writes large files itself, and hands each
@@ -40,6 +41,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +297,10 @@ static int place_entry(struct stg_unpack *u, struct archive_entry *ae)
                                "leads outside the copy", path, target ? target : "");
     }
     paths_note(&u->paths, path, hard ? AE_IFREG : type);
+    /* A copy never carries set-user-ID or set-group-ID bits: made by root,
+     * in a file system that need not be mounted nosuid, they would hand
+     * root's (or a group's) rights to whoever runs the file. */
+    archive_entry_set_perm(ae, archive_entry_perm(ae) & ~(mode_t)(S_ISUID | S_ISGID));
     char *p = stg_xasprintf("%s/%s", u->prefix, path);
     archive_entry_set_pathname(ae, p);
     free(p);

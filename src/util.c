@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util: memory, string lists, sizes, paths, atomic writes, tree removal.
+ * util: memory, string lists, sizes, paths, tree removal.
  */
 #include "config.h"
 
@@ -350,56 +350,6 @@ bool stg_path_is_clean_absolute(const char *path)
             return true;
         p = e + 1;
     }
-}
-
-int stg_write_atomic(const char *path, const char *data, size_t len,
-                     char *err, size_t errlen)
-{
-    char *tmp = stg_xasprintf("%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    const char *what = "write";
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    /* mkstemp makes 0600; settings files are ordinary files of the user. */
-    mode_t um = umask(0);
-    umask(um);
-    what = "chmod";
-    if (fchmod(fd, 0666 & ~um) < 0)
-        goto fail;
-    what = "fsync";
-    if (fsync(fd) < 0)
-        goto fail;
-    what = "close";
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    what = "rename";
-    if (rename(tmp, path) < 0)
-        goto fail;
-    free(tmp);
-    return 0;
-fail:
-    snprintf(err, errlen, "cannot write '%s' (%s): %s", path, what, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    return -1;
 }
 
 int stg_rm_tree_at(int parent, const char *name)

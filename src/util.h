@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util: small helpers shared by the stages: memory, string lists, sizes,
- * paths, atomic file writes and removal of a directory tree.
+ * paths and removal of a directory tree.
  */
 #ifndef STG_UTIL_H
 #define STG_UTIL_H
@@ -82,14 +82,6 @@ bool stg_path_listable(const char *path);
 char *stg_path_strip_slash(char *path);
 /* true if path is absolute and has no ".", ".." or empty components. */
 bool stg_path_is_clean_absolute(const char *path);
-
-/*
- * Write data to path atomically: a private temporary file in the same
- * directory, fsync, rename.  On failure nothing is left behind; returns 0, or
- * -1 with the reason in err.
- */
-int stg_write_atomic(const char *path, const char *data, size_t len,
-                     char *err, size_t errlen);
 
 /*
  * Remove name (a file or a whole tree) below the directory dirfd, never

@@ -35,6 +35,9 @@ export srcdir T_SRCDIR
 # ---- temporary directory, removed at exit -------------------------------
 
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/stage-py-test.XXXXXX")
+# Readable by others: run as root, stage-py stages only what every user can
+# read, and the trees of the tests lie below here.
+chmod 755 "$T_TMP"
 T_NODES=$T_TMP/nodes                  # node K's /dev/shm is $T_NODES/nodeK/shm
 mkdir "$T_NODES"
 export T_TMP T_NODES

@@ -17,6 +17,11 @@ stage() { run -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@"; }
 stat_of() { t_json "$T_TMP/st.json" "$1"; }
 err() { cat "$T_TMP/stderr"; }
 
+# destinations exist (stage-py makes only its per-user directory below them)
+for k in 1 2; do
+    mkdir -p "$(t_node_shm $k)/site-dest" "$(t_node_shm $k)/mine"
+    chmod 1777 "$(t_node_shm $k)/site-dest" "$(t_node_shm $k)/mine"
+done
 site "dest = /dev/shm/site-dest"
 t_ok "the site's dest" stage
 t_ok "... is where the copies go" test -d "$(t_node_shm 2)/site-dest/stage-py-$uid"

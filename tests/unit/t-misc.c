@@ -9,6 +9,7 @@
 #include "scan.h"
 #include "tap.h"
 #include "unpack.h"
+#include "log.h"
 #include "util.h"
 
 static void rel(const char *from, const char *to, const char *want)
@@ -20,6 +21,9 @@ static void rel(const char *from, const char *to, const char *want)
 
 int main(void)
 {
+    char line[256] = "a\nstage-py: done\tx\x1b[2J";
+    stg_log_escape(line, sizeof line);
+    is_str(line, "a\\nstage-py: done\\tx\\x1b[2J", "a name with control characters is one line");
     uint64_t v = 0;
     ok(stg_parse_size("4M", &v) == 0 && v == 4u << 20, "4M");
     ok(stg_parse_size("512k", &v) == 0 && v == 512u << 10, "512k");

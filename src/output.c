@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * output: atomic writes relative to a checked directory.
+ */
+#include "config.h"
+
+#include "output.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "trust.h"
+#include "util.h"
+
+static void reset(struct stg_output *o)
+{
+    if (o->fd >= 0)
+        close(o->fd);
+    if (o->dirfd >= 0)
+        close(o->dirfd);
+    free(o->path);
+    free(o->name);
+    free(o->tmp);
+    memset(o, 0, sizeof *o);
+    o->fd = o->dirfd = -1;
+}
+
+int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *err,
+                    size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    o->fd = o->dirfd = -1;
+    o->path = stg_xstrdup(path);
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1]) {
+        snprintf(err, errlen, "cannot write '%s': not a file name", path);
+        reset(o);
+        return -1;
+    }
+    o->name = stg_xstrdup(slash + 1);
+    char *dir = slash == path ? stg_xstrdup("/") : stg_xasprintf("%.*s", (int)(slash - path), path);
+    char *real = realpath(dir, NULL);
+    if (!real) {
+        snprintf(err, errlen, "cannot write '%s': directory '%s': %s", path, dir,
+                 strerror(errno));
+        free(dir);
+        reset(o);
+        return -1;
+    }
+    free(dir);
+    if (geteuid() == 0) {
+        struct stg_trust t;
+        stg_trust_init(&t);
+        stg_trust_check(real, 0, 0, &t);
+        if (!t.ok) {
+            snprintf(err, errlen, "refusing to write '%s' as root: %s; another user could "
+                     "put what root writes where they choose", path, t.why);
+            free(real);
+            reset(o);
+            return -1;
+        }
+    }
+    /* the directory just resolved and checked, or an error: never another */
+    o->dirfd = stg_trust_open(real, O_RDONLY | O_DIRECTORY);
+    free(real);
+    if (o->dirfd < 0) {
+        snprintf(err, errlen, "cannot write '%s': its directory changed: %s", path,
+                 strerror(errno));
+        reset(o);
+        return -1;
+    }
+    if (mode == 0) {
+        mode_t um = umask(0);
+        umask(um);
+        mode = 0666 & ~um;
+    }
+    o->mode = mode;
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(uintptr_t)o;
+    for (int tries = 0; o->fd < 0 && tries < 100; tries++) {
+        char suffix[7];
+        for (int i = 0; i < 6; i++)
+            suffix[i] = letters[rand_r(&seed) % (sizeof letters - 1)];
+        suffix[6] = '\0';
+        free(o->tmp);
+        o->tmp = stg_xasprintf(".%s.tmp.%s", o->name, suffix);
+        o->fd = openat(o->dirfd, o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       0600);
+        if (o->fd < 0 && errno != EEXIST)
+            break;
+    }
+    if (o->fd < 0) {
+        snprintf(err, errlen, "cannot create '%s' beside '%s': %s", o->tmp, path,
+                 strerror(errno));
+        reset(o);
+        return -1;
+    }
+    return 0;
+}
+
+void stg_output_abort(struct stg_output *o)
+{
+    if (o->tmp && o->dirfd >= 0)
+        unlinkat(o->dirfd, o->tmp, 0);
+    reset(o);
+}
+
+int stg_output_commit(struct stg_output *o, char *err, size_t errlen)
+{
+    const char *what = "chmod";
+    if (fchmod(o->fd, o->mode) < 0)
+        goto fail;
+    what = "fsync";
+    if (fsync(o->fd) < 0)
+        goto fail;
+    what = "close";
+    int fd = o->fd;
+    o->fd = -1;
+    if (close(fd) < 0)
+        goto fail;
+    what = "rename";
+    if (renameat(o->dirfd, o->tmp, o->dirfd, o->name) < 0)
+        goto fail;
+    fsync(o->dirfd);    /* the new name survives a crash of the node */
+    free(o->tmp);
+    o->tmp = NULL;
+    reset(o);
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot write '%s' (%s): %s", o->path, what, strerror(errno));
+    stg_output_abort(o);
+    return -1;
+}
+
+int stg_output_write(const char *path, const char *data, size_t len, mode_t mode, char *err,
+                     size_t errlen)
+{
+    struct stg_output o;
+    if (stg_output_open(&o, path, mode, err, errlen) < 0)
+        return -1;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(o.fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
+            stg_output_abort(&o);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return stg_output_commit(&o, err, errlen);
+}
