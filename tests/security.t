@@ -142,6 +142,11 @@ rc=0; run -m "$T_TMP/ok.ini" --dest /dev/shm/open || rc=$?
 t_is "$rc" 1 "a destination that others can write (no sticky bit): refused"
 t_like "$(err)" "^stage-py: node1: refusing destination '/dev/shm/open': '/dev/shm/open' \(owner root \(uid 0\), mode 0777\) is writable by others" \
     "... naming the node, the directory, its owner and mode"
+# as_user ARGS...: stage-py as the ordinary user on one fake node
+as_user() { T_AS_USER=$user t_cluster 1 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+rc=0; as_user -m "$T_TMP/ok.ini" --dest /dev/shm/open || rc=$?
+t_like "$rc:$(err)" "^1:stage-py: node1: refusing destination '/dev/shm/open'" \
+    "... for an ordinary user too (another user could swap its per-user directory)"
 rc=0; run -m "$T_TMP/ok.ini" --dest /dev/shm/theirs || rc=$?
 t_like "$rc:$(err)" "^1:stage-py: node1: refusing destination '/dev/shm/theirs': '/dev/shm/theirs' \(mode 0755\) is owned by $user \(uid $uid\)" \
     "a destination owned by another user: refused"
@@ -151,8 +156,7 @@ rc=0; run -m "$T_TMP/ok.ini" --dest /dev/shm/nosuch || rc=$?
 t_like "$rc:$(err)" "^1:stage-py: node1: destination '/dev/shm/nosuch' does not exist" \
     "a destination that does not exist: refused, naming the node and the path"
 t_ok "... and not made" test ! -e "$(t_node_shm 1)/nosuch"
-rc=0; T_AS_USER=$user t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/ok.ini" --dest /dev/shm/nosuch \
-    >"$T_TMP/stdout" 2>"$T_TMP/stderr" || rc=$?
+rc=0; as_user -m "$T_TMP/ok.ini" --dest /dev/shm/nosuch || rc=$?
 t_like "$rc:$(err)" "^1:stage-py: node1: destination '/dev/shm/nosuch' does not exist" \
     "... for an ordinary user too"
 
@@ -166,6 +170,8 @@ cp "$T_TMP/ok.ini" "$T_TMP/ww/m.ini"
 rc=0; run -m "$T_TMP/ww/m.ini" || rc=$?
 t_like "$rc:$(err)" "^2:stage-py: refusing manifest '$T_TMP/ww/m.ini': '$T_TMP/ww' \(owner root \(uid 0\), mode 0777\) is writable by others" \
     "a manifest in a directory others can write: refused (a rename replaces it)"
+rc=0; as_user -m "$T_TMP/ww/m.ini" || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: refusing manifest '$T_TMP/ww/m.ini'" "... for an ordinary user too"
 mkdir -m 1777 "$T_TMP/sticky"
 cp "$T_TMP/ok.ini" "$T_TMP/sticky/m.ini"
 t_ok "... in a sticky directory (like /tmp), root's own manifest is fine" run -m "$T_TMP/sticky/m.ini"
@@ -205,8 +211,7 @@ rc=0; run scan --python /usr/bin/python3 --import json -o "$T_TMP/udir/s.ini" ||
 t_like "$rc:$(err)" "^1:stage-py: node1: --output: refusing to write '$T_TMP/udir/s.ini' as root" \
     "... scan -o too"
 t_is "$(find "$T_TMP/udir" -mindepth 1 | wc -l)" 0 "... nothing written there"
-rc=0; T_AS_USER=$user t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/ok.ini" --output "$T_TMP/udir/env.sh" \
-    >"$T_TMP/stdout" 2>"$T_TMP/stderr" || rc=$?
+rc=0; as_user -m "$T_TMP/ok.ini" --output "$T_TMP/udir/env.sh" || rc=$?
 t_is "$rc" 0 "... while its owner writes there"
 
 # ---- 6. FIFOs and directories where a file belongs ---------------------------
