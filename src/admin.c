@@ -672,14 +672,30 @@ static int check_root(const struct stg_opts *o, char **report)
 static int root_command(const struct stg_opts *o, struct stg_node *n, const char *phase,
                         int (*work)(const struct stg_opts *, char **), bool output)
 {
-    char msg[STG_MSG_MAX] = "";
+    char msg[STG_MSG_MAX] = "", err[STG_MSG_MAX];
     char *text = NULL;
     stg_node_phase(n, phase);
-    int rc = n->is_root ? work(o, &text) : STG_OK;
-    if (text && output && o->output) {
-        char err[STG_MSG_MAX];
-        if (rc == STG_OK && stg_output_write(o->output, text, strlen(text), 0, err, sizeof err) < 0)
+    /* --output is opened first: a wrong path fails before the work.  A
+     * manifest gets no group or other write bits whatever the umask: a job
+     * would refuse it. */
+    struct stg_output out;
+    bool to_file = output && o->output, opened = false;
+    mode_t um = umask(0);
+    umask(um);
+    int rc = STG_OK;
+    if (n->is_root && to_file) {
+        opened = stg_output_open(&out, o->output, 0666 & ~um & ~(mode_t)022, err,
+                                 sizeof err) == 0;
+        if (!opened)
+            rc = stg_err_set(STG_EUSAGE, "--output: %s", err);
+    }
+    if (n->is_root && rc == STG_OK)
+        rc = work(o, &text);
+    if (opened && rc == STG_OK && text) {
+        if (stg_output_put(&out, text, strlen(text), err, sizeof err) < 0)
             rc = stg_err_set(STG_EFAIL, "--output: %s", err);
+    } else if (opened) {
+        stg_output_abort(&out);
     } else if (text && (fputs(text, stdout) == EOF || fflush(stdout) == EOF) && rc == STG_OK) {
         rc = stg_err_set(STG_EFAIL, "cannot write to stdout: %s", strerror(errno));
     }

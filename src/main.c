@@ -51,8 +51,9 @@ static const char usage_text[] =
     "                          site's, else /dev/shm)\n"
     "      --shell SHELL       settings for sh (default; bash, zsh, ksh, dash),\n"
     "                          csh (tcsh), fish, or json\n"
-    "  -o, --output FILE       write the settings to FILE (atomically, only on\n"
-    "                          success) instead of stdout\n"
+    "  -o, --output FILE       write the settings to FILE (only on success;\n"
+    "                          a file is replaced atomically, a device or FIFO\n"
+    "                          written in place; - is stdout) instead of stdout\n"
     "      --force             stage again even where a complete copy is present\n"
     "      --fallback-to-trees a bundle that cannot be used (missing, refused, not\n"
     "                          whole): stage from the trees, with a warning, instead\n"
@@ -216,7 +217,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     /* The first option given that each command does not take. */
     char not_for[NCMD][32] = {"", "", "", "", "", ""};
     int verbosity = STG_NORMAL, c;
-    bool help = false, version = false;
+    bool help = false, version = false, output_dash = false;
     opterr = 0;
     int li = -1;
     while ((c = getopt_long(argc, argv, ":m:o:vqhV", longopts, &li)) != -1) {
@@ -276,15 +277,19 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case 'o':
             takes = C_STAGE | C_PACK | C_SCAN;
             free(o->output);
-            o->output = stg_path_absolute(optarg);
-            if (!o->output)
+            /* "-": standard output, as for every Unix tool */
+            o->output = strcmp(optarg, "-") == 0 ? NULL : stg_path_absolute(optarg);
+            if (!o->output && strcmp(optarg, "-") != 0)
                 bad("--output: the file name is empty");
+            output_dash = !o->output;
             break;
         case OPT_STATS:
             free(o->stats);
             o->stats = stg_path_absolute(optarg);
             if (!o->stats)
                 bad("--stats: the file name is empty");
+            if (strcmp(optarg, "-") == 0)
+                bad("--stats -: standard output carries the settings; give a file");
             break;
         case OPT_CHUNK:
             if (stg_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < STG_CHUNK_MIN ||
@@ -373,6 +378,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("unknown command or argument '%s' (see --help)", argv[optind]);
     if (not_for[o->cmd][0])
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
+    if (o->cmd == STG_CMD_PACK && output_dash)
+        bad("pack --output -: a bundle is not written to standard output; give a file");
     if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) &&
         !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");

@@ -7,6 +7,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,20 +32,65 @@ static void reset(struct stg_output *o)
     o->fd = o->dirfd = -1;
 }
 
+/* A device or a FIFO: written in place, as a redirection would; never
+ * replaced by a file (root would otherwise replace /dev/null). */
+static int open_in_place(struct stg_output *o, const struct stat *st, char *err, size_t errlen)
+{
+    if (S_ISCHR(st->st_mode)) {
+        o->fd = open(o->path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+    } else {
+        /* without waiting: a FIFO that nobody reads would hang the run */
+        o->fd = open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (o->fd < 0 && errno == ENXIO) {
+            snprintf(err, errlen, "cannot write '%s': a FIFO that nobody reads", o->path);
+            reset(o);
+            return -1;
+        }
+        if (o->fd >= 0)
+            fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
+    }
+    if (o->fd < 0) {
+        snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+        reset(o);
+        return -1;
+    }
+    return 0;
+}
+
 int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *err,
                     size_t errlen)
 {
     memset(o, 0, sizeof *o);
     o->fd = o->dirfd = -1;
     o->path = stg_xstrdup(path);
-    const char *slash = strrchr(path, '/');
+    /* a link to a file: that file is written (in its own directory) */
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    char *target = exists && S_ISREG(st.st_mode) ? realpath(path, NULL) : NULL;
+    const char *p = target ? target : path;
+    const char *slash = strrchr(p, '/');
     if (!slash || !slash[1]) {
         snprintf(err, errlen, "cannot write '%s': not a file name", path);
+        free(target);
+        reset(o);
+        return -1;
+    }
+    if (exists && S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "cannot write '%s': it is a directory", path);
+        free(target);
+        reset(o);
+        return -1;
+    }
+    if (exists && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+        snprintf(err, errlen, "cannot write '%s': not a regular file, a character device or "
+                 "a FIFO", path);
+        free(target);
         reset(o);
         return -1;
     }
     o->name = stg_xstrdup(slash + 1);
-    char *dir = slash == path ? stg_xstrdup("/") : stg_xasprintf("%.*s", (int)(slash - path), path);
+    char *dir = slash == p ? stg_xstrdup("/") : stg_xasprintf("%.*s", (int)(slash - p), p);
+    free(target);
     char *real = realpath(dir, NULL);
     if (!real) {
         snprintf(err, errlen, "cannot write '%s': directory '%s': %s", path, dir,
@@ -65,6 +111,10 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
             reset(o);
             return -1;
         }
+    }
+    if (exists && !S_ISREG(st.st_mode)) {
+        free(real);
+        return open_in_place(o, &st, err, errlen);
     }
     /* the directory just resolved and checked, or an error: never another */
     o->dirfd = stg_trust_open(real, O_RDONLY | O_DIRECTORY);
@@ -113,6 +163,17 @@ void stg_output_abort(struct stg_output *o)
 
 int stg_output_commit(struct stg_output *o, char *err, size_t errlen)
 {
+    if (!o->tmp) {      /* in place: a device or a FIFO */
+        int fd = o->fd;
+        o->fd = -1;
+        if (close(fd) < 0) {
+            snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+            reset(o);
+            return -1;
+        }
+        reset(o);
+        return 0;
+    }
     const char *what = "chmod";
     if (fchmod(o->fd, o->mode) < 0)
         goto fail;
@@ -138,23 +199,30 @@ fail:
     return -1;
 }
 
+int stg_output_put(struct stg_output *o, const char *data, size_t len, char *err,
+                   size_t errlen)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(o->fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+            stg_output_abort(o);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return stg_output_commit(o, err, errlen);
+}
+
 int stg_output_write(const char *path, const char *data, size_t len, mode_t mode, char *err,
                      size_t errlen)
 {
     struct stg_output o;
     if (stg_output_open(&o, path, mode, err, errlen) < 0)
         return -1;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(o.fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
-            stg_output_abort(&o);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return stg_output_commit(&o, err, errlen);
+    return stg_output_put(&o, data, len, err, errlen);
 }
+

@@ -41,12 +41,44 @@
 #include "unpack.h"
 #include "util.h"
 
-/* What a signal must not leave behind: this run's temporary directory. */
+/* The root's files: opened in phase 1, so that a wrong path fails before
+ * anything is staged; the settings written in phase 4, --stats at the
+ * end, also after a failure. */
+struct outputs {
+    struct stg_output settings, stats;
+    bool have_settings, have_stats;
+};
+
+static int open_outputs(const struct stg_opts *o, struct outputs *w)
+{
+    char err[STG_MSG_MAX];
+    if (o->output && stg_output_open(&w->settings, o->output, 0, err, sizeof err) < 0)
+        return stg_err_set(STG_EUSAGE, "--output: %s", err);
+    w->have_settings = o->output != NULL;
+    if (o->stats && stg_output_open(&w->stats, o->stats, 0, err, sizeof err) < 0)
+        return stg_err_set(STG_EUSAGE, "--stats: %s", err);
+    w->have_stats = o->stats != NULL;
+    return STG_OK;
+}
+
+/* Whatever was not written is not left behind either. */
+static void abort_outputs(struct outputs *w)
+{
+    if (w->have_settings)
+        stg_output_abort(&w->settings);
+    if (w->have_stats)
+        stg_output_abort(&w->stats);
+    w->have_settings = w->have_stats = false;
+}
+
+/* What a signal must not leave behind: this run's temporary directory and
+ * the root's unwritten outputs. */
 struct cleanup {
     struct stg_cache *cache;
     char **tmp;
     const struct stg_opts *o;
     bool root;
+    struct outputs *out;
 };
 
 static void cleanup_on_signal(void *arg)
@@ -54,6 +86,8 @@ static void cleanup_on_signal(void *arg)
     struct cleanup *c = arg;
     if (c->cache->fd >= 0 && *c->tmp)
         stg_cache_discard(c->cache, *c->tmp);
+    if (c->root)
+        abort_outputs(c->out);
     /* The run ends here (a signal, the timeout): make `eval "$(stage-py)"` fail. */
     if (c->root && !c->o->output) {
         fputs(stg_env_failure(c->o->shell), stdout);
@@ -190,7 +224,7 @@ static void json_str(FILE *f, const char *s)
 static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 
 /* --stats FILE: one JSON object, written by the root, also on failure. */
-static void write_stats(const struct stg_opts *o, const struct stg_node *n,
+static void write_stats(const struct stg_opts *o, struct outputs *w, const struct stg_node *n,
                         const struct stg_scan *scan, const struct stg_bundle *bundle,
                         const struct plan *p,
                         const struct times *t, int status, const char *msg,
@@ -248,7 +282,8 @@ static void write_stats(const struct stg_opts *o, const struct stg_node *n,
         return;
     }
     char err[STG_MSG_MAX];
-    if (stg_output_write(o->stats, text, len, 0, err, sizeof err) < 0)
+    w->have_stats = false;
+    if (stg_output_put(&w->stats, text, len, err, sizeof err) < 0)
         stg_log_warn("--stats: %s", err);
     free(text);
 }
@@ -339,8 +374,8 @@ static void warn_reach(void)
                      "import from the copy", getenv("SLURM_HET_SIZE"));
 }
 
-static int write_settings(const struct stg_opts *o, const struct stg_manifest *m,
-                          const char *root, bool some_failed)
+static int write_settings(const struct stg_opts *o, struct outputs *w,
+                          const struct stg_manifest *m, const char *root, bool some_failed)
 {
     warn_reach();
     struct stg_env env;
@@ -353,8 +388,9 @@ static int write_settings(const struct stg_opts *o, const struct stg_manifest *m
     if (!text)
         return stg_err_set(STG_EFAIL, "%s", err);
     int rc = STG_OK;
-    if (o->output) {
-        if (stg_output_write(o->output, text, strlen(text), 0, err, sizeof err) < 0)
+    if (w->have_settings) {
+        w->have_settings = false;
+        if (stg_output_put(&w->settings, text, strlen(text), err, sizeof err) < 0)
             rc = stg_err_set(STG_EFAIL, "--output: %s", err);
     } else if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
         rc = stg_err_set(STG_EFAIL, "cannot write the settings to stdout: %s", strerror(errno));
@@ -669,8 +705,13 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     /* 1. plan: only the root touches the shared file system. */
     stg_node_set_timeout(n, o->timeout > 0 ? o->timeout : 0);
     stg_node_phase(n, "plan");
+    /* static: the exit handler may run after this function has returned */
+    static struct outputs outs;
+    memset(&outs, 0, sizeof outs);
     if (n->is_root) {
-        rc = plan_root(o, &m, &scan, &bundle, &p, &t);
+        rc = open_outputs(o, &outs);
+        if (rc == STG_OK)
+            rc = plan_root(o, &m, &scan, &bundle, &p, &t);
         p.chunk_size = o->chunk_size;
         p.depth = o->depth;
         p.unpack_threads = o->unpack_threads;
@@ -678,7 +719,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     }
     /* static: the exit handler may run after this function has returned */
     static struct cleanup cl;
-    cl = (struct cleanup){&cache, &tmp, o, n->is_root};
+    cl = (struct cleanup){&cache, &tmp, o, n->is_root, &outs};
     stg_node_on_signal(cleanup_on_signal, &cl);
     rc = stg_agree(n, n->world, rc, msg);
     if (rc)
@@ -790,7 +831,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     stg_node_set_timeout(n, 0);
     if (n->is_root) {
         char *root = stg_xasprintf("%s/stage-py-%u/%s", p.dest, (unsigned)geteuid(), copy);
-        rc = write_settings(o, m, root, failed_nodes[0] != '\0');
+        rc = write_settings(o, &outs, m, root, failed_nodes[0] != '\0');
         free(root);
     }
     rc = stg_agree(n, n->world, rc, msg);
@@ -806,8 +847,9 @@ out:
             if (!o->output)
                 fputs(stg_env_failure(o->shell), stdout);
         }
-        if (o->stats)
-            write_stats(o, n, scan, &bundle, &p, &t, rc, msg, failed_nodes);
+        if (outs.have_stats)
+            write_stats(o, &outs, n, scan, &bundle, &p, &t, rc, msg, failed_nodes);
+        abort_outputs(&outs);   /* the settings of a run that failed */
     }
     if (n->is_leader)
         stg_cache_close(&cache);

@@ -1,0 +1,88 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Where output goes, and what a slip at the keyboard gets: a device or a
+# FIFO is written in place (never replaced by a file, also as root), a FIFO
+# that nobody reads, a directory or a missing directory is an error before
+# anything is staged, "-" is standard output, and scan writes a manifest
+# that staging accepts whatever the umask.
+. "${srcdir:-.}/tests/lib.sh"
+t_need_cluster
+t_need mknod mkfifo python3
+
+src=$T_TMP/src
+t_make_tree "$src" 3 1000
+printf '[stage]\nname = out\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/m.ini"
+run() { t_cluster 2 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+stage() { run -m "$T_TMP/m.ini" "$@"; }
+err() { cat "$T_TMP/stderr"; }
+copies() { find "$T_NODES" -path '*/stage-py-*' -name 'out-*' -prune | wc -l; }
+fresh() { rm -rf "$T_NODES"; mkdir "$T_NODES"; }
+
+# A character device of the test's own, the same as /dev/null (1,3): the
+# machine's own is never put at risk.
+mknod "$T_TMP/null" c 1 3
+chmod 666 "$T_TMP/null"
+t_ok "--output to a character device (/dev/null)" stage --output "$T_TMP/null"
+t_ok "... is written in place: it is still a character device" test -c "$T_TMP/null"
+fresh
+t_ok "--stats to a character device too" stage --stats "$T_TMP/null"
+t_ok "... still a character device" test -c "$T_TMP/null"
+
+mkfifo "$T_TMP/fifo"
+cat "$T_TMP/fifo" >"$T_TMP/got" &
+reader=$!
+fresh
+t_ok "--output to a FIFO that a reader reads" stage --output "$T_TMP/fifo"
+wait "$reader"
+t_like "$(cat "$T_TMP/got")" "^PYTHONPATH=.*export PYTHONPATH" "... the reader gets the settings"
+t_ok "... and the FIFO stays a FIFO" test -p "$T_TMP/fifo"
+
+fresh
+rc=0; stage --output "$T_TMP/fifo" --timeout 60s || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/fifo': a FIFO that nobody reads" \
+    "--output to a FIFO that nobody reads: an error at once"
+t_is "$(copies)" 0 "... before anything is staged"
+
+mkdir "$T_TMP/adir"
+fresh
+rc=0; stage --output "$T_TMP/adir" || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/adir': it is a directory" \
+    "--output to a directory: an error"
+t_is "$(copies):$(ls -A "$T_TMP/adir" | wc -l)" 0:0 "... before anything is staged; nothing written"
+
+fresh
+rc=0; stage --output "$T_TMP/nosuch/env.sh" || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/nosuch/env.sh': directory '$T_TMP/nosuch': No such file or directory" \
+    "--output in a directory that does not exist: an error"
+t_is "$(copies)" 0 "... before anything is staged"
+fresh
+rc=0; stage --stats "$T_TMP/nosuch/s.json" || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --stats: cannot write '$T_TMP/nosuch/s.json'" "--stats likewise"
+t_is "$(copies)" 0 "... before anything is staged"
+
+fresh
+(cd "$T_TMP" && t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/m.ini" -o - >"$T_TMP/stdout" 2>"$T_TMP/stderr")
+t_like "$(cat "$T_TMP/stdout")" "^PYTHONPATH=.*export PYTHONPATH" "-o -: the settings on standard output"
+t_ok "... and no file named '-'" test ! -e "$T_TMP/-"
+rc=0; stage --stats - || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --stats -: standard output carries the settings" \
+    "--stats -: refused (standard output carries the settings)"
+rc=0; run pack -m "$T_TMP/m.ini" -o - || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: pack --output -: a bundle is not written to standard output" \
+    "pack -o -: refused"
+
+echo old >"$T_TMP/real.sh"
+ln -s real.sh "$T_TMP/link.sh"
+fresh
+t_ok "--output through a symbolic link to a file" stage --output "$T_TMP/link.sh"
+t_ok "... the link stays a link" test -L "$T_TMP/link.sh"
+t_like "$(cat "$T_TMP/real.sh")" "^PYTHONPATH=.*export PYTHONPATH" "... and its file gets the settings"
+t_is "$(find "$T_TMP" -maxdepth 1 -name '.*.tmp.*' | wc -l)" 0 "... nothing temporary left beside it"
+
+rc=0; (umask 002 && t_cluster 1 1 "$STAGE_PY" scan --python /usr/bin/python3 --import json \
+    --name sj -o "$T_TMP/scan.ini" >/dev/null 2>"$T_TMP/stderr") || rc=$?
+t_is "$rc:$(stat -c %a "$T_TMP/scan.ini")" 0:644 \
+    "scan -o under umask 002: a manifest without group or other write bits"
+fresh
+t_ok "... which staging accepts as it is" t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/scan.ini" -o "$T_TMP/sj.sh"
+t_done
