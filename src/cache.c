@@ -25,13 +25,18 @@
 
 int stg_cache_open(struct stg_cache *c, const char *dest)
 {
+    return stg_cache_open_as(c, dest, geteuid());
+}
+
+int stg_cache_open_as(struct stg_cache *c, const char *dest, uid_t uid)
+{
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->tmpfd = -1;
     c->lockfd = -1;
     c->budgetfd = -1;
+    c->uid = uid;
     c->dest = stg_xstrdup(dest);
-    uid_t uid = geteuid();
     c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
     /* Only the per-user directory is ours to make: a destination that is
      * missing is a typo, or a node set up unlike the others. */
@@ -131,7 +136,7 @@ static bool check_copy(const struct stg_cache *c, const char *copy, bool touch, 
     struct stat st;
     char want[64];
     snprintf(want, sizeof want, "\"key\": \"%s\"", key);
-    bool ok = fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+    bool ok = fstat(fd, &st) == 0 && st.st_uid == c->uid &&
               read_record(fd, rec, len, touch, used) && strstr(rec, want) != NULL;
     close(fd);
     return ok;
@@ -448,26 +453,48 @@ int stg_cache_pin(const struct stg_cache *c, const char *copy, const char *job)
     return rc;
 }
 
-int stg_cache_unpin_job(const struct stg_cache *c, const char *job, bool dry_run,
-                        unsigned *count)
+/* Whether pin (a copy's name, "<name>-<key>") is of a copy named name. */
+static bool pin_of(const char *pin, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(pin, name, n) == 0 && pin[n] == '-' && strlen(pin + n + 1) == 16 &&
+           strspn(pin + n + 1, "0123456789abcdef") == 16;
+}
+
+int stg_cache_unpin(const struct stg_cache *c, const char *job, const char *name, bool dry_run,
+                    unsigned *count)
 {
     *count = 0;
     int pfd = openat(c->fd, ".pins", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (pfd < 0)
         return STG_OK;
     int jfd = openat(pfd, job, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *d = jfd >= 0 ? fdopendir(jfd) : NULL;
+    int dfd = jfd >= 0 ? fcntl(jfd, F_DUPFD_CLOEXEC, 0) : -1;
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    int rc = STG_OK;
+    unsigned left = 0;
     if (d) {
         struct dirent *de;
-        while ((de = readdir(d)) != NULL)
-            if (de->d_name[0] != '.')
-                (*count)++;
+        while ((de = readdir(d)) != NULL) {
+            if (de->d_name[0] == '.')
+                continue;
+            if (name && !pin_of(de->d_name, name)) {
+                left++;
+                continue;
+            }
+            (*count)++;
+            if (!dry_run && name && unlinkat(jfd, de->d_name, 0) < 0 && rc == STG_OK)
+                rc = stg_err_set(STG_EFAIL, "cannot remove '%s/.pins/%s/%s': %s", c->dir, job,
+                                 de->d_name, strerror(errno));
+        }
         closedir(d);
-    } else if (jfd >= 0) {
-        close(jfd);
+    } else if (dfd >= 0) {
+        close(dfd);
     }
-    int rc = STG_OK;
-    if (!dry_run && stg_rm_tree_at(pfd, job) < 0)
+    if (jfd >= 0)
+        close(jfd);
+    /* the job's directory goes with its last pin */
+    if (rc == STG_OK && !dry_run && left == 0 && stg_rm_tree_at(pfd, job) < 0)
         rc = stg_err_set(STG_EFAIL, "cannot remove '%s/.pins/%s': %s", c->dir, job,
                          strerror(errno));
     close(pfd);
@@ -556,15 +583,17 @@ int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **
 }
 
 int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const char *job,
-                     char *why, size_t whylen)
+                     bool *kept, char *why, size_t whylen)
 {
     int lockfd;
+    *kept = false;
     int rc = lock_try(c, copy, &lockfd);
     if (rc)
         return rc;
     if (lockfd < 0) {
         snprintf(why, whylen, "a run is staging it");
-        return 1;
+        *kept = true;
+        return STG_OK;
     }
     /* A dry run leaves out its own job's pins: the real clean drops them
      * first. */
@@ -573,7 +602,8 @@ int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const 
     if (pins[0] || dry_run) {
         snprintf(why, whylen, "pinned by job %s", pins);
         close(lockfd);
-        return pins[0] ? 1 : STG_OK;
+        *kept = pins[0] != '\0';
+        return STG_OK;
     }
     /* Gone from its name at once; the tree goes after. */
     char *del = stg_xasprintf(".del-%s-%ld", copy, (long)getpid());
@@ -684,14 +714,15 @@ int stg_cache_evict(struct stg_cache *c, const char *keep, uint64_t need, uint64
         if (strcmp(v[i].copy, keep) == 0)
             continue;
         char why[300];
-        int r = stg_cache_remove(c, v[i].copy, false, NULL, why, sizeof why);
-        if (r == STG_OK) {
+        bool kept;
+        int r = stg_cache_remove(c, v[i].copy, false, NULL, &kept, why, sizeof why);
+        if (r == STG_OK && !kept) {
             total -= v[i].bytes;
             stg_log_info("evicted '%s/%s' (%s, last used %lld s ago) to stay within the cache "
                          "budget of %s", c->dir, v[i].copy,
                          stg_format_size(v[i].bytes, a, sizeof a),
                          (long long)time(NULL) - v[i].used, stg_format_size(budget, b, sizeof b));
-        } else if (r == 1) {
+        } else if (r == STG_OK) {
             int w = snprintf(held + off, sizeof held - off, "%s%s (%s)", off ? ", " : "",
                              v[i].copy, why);
             if (w > 0 && (size_t)w < sizeof held - off)

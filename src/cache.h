@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct stg_cache {
     char *dest;             /* the node-local root, e.g. /dev/shm */
@@ -34,6 +35,7 @@ struct stg_cache {
     int tmpfd;              /* open on our temporary directory, locked; -1: none */
     int lockfd;             /* the copy's lock, held; -1: none */
     int budgetfd;           /* the budget lock, held; -1: none */
+    uid_t uid;              /* whose directory it is */
 };
 
 /*
@@ -42,6 +44,10 @@ struct stg_cache {
  * writable by group or others.  Returns STG_OK or an error (stg_err_set()).
  */
 int stg_cache_open(struct stg_cache *c, const char *dest);
+/* The same for the user uid (root's clean --all-users), called with the
+ * file-system identity already uid's (setfsuid(2)), so that nothing in
+ * that user's directory is followed or changed with root's rights. */
+int stg_cache_open_as(struct stg_cache *c, const char *dest, uid_t uid);
 void stg_cache_close(struct stg_cache *c);
 
 /* OUT copy: "<name>-<key>". */
@@ -90,10 +96,11 @@ int stg_cache_claim(struct stg_cache *c, const char *copy, const char *job, bool
 void stg_cache_release(struct stg_cache *c);
 /* Record a pin of copy for job.  Returns STG_OK or an error. */
 int stg_cache_pin(const struct stg_cache *c, const char *copy, const char *job);
-/* Drop every pin of job on this node (dry_run: only count them).  OUT
- * count: pins dropped. */
-int stg_cache_unpin_job(const struct stg_cache *c, const char *job, bool dry_run,
-                        unsigned *count);
+/* Drop job's pins on this node: of the copies named name ("<name>-<key>"),
+ * or, with name NULL, every one (dry_run: only count them).  OUT count:
+ * pins dropped. */
+int stg_cache_unpin(const struct stg_cache *c, const char *job, const char *name, bool dry_run,
+                    unsigned *count);
 
 /* A copy as list and clean see it. */
 struct stg_copy_info {
@@ -113,10 +120,11 @@ int stg_cache_list(const struct stg_cache *c, bool tidy, struct stg_copy_info **
  * Remove copy unless it is pinned or another run holds its lock: the copy
  * leaves its name by one rename, then goes.  dry_run: only say whether it
  * would, not counting a pin of job alone (which a real clean drops first).
- * Returns STG_OK (removed), 1 (kept: why in OUT why), or an error.
+ * OUT kept: it stays, and why says why.  Returns STG_OK (removed, or kept),
+ * or an error (stg_err_set()) when it could not be removed.
  */
 int stg_cache_remove(struct stg_cache *c, const char *copy, bool dry_run, const char *job,
-                     char *why, size_t whylen);
+                     bool *kept, char *why, size_t whylen);
 
 /*
  * The budget lock, without waiting (OUT got): held from the count of

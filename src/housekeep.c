@@ -13,12 +13,17 @@
 
 #include "housekeep.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +41,7 @@ struct target {
     int select;             /* clean: remove copies at all (--manifest, --all, --older-than) */
     double older_than;      /* < 0: any age */
     int dry_run;
+    int all_users;          /* clean --all-users (root) */
     char job[128];          /* clean --job; "": this job (each node's own id) */
 };
 
@@ -58,6 +64,7 @@ static int target_root(const struct stg_opts *o, struct target *tg)
         tg->select = m || o->all || o->older_than >= 0;
         tg->older_than = o->older_than;
         tg->dry_run = o->dry_run;
+        tg->all_users = o->all_users;
         snprintf(tg->job, sizeof tg->job, "%s", o->job ? o->job : "");
     }
     stg_manifest_free(&m);
@@ -204,26 +211,27 @@ static int list_node(const struct stg_node *n, const struct target *tg, struct s
 
 /* ---- clean ------------------------------------------------------------ */
 
-/* One node's clean.  OUT rows: what happened, one row each:
+/* One per-user directory's clean (open in c).  who: "" for one's own,
+ * "stage-py-UID/" with --all-users.  OUT rows: what happened, one row each:
  *   node, "unpinned", job, count        pins of this job dropped
  *   node, "removed" | "would remove" | "kept", copy, bytes, why */
-static int clean_node(const struct stg_node *n, const struct target *tg, struct stg_cache *c,
-                      char **rows)
+static int clean_dir(const struct stg_node *n, const struct target *tg, struct stg_cache *c,
+                     const char *who, char **rows)
 {
-    bool absent;
-    int rc = open_cache(c, tg->dest, &absent);
-    if (rc || absent)
-        return rc;
     char job[128];
-    unsigned count;
+    unsigned count = 0;
+    int rc = STG_OK;
     if (tg->job[0])
         snprintf(job, sizeof job, "%s", tg->job);
     else
         stg_cache_job(job, sizeof job);
-    rc = stg_cache_unpin_job(c, job, tg->dry_run, &count);
+    /* clean --manifest X: only X's pins (the job may still use others);
+     * --all-users drops the pins of the --job given, of every user */
+    if (!tg->all_users || tg->job[0])
+        rc = stg_cache_unpin(c, job, tg->name[0] ? tg->name : NULL, tg->dry_run, &count);
     if (count)
-        add(rows, "%s\t%s\t%s\t%u\t\n", n->name, tg->dry_run ? "would unpin" : "unpinned", job,
-            count);
+        add(rows, "%s\t%s\t%s%s\t%u\t\n", n->name, tg->dry_run ? "would unpin" : "unpinned",
+            who, job, count);
     if (!tg->dry_run)
         stg_cache_sweep(c);
     if (rc || !tg->select)
@@ -238,16 +246,75 @@ static int clean_node(const struct stg_node *n, const struct target *tg, struct 
         if (tg->older_than >= 0 && (double)(now - v[i].used) < tg->older_than)
             continue;
         char why[300] = "";
-        int r = stg_cache_remove(c, v[i].copy, tg->dry_run, job, why, sizeof why);
-        if (r == STG_OK || r == 1)
-            add(rows, "%s\t%s\t%s\t%llu\t%s\n", n->name,
-                r == 1 ? "kept" : tg->dry_run ? "would remove" : "removed", v[i].copy,
-                v[i].bytes, r == 1 ? why : "");
-        else
-            rc = r;
+        bool kept;
+        /* a dry run sets aside the pins it would drop first */
+        rc = stg_cache_remove(c, v[i].copy, tg->dry_run,
+                              tg->all_users && !tg->job[0] ? NULL : job, &kept, why,
+                              sizeof why);
+        if (rc == STG_OK)
+            add(rows, "%s\t%s\t%s%s\t%llu\t%s\n", n->name,
+                kept ? "kept" : tg->dry_run ? "would remove" : "removed", who, v[i].copy,
+                v[i].bytes, kept ? why : "");
     }
     free(v);
     return rc;
+}
+
+/* clean --all-users, as root: each stage-py-UID directory below dest,
+ * entered with that user's file-system identity (setfsuid(2)): the
+ * kernel then checks every step as that user's, and root's rights follow
+ * nothing a user planted there. */
+static int clean_all_users(const struct stg_node *n, const struct target *tg, char **rows)
+{
+    DIR *d = opendir(tg->dest);
+    if (!d)
+        return stg_err_set(STG_EFAIL, "cannot read '%s': %s", tg->dest, strerror(errno));
+    int rc = STG_OK;
+    struct dirent *de;
+    while (rc == STG_OK && (de = readdir(d)) != NULL) {
+        char *end;
+        if (strncmp(de->d_name, "stage-py-", 9) != 0 || !isdigit((unsigned char)de->d_name[9]))
+            continue;
+        unsigned long uid = strtoul(de->d_name + 9, &end, 10);
+        struct stat st;
+        if (*end || fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(st.st_mode) || st.st_uid != (uid_t)uid)
+            continue;   /* not a per-user directory: left alone */
+        struct passwd *pw = getpwuid((uid_t)uid);
+        gid_t gid = pw ? pw->pw_gid : st.st_gid;
+        setfsgid(gid);
+        setfsuid((uid_t)uid);
+        if ((uid_t)setfsuid((uid_t)-1) != (uid_t)uid) {
+            setfsuid(0);
+            setfsgid(0);
+            rc = stg_err_set(STG_EFAIL, "cannot take the identity of uid %lu", uid);
+            break;
+        }
+        struct stg_cache c;
+        char who[64];
+        snprintf(who, sizeof who, "%s/", de->d_name);
+        rc = stg_cache_open_as(&c, tg->dest, (uid_t)uid);
+        if (rc == STG_OK)
+            rc = clean_dir(n, tg, &c, who, rows);
+        stg_cache_close(&c);
+        setfsuid(0);
+        setfsgid(0);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* One node's clean: this user's directory, or every user's. */
+static int clean_node(const struct stg_node *n, const struct target *tg, struct stg_cache *c,
+                      char **rows)
+{
+    if (tg->all_users)
+        return clean_all_users(n, tg, rows);
+    bool absent;
+    int rc = open_cache(c, tg->dest, &absent);
+    if (rc || absent)
+        return rc;
+    return clean_dir(n, tg, c, "", rows);
 }
 
 static void print_clean(char *rows, const struct target *tg, int nnodes)
@@ -282,7 +349,7 @@ static int housekeep(const struct stg_opts *o, struct stg_node *n, bool clean)
 {
     char msg[STG_MSG_MAX] = "";
     struct target tg;
-    struct stg_cache cache = {.fd = -1, .tmpfd = -1, .lockfd = -1};
+    struct stg_cache cache = {.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};
     char *rows = NULL;
     int rc = target_all(o, n, &tg, msg);
     if (rc)

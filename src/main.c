@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "admin.h"
 #include "bcast.h"
@@ -29,7 +30,7 @@ static const char usage_text[] =
     "Usage: stage-py [stage] --manifest FILE [options]\n"
     "       stage-py list [--dest DIR] [--json]\n"
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
-    "                      [--dest DIR] [--dry-run]\n"
+    "                      [--all-users] [--dest DIR] [--dry-run]\n"
     "       stage-py pack --manifest FILE [--output BUNDLE] [--compress none|gzip|zstd|lz4]\n"
     "       stage-py scan --python PYTHON --import MODULE... [--name NAME] [--output FILE]\n"
     "       stage-py check --manifest FILE --python PYTHON --import MODULE...\n"
@@ -88,6 +89,9 @@ static const char usage_text[] =
     "                          clean: only copies last used longer ago than this\n"
     "      --job ID            clean: drop the pins of job ID (one that ended without\n"
     "                          its clean or an epilog) instead of this job's\n"
+    "      --all-users         clean: root only: every user's copies on the node\n"
+    "                          (an epilog or cron), each entered as that user;\n"
+    "                          pins dropped only with --job\n"
     "      --dry-run           clean: say what would go; drop and remove nothing\n"
     "Options of pack:\n"
     "  -m, --manifest FILE     the manifest whose trees to pack; required\n"
@@ -182,7 +186,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
            OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK, OPT_PYTHON, OPT_IMPORT,
-           OPT_NAME, OPT_UNPACK_THREADS };
+           OPT_NAME, OPT_UNPACK_THREADS, OPT_ALL_USERS };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -200,6 +204,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"lock-wait", required_argument, NULL, OPT_LOCK_WAIT},
         {"json", no_argument, NULL, OPT_JSON},
         {"all", no_argument, NULL, OPT_ALL},
+        {"all-users", no_argument, NULL, OPT_ALL_USERS},
         {"older-than", required_argument, NULL, OPT_OLDER},
         {"dry-run", no_argument, NULL, OPT_DRY},
         {"job", required_argument, NULL, OPT_JOB},
@@ -322,6 +327,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_FORCE: o->force = true; break;
         case OPT_JSON: o->json = true; takes = C_LIST; break;
         case OPT_ALL: o->all = true; takes = C_CLEAN; break;
+        case OPT_ALL_USERS: o->all_users = true; takes = C_CLEAN; break;
         case OPT_DRY: o->dry_run = true; takes = C_CLEAN; break;
         case OPT_JOB:
             takes = C_CLEAN;
@@ -388,6 +394,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             command_names[o->cmd]);
     if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
         bad("clean: give --manifest FILE or --all, not both");
+    if (o->all_users && geteuid() != 0)
+        bad("clean --all-users: only root may clean other users' copies");
     if (usage_error[0]) {
         if (speak)
             stg_log_error("%s", usage_error);

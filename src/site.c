@@ -80,6 +80,11 @@ static int handler(void *user, const char *section, const char *name, const char
         if (stg_parse_size(value, &s->max_cache) < 0)
             return fail(p, "max_cache '%s': give a size such as 8G, or 0 for no limit", value);
         s->max_cache_line = p->line;
+    } else if (strcmp(name, "max_node_cache") == 0) {
+        if (stg_parse_size(value, &s->max_node_cache) < 0)
+            return fail(p, "max_node_cache '%s': give a size such as 32G, or 0 for no cap",
+                        value);
+        s->max_node_cache_line = p->line;
     } else if (strcmp(name, "headroom") == 0) {
         if (stg_parse_size(value, &s->headroom) < 0)
             return fail(p, "headroom '%s': give a size such as 256M", value);
@@ -99,8 +104,8 @@ static int handler(void *user, const char *section, const char *name, const char
         else
             return fail(p, "writable_manifests '%s': use refuse or warn", value);
     } else {
-        return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, headroom, "
-                    "timeout, lock_wait, writable_manifests)", name);
+        return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, "
+                    "max_node_cache, headroom, timeout, lock_wait, writable_manifests)", name);
     }
     return 1;
 }

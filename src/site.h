@@ -18,6 +18,9 @@ struct stg_site {
     int reuse_line;
     uint64_t max_cache;     /* default and upper limit of the cache budget; 0: none */
     int max_cache_line;
+    uint64_t max_node_cache;    /* what a destination may hold in all, every user's
+                                 * copies and anything else on it; 0: no cap */
+    int max_node_cache_line;
     uint64_t headroom;      /* default and lower limit of --headroom */
     int headroom_line;      /* 0: not set */
     double timeout;         /* default and upper limit of the timeout; 0: none */

@@ -180,3 +180,20 @@ int stg_space_check(const char *dir, uint64_t need, uint64_t headroom)
                   stg_format_size(used, d, sizeof d));
     return STG_OK;
 }
+
+int stg_space_cap_check(const char *dest, const char *copy, uint64_t need, uint64_t cap,
+                        const char *from)
+{
+    struct statvfs v;
+    if (statvfs(dest, &v) < 0)
+        return stg_err_set(STG_EFAIL, "cannot stat the file system of '%s': %s", dest,
+                           strerror(errno));
+    uint64_t used = (uint64_t)(v.f_blocks - v.f_bfree) * v.f_frsize;
+    char a[32], b[32], c[32];
+    if (need > cap || used > cap - need)
+        return stg_err_set(STG_EFAIL, "the node-wide cap of %s (%s) cannot take '%s' (%s): "
+                           "%s is in use in '%s' already", stg_format_size(cap, a, sizeof a),
+                           from, copy, stg_format_size(need, b, sizeof b),
+                           stg_format_size(used, c, sizeof c), dest);
+    return STG_OK;
+}

@@ -28,4 +28,13 @@ int stg_space_check(const char *dir, uint64_t need, uint64_t headroom);
  * the use there.  Returns false if unknown (no cgroup file system). */
 bool stg_space_cgroup(char *dir, size_t len, uint64_t *limit, uint64_t *used);
 
+/*
+ * The site's node-wide cap (max_node_cache): what the file system of dest
+ * holds in use (statvfs: every user's copies and anything else on it) and
+ * need more must stay within cap.  from: where the cap was set, for the
+ * message.  Returns STG_OK or an error naming the cap.
+ */
+int stg_space_cap_check(const char *dest, const char *copy, uint64_t need, uint64_t cap,
+                        const char *from);
+
 #endif

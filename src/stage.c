@@ -111,6 +111,8 @@ struct plan {
     int reuse;              /* copies made by other jobs may be used (site) */
     uint64_t max_cache;     /* the cache budget; 0: none */
     char max_cache_from[192];   /* where it was set, for messages */
+    uint64_t node_cap;      /* the site's max_node_cache; 0: none */
+    char node_cap_from[192];
     double lock_wait;       /* bound on waiting for another run's copy */
     int relocate;           /* a whole environment: point its paths at the copy */
 };
@@ -209,6 +211,12 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
     snprintf(p->max_cache_from, sizeof p->max_cache_from, "%s", mfrom ? mfrom : "");
     free(mfrom);
 
+    if (site->max_node_cache_line && site->max_node_cache) {
+        p->node_cap = site->max_node_cache;
+        char *w = stg_site_where(site, "max_node_cache", site->max_node_cache_line);
+        snprintf(p->node_cap_from, sizeof p->node_cap_from, "%s", w);
+        free(w);
+    }
     const char *dest = o->dest ? o->dest : m->dest ? m->dest
                        : site->dest ? site->dest : STG_DEFAULT_DEST;
     snprintf(p->dest, sizeof p->dest, "%s", dest);
@@ -518,6 +526,9 @@ static int make_room(struct stg_cache *cache, const char *copy, const struct pla
         rc = stg_cache_evict(cache, copy, p->bytes, p->max_cache, p->max_cache_from);
     if (rc == STG_OK)
         rc = stg_space_check(cache->dir, stg_space_need(p->bytes, p->files), p->headroom);
+    if (rc == STG_OK && p->node_cap)
+        rc = stg_space_cap_check(cache->dest, copy, stg_space_need(p->bytes, p->files),
+                                 p->node_cap, p->node_cap_from);
     if (rc == STG_OK)
         rc = stg_cache_tmp_new(cache, copy, p->bytes, tmp);
     stg_cache_budget_unlock(cache);
@@ -694,7 +705,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     struct stg_manifest *m = NULL;
     struct stg_scan *scan = NULL;
     struct stg_bundle bundle = {.fd = -1};
-    struct stg_cache cache = {.fd = -1, .tmpfd = -1};
+    struct stg_cache cache = {.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};
     char *copy = NULL, *tmp = NULL;
     char msg[STG_MSG_MAX] = "";
     char failed_nodes[STG_MSG_MAX] = "";

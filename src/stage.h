@@ -34,6 +34,7 @@ struct stg_opts {
     bool force;             /* --force: stage even where a copy is present */
     bool json;              /* list --json */
     bool all;               /* clean --all */
+    bool all_users;         /* clean --all-users: every user's directory (root) */
     bool dry_run;           /* clean --dry-run */
     double older_than;      /* clean --older-than, seconds; < 0: not given */
     const char *job;        /* clean --job: whose pins to drop; NULL: this job's */
