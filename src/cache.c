@@ -284,7 +284,15 @@ void stg_cache_sweep(const struct stg_cache *c)
 
 int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy, bool replace)
 {
-    if (renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE) == 0) {
+    int r = renameat2(c->fd, tmp, c->fd, copy, RENAME_NOREPLACE);
+    /* A file system without RENAME_NOREPLACE (FUSE, NFS: allowed by the
+     * site's allow_fs): a plain rename cannot replace a copy either, since
+     * a copy is a directory that is never empty (its record). */
+    if (r < 0 && errno == EINVAL)
+        r = renameat(c->fd, tmp, c->fd, copy);
+    if (r < 0 && errno == ENOTEMPTY)
+        errno = EEXIST;
+    if (r == 0) {
         close(c->tmpfd);
         c->tmpfd = -1;
         return STG_OK;

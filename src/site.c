@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "space.h"
 #include "trust.h"
 #include "util.h"
 
@@ -96,6 +97,19 @@ static int handler(void *user, const char *section, const char *name, const char
     } else if (strcmp(name, "lock_wait") == 0) {
         if (stg_parse_duration(value, &s->lock_wait) < 0)
             return fail(p, "lock_wait '%s': give a duration such as 5m", value);
+    } else if (strcmp(name, "allow_fs") == 0) {
+        /* a typo must not silently allow nothing */
+        for (const char *v = value; *v;) {
+            v += strspn(v, " \t,");
+            size_t k = strcspn(v, " \t,");
+            if (k && !stg_space_fs_shared_name(v, k))
+                return fail(p, "allow_fs: '%.*s' is not a shared file-system type (known: "
+                            "nfs lustre gpfs beegfs ceph cifs smb2 smb panfs 9p fuse afs kafs "
+                            "coda ocfs2 gfs2 orangefs ncp vboxsf)", (int)k, v);
+            v += k;
+        }
+        free(s->allow_fs);
+        s->allow_fs = stg_xstrdup(value);
     } else if (strcmp(name, "writable_manifests") == 0) {
         if (strcmp(value, "refuse") == 0)
             s->writable_manifests_warn = false;
@@ -105,7 +119,8 @@ static int handler(void *user, const char *section, const char *name, const char
             return fail(p, "writable_manifests '%s': use refuse or warn", value);
     } else {
         return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, "
-                    "max_node_cache, headroom, timeout, lock_wait, writable_manifests)", name);
+                    "max_node_cache, headroom, timeout, lock_wait, writable_manifests, "
+                    "allow_fs)", name);
     }
     return 1;
 }
@@ -176,7 +191,8 @@ void stg_site_free(struct stg_site *s)
 {
     free(s->path);
     free(s->dest);
-    s->path = s->dest = NULL;
+    free(s->allow_fs);
+    s->path = s->dest = s->allow_fs = NULL;
 }
 
 char *stg_site_where(const struct stg_site *s, const char *key, int line)

@@ -27,6 +27,7 @@ struct stg_site {
     int timeout_line;
     double lock_wait;       /* default bound on waiting for another run; < 0: not set */
     bool writable_manifests_warn;   /* writable_manifests = warn */
+    char *allow_fs;         /* shared file-system types allowed as destinations */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -196,4 +197,73 @@ int stg_space_cap_check(const char *dest, const char *copy, uint64_t need, uint6
                            from, copy, stg_format_size(need, b, sizeof b),
                            stg_format_size(used, c, sizeof c), dest);
     return STG_OK;
+}
+
+/* statfs(2) f_type values (linux/magic.h, and the vendors' own for the
+ * parallel file systems that Linux does not ship). */
+static const struct {
+    unsigned long magic;
+    const char *name;
+    bool shared;
+} fs_types[] = {
+    {0x01021994, "tmpfs", false},      {0x858458F6, "ramfs", false},
+    {0xEF53, "ext4", false},            {0x58465342, "xfs", false},
+    {0x9123683E, "btrfs", false},       {0x2FC12FC1, "zfs", false},
+    {0x794C7630, "overlay", false},     {0xF2F52010, "f2fs", false},
+    {0x6969, "nfs", true},              {0x0BD00BD0, "lustre", true},
+    {0x47504653, "gpfs", true},         {0x19830326, "beegfs", true},
+    {0x00C36400, "ceph", true},         {0xFF534D42, "cifs", true},
+    {0xFE534D42, "smb2", true},         {0x517B, "smb", true},
+    {0xAAD7AAEA, "panfs", true},        {0x01021997, "9p", true},
+    {0x65735546, "fuse", true},         {0x5346414F, "afs", true},
+    {0x6B414653, "kafs", true},         {0x73757245, "coda", true},
+    {0x7461636F, "ocfs2", true},        {0x01161970, "gfs2", true},
+    {0x20030528, "orangefs", true},     {0x564C, "ncp", true},
+    {0x786F4256, "vboxsf", true},
+};
+
+const char *stg_space_fs_name(unsigned long magic, bool *shared)
+{
+    for (size_t i = 0; i < sizeof fs_types / sizeof *fs_types; i++)
+        if (fs_types[i].magic == (magic & 0xFFFFFFFFul)) {
+            *shared = fs_types[i].shared;
+            return fs_types[i].name;
+        }
+    *shared = false;    /* a local type this table does not know: allowed */
+    return "unknown";
+}
+
+bool stg_space_fs_shared_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof fs_types / sizeof *fs_types; i++)
+        if (fs_types[i].shared && strlen(fs_types[i].name) == len &&
+            strncmp(fs_types[i].name, name, len) == 0)
+            return true;
+    return false;
+}
+
+int stg_space_local_check(const char *dest, const char *allow)
+{
+    struct statfs f;
+    if (statfs(dest, &f) < 0)
+        return errno == ENOENT ? STG_OK     /* said where the destination is opened */
+                               : stg_err_set(STG_EFAIL, "cannot stat the file system of "
+                                             "'%s': %s", dest, strerror(errno));
+    bool shared;
+    const char *name = stg_space_fs_name((unsigned long)f.f_type, &shared);
+    if (!shared)
+        return STG_OK;
+    size_t n = strlen(name);
+    for (const char *a = allow ? allow : ""; *a;) {
+        a += strspn(a, " \t,");
+        size_t k = strcspn(a, " \t,");
+        if (k == n && strncmp(a, name, n) == 0)
+            return STG_OK;
+        a += k;
+    }
+    return stg_err_set(STG_EFAIL, "refusing destination '%s': it is on %s, a network, "
+                       "parallel or FUSE file system that the nodes may share; staging there "
+                       "would load the very file system the job must spare (use a node-local "
+                       "one: /dev/shm, another tmpfs, or a local disk; the site's allow_fs can "
+                       "allow %s)", dest, name, name);
 }

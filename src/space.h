@@ -37,4 +37,22 @@ bool stg_space_cgroup(char *dir, size_t len, uint64_t *limit, uint64_t *used);
 int stg_space_cap_check(const char *dest, const char *copy, uint64_t need, uint64_t cap,
                         const char *from);
 
+/*
+ * The file-system type of a statfs(2) f_type: its name ("tmpfs", "nfs",
+ * "lustre", "unknown") and whether it is a network, parallel or user-space
+ * (FUSE) file system that may be shared by the nodes.  Pure: the table.
+ */
+const char *stg_space_fs_name(unsigned long magic, bool *shared);
+
+/* Whether the len bytes at name are the name of a shared type. */
+bool stg_space_fs_shared_name(const char *name, size_t len);
+
+/*
+ * A destination must be node-local: the file system of dest (statfs(2))
+ * may not be a shared one (stg_space_fs_name()), unless its name is in
+ * allow (names separated by blanks: the site's allow_fs).  Returns STG_OK
+ * or an error naming the path and the type.
+ */
+int stg_space_local_check(const char *dest, const char *allow);
+
 #endif

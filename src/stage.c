@@ -113,6 +113,7 @@ struct plan {
     char max_cache_from[192];   /* where it was set, for messages */
     uint64_t node_cap;      /* the site's max_node_cache; 0: none */
     char node_cap_from[192];
+    char allow_fs[128];     /* the site's allow_fs */
     double lock_wait;       /* bound on waiting for another run's copy */
     int relocate;           /* a whole environment: point its paths at the copy */
 };
@@ -211,6 +212,7 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
     snprintf(p->max_cache_from, sizeof p->max_cache_from, "%s", mfrom ? mfrom : "");
     free(mfrom);
 
+    snprintf(p->allow_fs, sizeof p->allow_fs, "%s", site->allow_fs ? site->allow_fs : "");
     if (site->max_node_cache_line && site->max_node_cache) {
         p->node_cap = site->max_node_cache;
         char *w = stg_site_where(site, "max_node_cache", site->max_node_cache_line);
@@ -746,7 +748,10 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
      * waits for another run that is making it. */
     stg_node_phase(n, "prepare");
     stg_test_stall(n, "prepare");
+    /* node-local, or nothing is made there */
     if (n->is_leader)
+        rc = stg_space_local_check(p.dest, p.allow_fs);
+    if (n->is_leader && rc == STG_OK)
         rc = stg_cache_open(&cache, p.dest);
     char *dir = stg_xasprintf("%s/stage-py-%u", p.dest, (unsigned)geteuid());
     int src = stg_node_check_shared(n, dir, rc == STG_OK);
