@@ -20,6 +20,7 @@
 #include "bundle.h"
 #include "env.h"
 #include "housekeep.h"
+#include "launch.h"
 #include "manifest.h"
 #include "log.h"
 #include "node.h"
@@ -111,7 +112,8 @@ static const char usage_text[] =
     "\n"
     "Site defaults and limits: " STG_SITE_CONF " (or $STAGE_PY_CONF).\n"
     "Exit status: 0 success (staging: on every node, with skip on those that\n"
-    "could); 1 failure; 2 bad command line, manifest or site file; 3 timeout.\n"
+    "could); 1 failure; 2 bad command line, manifest, site file or output, or a\n"
+    "launcher that did not make one MPI job (srun --mpi=pmix or pmi2); 3 timeout.\n"
     "See stage-py(1).\n";
 
 static void oom_abort(void)
@@ -404,17 +406,69 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     return -1;
 }
 
+/* Whether a staging's settings would go to stdout: no --output, no other
+ * command.  (A look at argv before it is parsed, for a launcher that did
+ * not make one MPI job.) */
+static bool settings_on_stdout(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if ((strncmp(a, "-o", 2) == 0 && strcmp(a, "-o-") != 0 &&
+             !(strcmp(a, "-o") == 0 && i + 1 < argc && strcmp(argv[i + 1], "-") == 0)) ||
+            (strncmp(a, "--output", 8) == 0 && strcmp(a, "--output=-") != 0 &&
+             !(strcmp(a, "--output") == 0 && i + 1 < argc && strcmp(argv[i + 1], "-") == 0)))
+            return false;
+        for (int k = 1; k < NCMD; k++)
+            if (strcmp(a, command_names[k]) == 0)
+                return false;
+    }
+    return true;
+}
+
+static const char *env(const char *name)
+{
+    return getenv(name);
+}
+
+/* The launcher did not make one MPI job (see launch.h): every task exits
+ * with status 2; one of them says why, and makes an eval of stdout fail. */
+static int launch_mismatch(int argc, char **argv, const char *msg)
+{
+    if (stg_launch_speaks(env)) {
+        fprintf(stderr, "stage-py: %s\n", msg);
+        if (settings_on_stdout(argc, argv))
+            fputs("false\n", stdout);
+    }
+    return STG_EUSAGE;
+}
+
 int main(int argc, char **argv)
 {
     int provided = 0;
+    char library[MPI_MAX_LIBRARY_VERSION_STRING] = "", msg[STG_MSG_MAX];
+    int liblen = 0;
+    MPI_Get_library_version(library, &liblen);     /* allowed before MPI_Init */
+    /* Before MPI_Init: Open MPI would fail in it with text of its own, and
+     * MPICH would make every task a job of its own. */
+    if (stg_launch_check(env, 0, library, msg, sizeof msg))
+        return launch_mismatch(argc, argv, msg);
     /* FUNNELED: only the main thread calls MPI; pack and unpack threads never do. */
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
         fputs("stage-py: MPI_Init_thread failed\n", stderr);
         return STG_EFAIL;
     }
     stg_oom_hook = oom_abort;
-    int rank = 0;
+    int rank = 0, world = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world);
+    /* After it: the job MPI made must be the one the launcher started. */
+    if (stg_launch_check(env, world, library, msg, sizeof msg)) {
+        int rc = launch_mismatch(argc, argv, msg);
+        MPI_Finalize();
+        return rc;
+    }
     struct stg_opts o = {
         .shell = STG_SHELL_SH, .chunk_size = STG_DEFAULT_CHUNK, .depth = STG_DEFAULT_DEPTH,
         .unpack_threads = STG_DEFAULT_UNPACK_THREADS,

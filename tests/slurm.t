@@ -103,6 +103,35 @@ t_is "$(cat "$T_TMP"/app.* 2>/dev/null | grep -c "^$T_TMP/shm/stage-py-0/sl-[0-9
     "... both tasks of the application step import from the staged copy"
 t_ok "... the job's pins are gone at its end (clean)" test -z "$(ls -A "$T_TMP/shm/stage-py-0/.pins" 2>/dev/null)"
 t_ok "... the copy stays for the next job" test -d "$(ls -d "$T_TMP/shm/stage-py-0"/sl-* | head -1)"
+# A launcher that does not make one MPI job: srun --mpi=none (Slurm's
+# MpiDefault=none).  Every task exits 2 before MPI_Init, one says why, and
+# no task opens anything below the trees.
+t_need strace
+mkdir "$T_TMP/trace"
+rc=0; srun --mpi=none -N 1 -n 2 strace -f -qq -e trace=%file -o "$T_TMP/trace/none" \
+    "$STAGE_PY" --manifest "$T_TMP/m.ini" >"$T_TMP/none.out" 2>"$T_TMP/none.err" || rc=$?
+t_is "$rc" 2 "srun --mpi=none -n 2: every task exits with status 2"
+t_is "$(grep -c "stage-py: srun started 2 tasks (SLURM_STEP_NUM_TASKS) with no MPI plugin" "$T_TMP/none.err")" 1 \
+    "... one message says why"
+t_like "$(cat "$T_TMP/none.err")" "launch with srun --mpi=$mpi " "... and names the plugin that fits"
+t_is "$(cat "$T_TMP/none.out")" false "... stdout makes an eval fail"
+t_is "$(cat "$T_TMP"/trace/none* | grep -c "$src")" 0 "... and no task opened anything below the trees"
+# mpirun or mpiexec inside an allocation: its ranks inherit a Slurm step
+# of the launcher's own; it must still stage.
+case ${T_MPI:-openmpi} in
+    mpich) launcher=mpiexec.mpich ;;
+    *) launcher="mpiexec.openmpi --oversubscribe" ;;
+esac
+cat >"$T_TMP/mpirun.sh" <<EOT
+#!/bin/bash
+set -e
+cd "$T_TMP"
+$launcher -n 2 "$STAGE_PY" --manifest "$T_TMP/m.ini" --output env2.sh --stats st2.json
+EOT
+t_ok "$launcher -n 2 inside sbatch stages" \
+    sbatch --wait -N 1 -n 2 -o "$T_TMP/mpirun.out" "$T_TMP/mpirun.sh"
+t_is "$(t_json "$T_TMP/st2.json" ranks 2>/dev/null)" 2 "... as one MPI job of 2 ranks"
+
 t_fails "the same script, staging a manifest whose source is missing" job "$T_TMP/bad.ini"
 t_is "$(ls "$T_TMP"/app.* 2>/dev/null | wc -l)" 0 "... stops before the application step"
 t_like "$(cat "$T_TMP/bad.ini.out")" "source '$T_TMP/nowhere'" "... and the job's output says why"
