@@ -6,11 +6,7 @@
 # directory as its user; the site's node-wide cap is never exceeded.
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
-t_need setpriv
-user=${T_USER:-stagepy-test}
-[ "$(id -u)" = 0 ] || t_skip_all "needs root: runs stage-py as root and as another user"
-id "$user" >/dev/null 2>&1 || t_skip_all "no user '$user' (.ci/run creates it: useradd $user)"
-uid=$(id -u "$user")
+t_need_user
 
 for t in a b; do
     t_make_tree "$T_TMP/$t" 3 2000

@@ -256,6 +256,18 @@ t_need_cluster() {
         t_skip_all "cannot create mount namespaces here (needs root)"
 }
 
+# t_need_user: skip the whole script unless it runs as root and the
+# ordinary user $T_USER (default stagepy-test, which .ci/run creates)
+# exists, for tests that run stage-py as root and as that user (root passes
+# every permission check).  Sets user and uid.
+t_need_user() {
+    t_need setpriv
+    user=${T_USER:-stagepy-test}
+    [ "$(id -u)" = 0 ] || t_skip_all "needs root to run stage-py as root and as another user"
+    id "$user" >/dev/null 2>&1 || t_skip_all "no user '$user' (.ci/run creates it: useradd $user)"
+    uid=$(id -u "$user")
+}
+
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 # T_MPICC: the MPI compiler matching t_cluster's launcher (a program built

@@ -6,11 +6,7 @@
 # the copy; a per-user directory that is not the user's is refused.
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
-t_need setpriv
-user=${T_USER:-stagepy-test}
-[ "$(id -u)" = 0 ] || t_skip_all "needs root to run stage-py as another user"
-id "$user" >/dev/null 2>&1 || t_skip_all "no user '$user' (.ci/run creates it: useradd $user)"
-uid=$(id -u "$user")
+t_need_user
 
 chmod 755 "$T_TMP"
 src=$T_TMP/src

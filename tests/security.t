@@ -11,11 +11,8 @@
 # Races are made deterministic with STAGE_PY_TEST_PAUSE (src/testhook.h).
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
-t_need python3 mkfifo setpriv
-user=${T_USER:-stagepy-test}
-[ "$(id -u)" = 0 ] || t_skip_all "needs root: root's own behaviour is what is tested"
-id "$user" >/dev/null 2>&1 || t_skip_all "no user '$user' (.ci/run creates it: useradd $user)"
-uid=$(id -u "$user")
+t_need python3 mkfifo
+t_need_user
 export T_TIMEOUT=90     # a run that blocks (the old FIFO hang) fails, not hangs
 
 mkdir -m 1777 "$T_TMP/marks"
