@@ -45,42 +45,10 @@
 #include "testhook.h"
 #include "util.h"
 
-/* argv[1]: a list of "F\tindex\tsource\tarchive path" (a .py, index: its
- * entry) and "P\tarchive path" (a .pyc the copy has); argv[2]: where new
- * .pyc files go.  Prints the interpreter's version, then "index\tarchive
- * path" for each new .pyc, and "E\tsource\terror" for each that failed. */
+/* src/py/compile.py: the bytecode of the copy, by the manifest's interpreter. */
 static const char compile_script[] =
-    "import sys, os, importlib.util, py_compile\n"
-    "lst, out = sys.argv[1], sys.argv[2]\n"
-    "tag = sys.implementation.cache_tag\n"
-    "print('%d.%d' % sys.version_info[:2])\n"
-    "have, todo = set(), []\n"
-    "for line in open(lst, encoding='utf-8', errors='surrogateescape'):\n"
-    "    f = line.rstrip('\\n').split('\\t')\n"
-    "    (have.add(f[1]) if f[0] == 'P' else todo.append((f[1], f[2], f[3])))\n"
-    "def fresh(src, rel):\n"
-    "    # the copy has the .pyc that the source's own __pycache__ holds: is it current?\n"
-    "    if rel not in have: return False\n"
-    "    try:\n"
-    "        with open(importlib.util.cache_from_source(src), 'rb') as f: h = f.read(16)\n"
-    "        st = os.stat(src)\n"
-    "    except OSError: return False\n"
-    "    if len(h) < 16 or h[:4] != importlib.util.MAGIC_NUMBER: return False\n"
-    "    if int.from_bytes(h[4:8], 'little') & 1: return True\n"
-    "    return (int.from_bytes(h[8:12], 'little') == int(st.st_mtime) & 0xffffffff and\n"
-    "            int.from_bytes(h[12:16], 'little') == st.st_size & 0xffffffff)\n"
-    "mode = py_compile.PycInvalidationMode.UNCHECKED_HASH\n"
-    "for i, src, apath in todo:\n"
-    "    d, base = os.path.split(apath)\n"
-    "    rel = os.path.join(d, '__pycache__', base[:-3] + '.' + tag + '.pyc')\n"
-    "    if fresh(src, rel): continue\n"
-    "    try:\n"
-    "        py_compile.compile(src, cfile=os.path.join(out, rel), dfile=src, doraise=True,\n"
-    "                           invalidation_mode=mode)\n"
-    "    except Exception as e:\n"
-    "        print('E\\t%s\\t%s' % (src, str(e).replace('\\n', ' ')))\n"
-    "        continue\n"
-    "    print(i + '\\t' + rel)\n";
+#include "compile.py.h"
+    ;
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -259,101 +227,12 @@ out:
 
 /* ---- scan --------------------------------------------------------------- */
 
-/* glibc's libraries, by the start of their names: scan never stages them
- * (they must match the node's ld.so) and check does not report them. */
-#define GLIBC                                                                                \
-    "glibc = ('libc.so', 'libc-', 'ld-linux', 'ld64.so', 'libm.so', 'libm-', 'libpthread',\n" \
-    "         'libdl.so', 'libdl-', 'librt.so', 'librt-', 'libresolv', 'libutil.so', 'libnss_',\n" \
-    "         'libanl', 'libmvec', 'libthread_db', 'libBrokenLocale', 'libmemusage',\n"         \
-    "         'libpcprofile')\n"
 
-
-/*
- * argv[1:]: the modules to import.  Prints, one record a line:
- *   V version           X executable
- *   P entry\tname...    a sys.path entry (in sys.path order) and the
- *                       top-level names under it that the job needs
- *   L dir\tname...      a directory of shared libraries that were mapped:
- *                       lib*.so* only, which the loader finds by name (so
- *                       LD_LIBRARY_PATH can lead it to the copy); plugins
- *                       that are opened by absolute path (Open MPI's mca_*,
- *                       hwloc's) could not be, and glibc must match ld.so
- *   W text              a warning
- */
+/* src/py/scan.py (after glibc.py): what the imports load. */
 static const char scan_script[] =
-    "import sys, os, re, importlib, importlib.metadata\n"
-    "real = os.path.realpath\n"
-    "for m in sys.argv[1:]:\n"
-    "    importlib.import_module(m)\n"
-    "out = []\n"
-    "print('V %d.%d.%d' % sys.version_info[:3])\n"
-    "print('X ' + sys.executable)\n"
-    "entries = []\n"
-    "for e in sys.path:\n"
-    "    if e and os.path.isdir(e) and real(e) not in [real(x) for x in entries]:\n"
-    "        entries.append(e)\n"
-    "files = set()\n"
-    "for name, mod in list(sys.modules.items()):\n"
-    "    f = getattr(mod, '__file__', None)\n"
-    "    if isinstance(f, str): files.add(f)\n"
-    "    for p in list(getattr(mod, '__path__', None) or []):\n"
-    "        if isinstance(p, str): files.add(os.path.join(p, ''))\n"
-    "mapped = set()\n"
-    "for line in open('/proc/self/maps'):\n"
-    "    f = line.split(None, 5)\n"
-    "    if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
-    "        mapped.add(f[5].rstrip('\\n'))\n"
-    "def owner(f):\n"
-    "    best = None\n"
-    "    for e in entries:\n"
-    "        for ef in {e.rstrip('/'), real(e)}:\n"
-    "            if f.startswith(ef + '/') and (best is None or len(ef) > len(best[1])):\n"
-    "                best = (e, ef)\n"
-    "    return best\n"
-    "used = {e: set() for e in entries}\n"
-    "libs = {}\n"
-    GLIBC
-    "exe = real(sys.executable)\n"
-    "for f in files | mapped:\n"
-    "    o = owner(f) or owner(real(f))\n"
-    "    if o:\n"
-    "        e, ef = o\n"
-    "        g = f if f.startswith(ef + '/') else real(f)\n"
-    "        top = g[len(ef) + 1:].split('/')[0]\n"
-    "        if top: used[e].add(top)\n"
-    "    elif f in mapped:\n"
-    "        r = real(f)\n"
-    "        b = os.path.basename(r)\n"
-    "        if r == exe or b.startswith(glibc) or not re.match(r'lib.*[.]so([.]|$)', b) or r.startswith(('/dev/', '/proc/', '/sys/', '/run/', '/tmp/', '/var/', '/usr/lib/locale/')) or '/gconv/' in r:\n"
-    "            continue\n"
-    "        libs.setdefault(os.path.dirname(r), set()).add(b)\n"
-    "pd = importlib.metadata.packages_distributions()\n"
-    "for e in entries:\n"
-    "    names = used[e]\n"
-    "    if not names: continue\n"
-    "    for top in list(names):\n"
-    "        mod = top.split('.')[0]\n"
-    "        if os.path.isdir(os.path.join(e, mod + '.libs')): names.add(mod + '.libs')\n"
-    "        for d in pd.get(mod, []):\n"
-    "            try: p = importlib.metadata.distribution(d)._path\n"
-    "            except Exception: continue\n"
-    "            if p and real(str(p.parent)) == real(e): names.add(p.name)\n"
-    "    names.update(n for n in os.listdir(e) if n.endswith('.pth'))\n"
-    "    if any(n.endswith('.py') for n in names) and os.path.isdir(os.path.join(e, '__pycache__')):\n"
-    "        names.add('__pycache__')\n"
-    "    ok = sorted(n for n in names if not any(c in n for c in ' \\t*?[') and not n.startswith('.'))\n"
-    "    for n in sorted(names.difference(ok)):\n"
-    "        print('W %s/%s: a name that a manifest cannot hold, left out' % (e, n))\n"
-    "    print('P ' + '\\t'.join([e] + ok))\n"
-    "for d in sorted(libs):\n"
-    "    names = set(libs[d])\n"
-    "    try: listing = os.listdir(d)\n"
-    "    except OSError: listing = []\n"
-    "    for n in listing:\n"
-    "        p = os.path.join(d, n)\n"
-    "        if os.path.islink(p) and os.path.basename(real(p)) in libs[d] and os.path.dirname(real(p)) == real(d):\n"
-    "            names.add(n)\n"
-    "    print('L ' + '\\t'.join([d] + sorted(n for n in names if not any(c in n for c in ' \\t*?['))))\n";
+#include "glibc.py.h"
+#include "scan.py.h"
+    ;
 
 /* A tree's name from its source: the last component, made valid and
  * unique. */
@@ -480,89 +359,11 @@ static int scan_root(const struct stg_opts *o, char **text)
 
 /* ---- check -------------------------------------------------------------- */
 
-/*
- * argv[1]: the copy ($STAGE_PY_DIR); argv[2]: what the trees stage, one a
- * line: "=path" (a tree's source, or a name its include spells out),
- * "*dir/glob" (an include glob) or "~source" (a [tree]'s source: what is
- * below it is the tree's, staged or not); argv[3:]: the modules.  Prints, for each
- * file opened or mapped from outside the copy:
- * "ORIGINAL|OUTSIDE\tkind\tpath\treason"; the last line: "N M": N such
- * files, M of them modules from below a staged path (shared objects and
- * data from there are listed, but plugins opened by absolute path, such as
- * Open MPI's, cannot come from the copy, and metadata scans read every
- * distribution's files).  Like glibc, the libraries that the interpreter
- * maps before any import (its own, from the node's system) are not
- * counted when no tree holds them.
- */
+/* src/py/check.py (after glibc.py): what the imports load from outside the copy. */
 static const char check_script[] =
-    "import sys, os, fnmatch\n"
-    "def maps():\n"
-    "    out = set()\n"
-    "    for line in open('/proc/self/maps'):\n"
-    "        f = line.split(None, 5)\n"
-    "        if len(f) == 6 and f[5].startswith('/') and not f[5].rstrip().endswith('(deleted)'):\n"
-    "            out.add(f[5].rstrip('\\n'))\n"
-    "    return out\n"
-    "boot = maps()\n"
-    "opened = []\n"
-    "def hook(ev, a):\n"
-    "    if ev == 'open' and a and isinstance(a[0], (str, bytes)):\n"
-    "        opened.append(os.fsdecode(a[0]))\n"
-    "sys.addaudithook(hook)\n"
-    "import importlib\n"
-    "copy, mods = sys.argv[1], sys.argv[3:]\n"
-    "items = [(s[1:].rsplit('/', 1)[0], s[1:].rsplit('/', 1)[1]) if s[0] == '*' else (s[1:], None)\n"
-    "         for s in sys.argv[2].split('\\n') if s and s[0] in '=*']\n"
-    "roots = [s[1:].rstrip('/') for s in sys.argv[2].split('\\n') if s and s[0] == '~']\n"
-    "for m in mods: importlib.import_module(m)\n"
-    "real = os.path.realpath\n"
-    "files = {}\n"
-    "for name, mod in list(sys.modules.items()):\n"
-    "    spec = getattr(mod, '__spec__', None)\n"
-    "    if spec is not None and spec.origin in ('frozen', 'built-in'): continue\n"
-    "    f = getattr(mod, '__file__', None)\n"
-    "    if isinstance(f, str): files.setdefault(os.path.abspath(f), 'module')\n"
-    "for f in opened:\n"
-    "    files.setdefault(os.path.abspath(f), 'data')\n"
-    "for f in maps():\n"
-    "    files.setdefault(f, 'shared object')\n"
-    "def holder(f, r):\n"
-    "    # the staged path that holds f: f as the copy mirrors it, or None\n"
-    "    for d, pat in items:\n"
-    "        for p, base in ((f, d.rstrip('/')), (r, real(d))):\n"
-    "            if not p.startswith(base + '/'): continue\n"
-    "            if pat is None or fnmatch.fnmatchcase(p[len(base) + 1:].split('/')[0], pat):\n"
-    "                return d.rstrip('/') + p[len(base):]\n"
-    "    for d in roots:\n"
-    "        # below a tree's source, which its include or exclude leaves out\n"
-    "        for p, base in ((f, d), (r, real(d))):\n"
-    "            if p.startswith(base + '/'): return d + p[len(base):]\n"
-    "    return None\n"
-    GLIBC
-    "exe, rcopy = real(sys.executable), real(copy)\n"
-    "total = original = 0\n"
-    "for f in sorted(files):\n"
-    "    kind, r = files[f], real(f)\n"
-    "    if f.startswith(copy + '/') or r.startswith(rcopy + '/'): continue\n"
-    "    if r == exe or os.path.basename(r).startswith(glibc) or r.startswith(('/proc/', '/dev/', '/sys/', '/etc/', '/usr/lib/locale/')) or '/gconv/' in r or not os.path.exists(f):\n"
-    "        continue\n"
-    "    g = holder(f, r)\n"
-    "    if g is None and kind == 'shared object' and f in boot: continue\n"
-    "    total += 1\n"
-    "    if g is None:\n"
-    "        print('OUTSIDE\\t%s\\t%s\\tno tree of the manifest holds it' % (kind, f))\n"
-    "        continue\n"
-    "    if not os.path.exists(copy + g):\n"
-    "        why = 'missing from the copy: the tree\\'s include or exclude leaves it out'\n"
-    "    elif kind == 'shared object':\n"
-    "        why = 'the copy has it: a DT_RPATH or RUNPATH, or a load by absolute path, outranks LD_LIBRARY_PATH'\n"
-    "    elif kind == 'module':\n"
-    "        why = 'the copy has it: a sys.path entry ahead of the copy found it first (a .pth file, a namespace package\\'s __path__, or PYTHONPATH order)'\n"
-    "    else:\n"
-    "        why = 'the copy has it: opened by its original path (a path computed from an original location)'\n"
-    "    if kind == 'module': original += 1\n"
-    "    print('ORIGINAL\\t%s\\t%s\\t%s' % (kind, f, why))\n"
-    "print('%d %d' % (total, original))\n";
+#include "glibc.py.h"
+#include "check.py.h"
+    ;
 
 static int check_root(const struct stg_opts *o, char **report)
 {

@@ -36,38 +36,10 @@
 #include "python.h"
 #include "util.h"
 
-/*
- * Prints one record a line (paths as bytes, none with a newline):
- *   V X.Y        the version
- *   X path       the real executable
- *   T path       a standard library directory (sysconfig stdlib, platstdlib)
- *   S path       an existing absolute sys.path entry, in order
- *   L path       a libpython mapped from below sys.prefix or
- *                sys.base_prefix (a shared build's)
- */
+/* src/py/facts.py: what the environment of the interpreter is made of. */
 static const char facts_script[] =
-    "import sys, os, sysconfig\n"
-    "r = os.path.realpath\n"
-    "out = sys.stdout.buffer\n"
-    "def put(k, p):\n"
-    "    if p and '\\n' not in p: out.write(k.encode() + b' ' + os.fsencode(p) + b'\\n')\n"
-    "put('V', '%d.%d' % sys.version_info[:2])\n"
-    "exe = r(sys.executable)\n"
-    "put('X', exe)\n"
-    "for k in ('stdlib', 'platstdlib'):\n"
-    "    p = sysconfig.get_path(k)\n"
-    "    if p and os.path.isdir(p): put('T', p)\n"
-    "for p in sys.path:\n"
-    "    if p and os.path.isabs(p) and os.path.exists(p): put('S', os.path.normpath(p))\n"
-    "pre = {r(sys.prefix), r(sys.base_prefix)}\n"
-    "for line in open('/proc/self/maps'):\n"
-    "    f = line.split(None, 5)\n"
-    "    if len(f) < 6 or not f[5].startswith('/'): continue\n"
-    "    p = f[5].rstrip('\\n')\n"
-    "    if p.endswith(' (deleted)') or r(p) == exe: continue\n"
-    "    if os.path.basename(p).startswith('libpython') and \\\n"
-    "       any(r(p).startswith(x + '/') for x in pre): put('L', p)\n"
-    "out.flush()\n";
+#include "facts.py.h"
+    ;
 
 static const char *const kind_names[] = {"plain", "venv", "conda"};
 

@@ -61,10 +61,11 @@ static int check_prefix(const char *p, struct stg_trust *t)
                 for (int j = 0; rc == 0 && env_files[j]; j++) {
                     char *fp = stg_xasprintf("%s/%s", g.gl_pathv[k], env_files[j]);
                     glob_t f;
-                    if (glob(fp, GLOB_NOSORT, NULL, &f) == 0)
+                    if (glob(fp, GLOB_NOSORT, NULL, &f) == 0) {
                         for (size_t q = 0; rc == 0 && q < f.gl_pathc; q++)
                             rc = stg_trust_check(f.gl_pathv[q], 0, STG_TRUST_FILE, t);
-                    globfree(&f);
+                        globfree(&f);
+                    }
                     free(fp);
                 }
             }

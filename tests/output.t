@@ -29,7 +29,7 @@ t_ok "--stats to a character device too" stage --stats "$T_TMP/null"
 t_ok "... still a character device" test -c "$T_TMP/null"
 
 mkfifo "$T_TMP/fifo"
-cat "$T_TMP/fifo" >"$T_TMP/got" &
+timeout 60 cat "$T_TMP/fifo" >"$T_TMP/got" &   # bounded: a writer that never comes fails the test, not hangs it
 reader=$!
 fresh
 t_ok "--output to a FIFO that a reader reads" stage --output "$T_TMP/fifo"
