@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * t-pack: the pack thread and the unpack threads together, as a staging
+ * runs them on one node: a tree walked, packed into chunks that go straight
+ * to the unpacker, and written below a copy; and a file that changed
+ * between the walk and the pack fails the pack, naming it.  (Also what the
+ * ThreadSanitizer build of .ci/run runs.)
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "log.h"
+#include "manifest.h"
+#include "pack.h"
+#include "scan.h"
+#include "tap.h"
+#include "unpack.h"
+#include "util.h"
+
+static char top[64];
+
+static void put(const char *rel, const char *text, size_t len)
+{
+    char *p = stg_xasprintf("%s/src/%s", top, rel);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fwrite(text, 1, len, f);
+        fclose(f);
+    }
+    free(p);
+}
+
+/* Same bytes at the source and in the copy? */
+static bool same(const char *rel)
+{
+    char *a = stg_xasprintf("%s/src/%s", top, rel);
+    char *b = stg_xasprintf("copy%s/src/%s", top, rel);
+    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
+    bool eq = fa && fb;
+    while (eq) {
+        int x = fgetc(fa), y = fgetc(fb);
+        eq = x == y;
+        if (x == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    free(a);
+    free(b);
+    return eq;
+}
+
+/* Walk, then pack into chunks of chunk bytes that threads unpack below
+ * "copy"; between the walk and the pack, between() runs.  OUT err. */
+static int stage(size_t chunk, int threads, void (*between)(void), char *err, size_t len)
+{
+    char merr[STG_MSG_MAX];
+    char *path = stg_xasprintf("%s/m.ini", top);
+    struct stg_manifest *m = NULL;
+    struct stg_scan *s = NULL;
+    stg_err_clear();
+    int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m, merr, sizeof merr);
+    free(path);
+    if (rc == STG_OK)
+        rc = stg_scan_run(m, &s);
+    if (rc) {
+        snprintf(err, len, "%s", merr);
+        stg_manifest_free(&m);
+        return rc;
+    }
+    if (between)
+        between();
+    stg_rm_tree_at(AT_FDCWD, "copy");
+    mkdir("copy", 0700);
+    struct stg_chunk_pool pool;
+    struct stg_chunkq mid;
+    stg_chunk_pool_init(&pool, 4, chunk);
+    stg_chunkq_init(&mid, pool.n);
+    struct stg_pack *p;
+    struct stg_unpack *u;
+    stg_pack_start(&p, s, &pool.free, &mid);
+    stg_unpack_start(&u, "copy", NULL, s->bytes, threads, &mid, &pool.free);
+    int prc = stg_pack_join(&p, NULL, NULL, NULL);
+    int urc = stg_unpack_join(&u, NULL);
+    stg_err_get(err, len);
+    stg_chunkq_destroy(&mid);
+    stg_chunk_pool_destroy(&pool);
+    stg_scan_free(&s);
+    stg_manifest_free(&m);
+    return prc ? prc : urc;
+}
+
+static void touch_later(void)
+{
+    char *p = stg_xasprintf("%s/src/pkg/a.py", top);
+    struct timespec t[2] = {{0, UTIME_OMIT}, {12345, 0}};
+    utimensat(AT_FDCWD, p, t, 0);
+    free(p);
+}
+
+static void swap_for_link(void)
+{
+    char *d = stg_xasprintf("%s/src/pkg/sub", top), *o = stg_xasprintf("%s/src/pkg/sub.old", top);
+    char *t = stg_xasprintf("%s/elsewhere", top);
+    if (rename(d, o) < 0 || symlink(t, d) < 0)
+        fprintf(stderr, "cannot swap %s\n", d);
+    free(d);
+    free(o);
+    free(t);
+}
+
+int main(void)
+{
+    snprintf(top, sizeof top, "/tmp/t-pack-XXXXXX");
+    if (!mkdtemp(top))
+        return 1;
+    chmod(top, 0755);   /* as root, only what others can reach is staged */
+    char *dirs[] = {stg_xasprintf("%s/src", top), stg_xasprintf("%s/src/pkg", top),
+                    stg_xasprintf("%s/src/pkg/sub", top), stg_xasprintf("%s/elsewhere", top),
+                    stg_xasprintf("%s/work", top)};
+    for (int i = 0; i < 5; i++) {
+        mkdir(dirs[i], 0755);
+        free(dirs[i]);
+    }
+    put("pkg/a.py", "x = 1\n", 6);
+    size_t big = 300000;
+    char *blob = stg_xmalloc(big);
+    for (size_t i = 0; i < big; i++)
+        blob[i] = (char)(i * 7 + i / 255);
+    put("pkg/blob.bin", blob, big);
+    free(blob);
+    put("pkg/sub/c.txt", "see\n", 4);
+    char *other = stg_xasprintf("%s/elsewhere/c.txt", top);
+    FILE *f = fopen(other, "w");
+    if (f) {
+        fputs("ZZZ\n", f);      /* the same size as sub/c.txt */
+        fclose(f);
+    }
+    free(other);
+    char *m = stg_xasprintf("%s/m.ini", top);
+    f = fopen(m, "w");
+    if (f) {
+        fprintf(f, "[stage]\nname = t\n[tree a]\nsource = %s/src\n", top);
+        fclose(f);
+    }
+    chmod(m, 0644);
+    free(m);
+    char *work = stg_xasprintf("%s/work", top);
+    if (chdir(work) < 0)
+        return 1;
+    free(work);
+
+    char err[STG_MSG_MAX];
+    for (int threads = 1; threads <= 3; threads++) {
+        for (size_t chunk = 4096; chunk <= 65536; chunk *= 16) {
+            int rc = stage(chunk, threads, NULL, err, sizeof err);
+            ok(rc == STG_OK && same("pkg/a.py") && same("pkg/blob.bin") && same("pkg/sub/c.txt"),
+               "%d unpack thread(s), %zu-byte chunks: the copy is the tree (%s)", threads,
+               chunk, err);
+        }
+    }
+    int rc = stage(4096, 2, touch_later, err, sizeof err);
+    ok(rc != STG_OK && strstr(err, "/src/pkg/a.py' changed while it was being staged"),
+       "a file changed after the walk: the pack fails, naming it (%s)", err);
+    rc = stage(4096, 2, swap_for_link, err, sizeof err);
+    ok(rc != STG_OK && strstr(err, "/src/pkg/sub/c.txt' changed while it was being staged"),
+       "a directory swapped for a link after the walk: the pack fails (%s)", err);
+    char *leak = stg_xasprintf("copy%s/src/pkg/sub/c.txt", top);
+    struct stat st;
+    FILE *c = fopen(leak, "r");
+    char got[8] = "";
+    if (c) {
+        if (!fgets(got, sizeof got, c))
+            got[0] = '\0';
+        fclose(c);
+    }
+    ok(strcmp(got, "ZZZ\n") != 0 || stat(leak, &st) < 0, "... and nothing of the link's target "
+       "is in the copy");
+    free(leak);
+    if (chdir("/") == 0)
+        stg_rm_tree_at(AT_FDCWD, top);
+    return done_testing();
+}
