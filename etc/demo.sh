@@ -18,6 +18,7 @@ echo "+ $mpiexec -n 2 $stage_py --manifest $manifest --output $work/env.sh --sta
     --stats "$work/stats.json" -v
 echo "+ cat env.sh"
 cat "$work/env.sh"
+# shellcheck source=/dev/null  # written just above
 . "$work/env.sh"
 echo "+ python3 -c 'import stagepy_demo; ...'"
 python3 -c 'import stagepy_demo; print(stagepy_demo.greeting()); print("imported from", stagepy_demo.where())'

@@ -29,8 +29,8 @@ esac
 for dest in ${STAGE_PY_DEST:-/dev/shm}; do
     for dir in "$dest"/stage-py-*; do
         # a real directory of stage-py's (not a link someone planted)
-        [ -d "$dir" ] && [ ! -L "$dir" ] || continue
-        uid=$(stat -c %u "$dir") && gid=$(stat -c %g "$dir") || continue
+        if [ ! -d "$dir" ] || [ -L "$dir" ]; then continue; fi
+        if ! uid=$(stat -c %u "$dir") || ! gid=$(stat -c %g "$dir"); then continue; fi
         [ "$dir" = "$dest/stage-py-$uid" ] || continue
         [ -d "$dir/.pins/$job" ] || continue
         setpriv --reuid="$uid" --regid="$gid" --clear-groups \

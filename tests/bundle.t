@@ -21,7 +21,7 @@ run() { t_cluster 3 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
 stage() { run -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@"; }
 stat_of() { t_json "$T_TMP/st.json" "$1"; }
 err() { cat "$T_TMP/stderr"; }
-wipe() { rm -rf "$(t_node_shm 1)"/* "$(t_node_shm 2)"/* "$(t_node_shm 3)"/*; }
+wipe() { find "$(t_node_shm 1)" "$(t_node_shm 2)" "$(t_node_shm 3)" -mindepth 1 -delete 2>/dev/null || true; }
 copies() { find "$T_NODES" -path '*/stage-py-*/tb-*' -prune -o -path '*/stage-py-*/.tmp-*' -prune | grep -c -e '/tb-' -e '/.tmp-' || true; }
 pack() { "$STAGE_PY" pack -m "$T_TMP/m.ini" -v "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
 
@@ -41,12 +41,12 @@ t_is "$(stat -c %i:%Y "$bundle")" "$ino" "... and leaves the bundle untouched"
 T_WRAP="strace -f -qq -y -e trace=%file -o $T_TMP/trace" t_ok "stage from the bundle, under strace" \
     t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --stats "$T_TMP/st.json"
 t_is "$(stat_of source):$(stat_of cold_nodes)" bundle:3 "... streams the bundle to the 3 nodes"
-t_is "$(grep -cE "[\"<]$src[/\">]" "$T_TMP/trace" || true)" 0 "... and no process touches the trees"
+t_is "$(grep -cE "[\"<]${src}[/\">]" "$T_TMP/trace" || true)" 0 "... and no process touches the trees"
 wipe
 printf '[stage]\nname = tb\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/plain.ini"
 T_WRAP="strace -f -qq -y -e trace=%file -o $T_TMP/trace2" t_ok "for comparison: from the trees, under strace" \
     t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/plain.ini"
-t_ok "... the walk touches them" test "$(grep -cE "[\"<]$src[/\">]" "$T_TMP/trace2")" -gt 20
+t_ok "... the walk touches them" test "$(grep -cE "[\"<]${src}[/\">]" "$T_TMP/trace2")" -gt 20
 wipe
 
 t_ok "stage from the bundle" stage

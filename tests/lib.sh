@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 #
 # lib.sh: prelude for stage-py's TAP test scripts (bash).
 #
@@ -265,6 +266,7 @@ t_need_user() {
     user=${T_USER:-stagepy-test}
     [ "$(id -u)" = 0 ] || t_skip_all "needs root to run stage-py as root and as another user"
     id "$user" >/dev/null 2>&1 || t_skip_all "no user '$user' (.ci/run creates it: useradd $user)"
+    # shellcheck disable=SC2034  # for the caller
     uid=$(id -u "$user")
 }
 
@@ -490,6 +492,7 @@ PyMODINIT_FUNC PyInit_cext(void) { return PyModule_Create(&mod); }
 C
     cc -shared -fPIC -o "$venv/lib/libgreet.so" "$venv/src/greet.c"
     # $ORIGIN/../..: from lib/python3.X/site-packages to the env's lib/
+    # shellcheck disable=SC2046  # one -I flag, a path without blanks
     cc -shared -fPIC $("$py" -c 'import sysconfig; print("-I" + sysconfig.get_path("include"))') \
         -o "$site/cext$suffix" "$venv/src/cext.c" -L"$venv/lib" -lgreet \
         -Wl,-rpath,'$ORIGIN/../..'

@@ -11,8 +11,9 @@
 t_need_cluster
 t_need strace cc
 py=/usr/bin/python3
-[ -x $py ] && $py -c 'import ensurepip, venv' 2>/dev/null ||
+if ! { [ -x $py ] && $py -c 'import ensurepip, venv' 2>/dev/null; }; then
     t_skip_all "Debian's python3-venv is not installed"
+fi
 [ -f "$($py -c 'import sysconfig; print(sysconfig.get_path("include"))')/Python.h" ] ||
     t_skip_all "Debian's python3-dev is not installed (Python.h, for the C extension)"
 pip_ok=$($py -c 'import pip; print(int(pip.__version__.split(".")[0]) >= 23)' 2>/dev/null || true)
@@ -61,7 +62,7 @@ t_is "$(cat "$node1$venv/$site/extra.pth")" \
     "$copy$venv/src/extra
 import sys; p = '$copy$venv/src/extra2'; p in sys.path or sys.path.append(p)" \
     "the .pth file names the staged directories"
-t_is "$(cat "$venv/$site/extra.pth" | head -1)" "$venv/src/extra" "... the original is untouched"
+t_is "$(head -1 "$venv/$site/extra.pth")" "$venv/src/extra" "... the original is untouched"
 
 # On each node: the staged interpreter (found on PATH) imports everything
 # and the console script runs, under strace.
@@ -95,7 +96,7 @@ for node in node1 node2; do
         "$node: ... every one from the staged venv"
     t_like "$out" "^pure-hello $copy$venv/$site/purepkg/__init__.py$" \
         "$node: the console script runs with the staged interpreter"
-    t_is "$(grep -cE "[\"<]$venv[/\">]" "$T_TMP/runs/strace.$node" || true)" 0 \
+    t_is "$(grep -cE "[\"<]${venv}[/\">]" "$T_TMP/runs/strace.$node" || true)" 0 \
         "$node: strace: no call on the original venv"
     t_is "$(grep -cE "[\"<]($base|/usr/lib/python$pyver)[\"/>]" "$T_TMP/runs/strace.$node" || true)" 0 \
         "$node: strace: none on the base interpreter or its standard library"
@@ -126,7 +127,7 @@ T_WRAP="strace -f -y -e trace=%file -o $T_TMP/bundle.strace" \
     t_ok "stage the bundle on 2 nodes" \
     t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/vb.ini" -o "$T_TMP/envb.sh" --stats "$T_TMP/statsb.json"
 t_is "$(t_json "$T_TMP/statsb.json" cold_nodes)" 2 "... both nodes receive it"
-t_is "$(grep -cE "[\"<]$venv[/\">]" "$T_TMP/bundle.strace" || true)" 0 \
+t_is "$(grep -cE "[\"<]${venv}[/\">]" "$T_TMP/bundle.strace" || true)" 0 \
     "... strace: the job makes no call on the venv"
 t_like "$(cat "$T_TMP/envb.sh")" "^VIRTUAL_ENV='/dev/shm/stage-py-$uid/venv-[0-9a-f]{16}$venv'" \
     "... VIRTUAL_ENV from the bundle's trailer"

@@ -7,7 +7,9 @@
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
 py=/usr/bin/python3
-[ -x $py ] && $py -c 'import numpy, sympy' 2>/dev/null || t_skip_all "Debian's python3-numpy and python3-sympy are not installed"
+if ! { [ -x $py ] && $py -c 'import numpy, sympy' 2>/dev/null; }; then
+    t_skip_all "Debian's python3-numpy and python3-sympy are not installed"
+fi
 
 uid=$(id -u)
 run1() { t_cluster 1 1 "$@"; }

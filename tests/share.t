@@ -58,7 +58,7 @@ t_ok "... then uses that copy (pinned for this job)" test -f "$(cache 1)/.pins/5
 t_is "$(copies 1):$(leftovers 1)" 1:0 "... one copy, nothing left behind"
 
 # The other run fails: it releases the lock without a copy.
-rm -rf "$(cache 1)/$copy"
+rm -rf "$(cache 1)/${copy:?}"
 flock "$lock" sleep 2 &
 holder=$!
 held "$lock"
@@ -69,7 +69,7 @@ t_is "$(stat_of failed waited_nodes):$(stat_of failed cold_nodes)" 1:1 \
 t_ok "... which is complete" test -f "$(cache 1)/$copy/.stage-py.json" -a -f "$(cache 1)/$copy$src/pkg/m30.py"
 
 # The other run hangs: past --lock-wait, a private copy rather than a hang.
-rm -rf "$(cache 1)/$copy"
+rm -rf "$(cache 1)/${copy:?}"
 flock -o "$lock" sleep 60 &     # -o: the lock goes with flock, not sleep
 holder=$!
 held "$lock"
@@ -82,7 +82,7 @@ pkill -P "$holder" sleep || true     # flock then ends, and its lock with it
 wait "$holder" 2>/dev/null || true
 
 # Two runs at once on one node, for real.
-rm -rf "$(cache 1)/$copy"
+rm -rf "$(cache 1)/${copy:?}"
 t_is "$(together 1 a1 a2)" 0:0 "two runs at once on one node both succeed"
 t_is "$(( $(stat_of a1 cold_nodes) + $(stat_of a2 cold_nodes) ))" 1 "... one of them staged the copy"
 t_is "$(copies 1):$(leftovers 1)" 1:0 "... one copy, nothing left behind"
@@ -90,7 +90,7 @@ t_is "$(grep -l "$copy" "$T_TMP/a1.out" "$T_TMP/a2.out" | wc -l)" 2 "... both se
 
 # Two 2-node jobs at once on the same two nodes: each node is staged by one
 # of them, the other waits; neither job waits for the other's transfer.
-rm -rf "$(cache 1)/$copy" "$(cache 2)/$copy"
+rm -rf "$(cache 1)/${copy:?}" "$(cache 2)/${copy:?}"
 t_is "$(together 2 b1 b2)" 0:0 "two 2-node jobs sharing both nodes finish (no deadlock)"
 t_is "$(( $(stat_of b1 cold_nodes) + $(stat_of b2 cold_nodes) ))" 2 "... each node staged once"
 t_is "$(copies 1):$(copies 2):$(leftovers 1):$(leftovers 2)" 1:1:0:0 "... one copy per node"
@@ -100,13 +100,15 @@ t_is "$(copies 1):$(copies 2):$(leftovers 1):$(leftovers 2)" 1:1:0:0 "... one co
 # while its node2 still waits: a job holding node1 while it waits for node2,
 # against one holding node2 while it waits for node1, would wait in a cycle
 # until --lock-wait.  (flock -o: the lock goes with flock itself.)
-rm -rf "$(cache 1)/$copy" "$(cache 2)/$copy"
+rm -rf "$(cache 1)/${copy:?}" "$(cache 2)/${copy:?}"
+holders=()
 for k in 1 2; do
     flock -o "$(cache $k)/.lock-$copy" sh -c 'while [ ! -e "$1" ]; do sleep 0.1; done' \
         sh "$T_TMP/go$k" &
-    eval "h$k=\$!"
+    holders[k]=$!
     held "$(cache $k)/.lock-$copy"
 done
+h1=${holders[1]} h2=${holders[2]}
 together 2 d1 d2 --lock-wait 60s >"$T_TMP/d.rc" &
 pair=$!
 waiting() { grep -c "another run is staging" "$T_TMP/d1.err" "$T_TMP/d2.err" 2>/dev/null |
@@ -129,7 +131,7 @@ t_is "$(copies 1):$(copies 2):$(leftovers 1):$(leftovers 2)" 1:1:0:0 "... one co
 
 # Half the job's nodes busy: another run holds node2's lock as if staging
 # it; this job's transfer to node1 does not wait for that run.
-rm -rf "$(cache 1)/$copy" "$(cache 2)/$copy"
+rm -rf "$(cache 1)/${copy:?}" "$(cache 2)/${copy:?}"
 flock "$(cache 2)/.lock-$copy" sleep 3 &
 holder=$!
 held "$(cache 2)/.lock-$copy"

@@ -38,7 +38,7 @@ t_like "$(err)" "warning: --headroom 0 B is below the site's headroom \($STAGE_P
 t_like "$(err)" "node[12]: not enough space in .* and 64 TiB of headroom" "... and the space check fails with it"
 
 site "max_cache = 400K"
-rm -rf "$(t_node_shm 1)"/* "$(t_node_shm 2)"/*
+find "$(t_node_shm 1)" "$(t_node_shm 2)" -mindepth 1 -delete
 SLURM_JOB_ID=1 t_ok "the site's max_cache of 400K, --max-cache 10M asked" stage --max-cache 10M
 t_like "$(err)" "warning: --max-cache 10 MiB is beyond the site's max_cache \($STAGE_PY_CONF:2\), 400 KiB: using 400 KiB" \
     "... is an upper limit, with a warning"

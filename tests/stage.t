@@ -91,7 +91,7 @@ t_like "$(cat "$T_TMP/stderr")" "symbolic link cycle at '$out/extdir/cycle': ski
 
 for k in 1 2 3; do
     t_is "$(copies $k | wc -l)" 1 "node$k holds one copy"
-    t_is "$(ls -A "$(t_node_shm $k)/stage-py-$uid" | grep -c '^\.tmp' || true)" 0 \
+    t_is "$(find "$(t_node_shm $k)/stage-py-$uid" -mindepth 1 -maxdepth 1 -name '.tmp*' | wc -l)" 0 \
         "node$k: no temporary directory is left"
 done
 copy=$(copies 1)
@@ -144,7 +144,7 @@ t_like "$(cat "$T_TMP/env.sh")" "^TESTVAR='/dev/shm/stage-py-$uid/t-$key$src/pkg
     "a tree's env can name other variables"
 t_like "$(cat "$T_TMP/env.sh")" "^STAGE_PY_DIR='/dev/shm/stage-py-$uid/t-$key'; export STAGE_PY_DIR$" \
     "STAGE_PY_DIR names the copy"
-got=$(PYTHONPATH= sh -c '. "$1" && printf %s "$PYTHONPATH"' sh "$T_TMP/env.sh")
+got=$(PYTHONPATH='' sh -c '. "$1" && printf %s "$PYTHONPATH"' sh "$T_TMP/env.sh")
 t_is "$got" "/dev/shm/stage-py-$uid/t-$key$src:/dev/shm/stage-py-$uid/t-$key$src/pkg/data" \
     "an empty PYTHONPATH gains no empty element"
 

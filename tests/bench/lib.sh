@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 #
 # lib.sh: prelude for stage-py's benchmarks (bash), after tests/lib.sh,
 # whose fake cluster they run on.
@@ -10,10 +11,11 @@
 # ROUNDS (default: $rounds), -i MODULE (default: see pick_module) and -d
 # DELAY (µs, default: $delay), and finds the binary: $STAGE_PY, else
 # ./stage-py (the build directory; `make bench` sets STAGE_PY).
+# shellcheck disable=SC2034  # its variables are for the benchmarks that source it
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 manifest=$here/etc/fenics.ini env_manifest=$here/etc/fenics-env.ini
-nodes=3 rounds=${rounds:-3} module= delay=${delay:-200}
+nodes=3 rounds=${rounds:-3} module='' delay=${delay:-200}
 while getopts m:e:n:r:i:d: o; do
     case $o in
         m) manifest=$OPTARG ;;

@@ -101,8 +101,9 @@ run() {
     umount_slow
     echo "$s,$(cat "$T_TMP/count")"
 }
+IMPORTS=$(declare -f imports)
 export MNT=$mnt TMP=$T_TMP STAGE=$STAGE_PY MANIFEST=$manifest ENV_MANIFEST=$env_manifest \
-    ZIPS=$zip_path py import_code IMPORTS="$(declare -f imports)"
+    ZIPS=$zip_path py import_code IMPORTS
 
 echo "way,interpreters,seconds,metadata_ops"
 for n in ${STORM_NS:-1 2 4 8 16}; do
