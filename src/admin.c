@@ -64,6 +64,8 @@ static bool pyc_of(const char *py, const char *rel)
     const char *slash = strrchr(py, '/');
     size_t dl = slash ? (size_t)(slash - py + 1) : 0;
     const char *name = py + dl;
+    if (strlen(name) < 4)
+        return false;
     size_t nl = strlen(name) - 3;       /* without ".py" */
     const char *r = rel;
     if (strncmp(r, py, dl) != 0 || strncmp(r + dl, "__pycache__/", 12) != 0)
@@ -130,7 +132,7 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
         char *save = NULL, *line = strtok_r(res, "\n", &save);
         snprintf(version, vlen, "%s", line ? line : "");
         while (rc == STG_OK && (line = strtok_r(NULL, "\n", &save)) != NULL) {
-            if (line[0] == 'E') {
+            if (line[0] == 'E' && line[1] == '\t') {
                 char *tab = strchr(line + 2, '\t');
                 if (tab)
                     *tab = '\0';
@@ -141,7 +143,8 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             }
             char *end;
             size_t i = strtoul(line, &end, 10);
-            if (*end != '\t' || i >= s->n || !pyc_of(s->v[i].path, end + 1)) {
+            if (*end != '\t' || end == line || i >= s->n || s->v[i].kind != STG_ENT_FILE ||
+                !ends_with(s->v[i].path, ".py") || !pyc_of(s->v[i].path, end + 1)) {
                 rc = stg_err_set(STG_EFAIL, "bytecode: unexpected line '%s' from '%s'", line,
                                  python);
                 break;
@@ -149,7 +152,8 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             /* the source's time: the same sources give the same key */
             struct timespec mtime = s->v[i].mtime;
             char *src = stg_xasprintf("%s/%s", out, end + 1);
-            rc = stg_scan_add_file(s, end + 1, src, &mtime);
+            /* written by the interpreter: as its owner, when it ran as one */
+            rc = stg_scan_add_file(s, end + 1, src, &mtime, id.drop ? id.uid : (uid_t)-1);
             free(src);
             added++;
         }

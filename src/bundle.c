@@ -130,6 +130,8 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
     struct stg_trust tr;
     stg_trust_init(&tr);
     stg_trust_check(path, geteuid(), STG_TRUST_FILE, &tr);
+    if (tr.ok && (tr.dev != st.st_dev || tr.ino != st.st_ino))
+        return bad(b, "it changed while it was being read");
     if (!tr.ok) {
         char why[STG_MSG_MAX + 64];
         snprintf(why, sizeof why, "refusing it: %s; someone other than root and you could "

@@ -305,6 +305,21 @@ int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy, boo
         stg_cache_discard(c, tmp);      /* the old copy, now under tmp's name */
         return STG_OK;
     }
+    if (e == EEXIST && replace && errno == EINVAL) {
+        /* No RENAME_EXCHANGE here either: the old copy leaves its name,
+         * then the new one takes it; for a moment there is none. */
+        char *del = stg_xasprintf(".del-%s-%ld", copy, (long)getpid());
+        if (renameat(c->fd, copy, c->fd, del) == 0 && renameat(c->fd, tmp, c->fd, copy) == 0) {
+            close(c->tmpfd);
+            c->tmpfd = -1;
+            stg_rm_tree_at(c->fd, del);
+            free(del);
+            stg_log_info("'%s/%s' replaced", c->dir, copy);
+            return STG_OK;
+        }
+        free(del);
+        errno = EEXIST;
+    }
     e = errno;
     if (e == EEXIST && stg_cache_has(c, copy)) {
         stg_log_info("'%s/%s' appeared meanwhile: keeping it", c->dir, copy);

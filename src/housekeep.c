@@ -269,9 +269,12 @@ static int clean_all_users(const struct stg_node *n, const struct target *tg, ch
     DIR *d = opendir(tg->dest);
     if (!d)
         return stg_err_set(STG_EFAIL, "cannot read '%s': %s", tg->dest, strerror(errno));
+    /* One user's directory that cannot be cleaned (a user can make theirs
+     * refused) must not spare the users after it: each is tried, and the
+     * first error is the run's. */
     int rc = STG_OK;
     struct dirent *de;
-    while (rc == STG_OK && (de = readdir(d)) != NULL) {
+    while ((de = readdir(d)) != NULL) {
         char *end;
         if (strncmp(de->d_name, "stage-py-", 9) != 0 || !isdigit((unsigned char)de->d_name[9]))
             continue;
@@ -293,9 +296,15 @@ static int clean_all_users(const struct stg_node *n, const struct target *tg, ch
         struct stg_cache c;
         char who[64];
         snprintf(who, sizeof who, "%s/", de->d_name);
-        rc = stg_cache_open_as(&c, tg->dest, (uid_t)uid);
-        if (rc == STG_OK)
-            rc = clean_dir(n, tg, &c, who, rows);
+        int r = stg_cache_open_as(&c, tg->dest, (uid_t)uid);
+        if (r == STG_OK)
+            r = clean_dir(n, tg, &c, who, rows);
+        if (r != STG_OK && rc != STG_OK) {
+            char why[STG_MSG_MAX];      /* the first error is kept; say this one */
+            stg_err_get(why, sizeof why);
+            stg_log_warn("%s: %s", de->d_name, why);
+        }
+        rc = rc ? rc : r;
         stg_cache_close(&c);
         setfsuid(0);
         setfsgid(0);

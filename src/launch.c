@@ -42,13 +42,18 @@ int stg_launch_check(stg_launch_getenv get, int world, const char *library, char
         size = number(get, "PMI_SIZE");
     if (!size)
         size = tasks;   /* srun itself is the launcher (with or without PMIx) */
-    bool one = world == 0 ? launcher || tasks <= 1 : size <= 0 || size == world;
+    /* Before MPI_Init, only for Open MPI, which would fail in it: MPICH and
+     * its kin can also join srun's tasks through Slurm's own PMI library
+     * (I_MPI_PMI_LIBRARY), which sets no variable; after MPI_Init, the
+     * world's size tells for all. */
+    bool ompi = library && strstr(library, "Open MPI");
+    bool one = world == 0 ? launcher || tasks <= 1 || !ompi : size <= 0 || size == world;
     if (one)
         return 0;
     const char *plugin = library && strstr(library, "Open MPI") ? "srun --mpi=pmix"
                          : library && strstr(library, "MPICH") ? "srun --mpi=pmi2"
                          : "srun --mpi=pmix (Open MPI) or srun --mpi=pmi2 (MPICH)";
-    if (world == 0)
+    if (!launcher)
         snprintf(msg, len, "srun started %ld tasks (SLURM_STEP_NUM_TASKS) with no MPI plugin "
                  "that joins them into one MPI job: each would stage alone, walking the "
                  "trees on the shared file system; launch with %s (srun --mpi=list shows "

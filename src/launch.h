@@ -24,6 +24,10 @@ typedef const char *(*stg_launch_getenv)(const char *name);
  * plugin that fits.  Returns 0 if the tasks form one MPI job as far as can
  * be told, else 1 with the message in msg.
  *
+ * Before MPI_Init the check is made for Open MPI only (it would fail in
+ * MPI_Init): MPICH and its kin can join srun's tasks through Slurm's own
+ * PMI library, which sets no variable.
+ *
  * The MPI launcher's own variables come first (OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE and PMI_RANK, PMIX_RANK, MPI_LOCALNRANKS, PALS_RANKID,
  * ALPS_APP_PE): under mpirun or mpiexec inside an allocation the ranks

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <poll.h>
+#include <signal.h>
 #include <grp.h>
 #include <pwd.h>
 #include <spawn.h>
@@ -26,6 +28,9 @@
 #include "util.h"
 
 extern char **environ;
+
+/* What an interpreter may print: the scan of a large stack is some MiB. */
+#define OUTPUT_MAX (256 << 20)
 
 /* What Python reads and runs at start-up below a prefix, as globs. */
 static const char *const env_dirs[] = {
@@ -111,8 +116,8 @@ int stg_python_identity(const char *python, struct stg_python_id *id)
 }
 
 /* fork, drop to id, exec: posix_spawn cannot change the identity. */
-static int spawn_as(pid_t *pid, const char *python, int outfd, const char *const *argv,
-                    char **envp, const struct stg_python_id *id)
+static int spawn_as(pid_t *pid, const char *python, int outfd, int errfd,
+                    const char *const *argv, char **envp, const struct stg_python_id *id)
 {
     struct passwd *pw = getpwuid(id->uid);
     gid_t groups[256];
@@ -122,11 +127,16 @@ static int spawn_as(pid_t *pid, const char *python, int outfd, const char *const
     *pid = fork();
     if (*pid < 0)
         return errno;
-    if (*pid > 0)
+    if (*pid > 0) {
+        setpgid(*pid, *pid);    /* (also here: no kill before the child's own) */
         return 0;
-    /* the child: only async-signal-safe calls until exec */
+    }
+    /* the child: only async-signal-safe calls until exec; a process group
+     * of its own, so that what it leaves running can be ended; none of
+     * root's descriptors but stdin, stdout and stderr */
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(outfd, STDOUT_FILENO) < 0 ||
+        dup2(errfd, STDERR_FILENO) < 0 || setpgid(0, 0) < 0 || close_range(3, ~0U, 0) < 0 ||
         setgroups((size_t)ng, groups) < 0 || setgid(id->gid) < 0 || setuid(id->uid) < 0 ||
         setuid(0) == 0 || chdir("/") < 0)
         _exit(126);
@@ -147,9 +157,17 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
             return rc;
         id = &self;
     }
-    int fds[2];
+    /* stdout into fds; for a user's interpreter stderr too into errs, passed
+     * on from here: what that user's code leaves running then holds pipes
+     * of ours, which we stop reading, not the launcher's */
+    int fds[2], errs[2] = {-1, -1};
     if (pipe2(fds, O_CLOEXEC) < 0)
         return stg_err_set(STG_EFAIL, "pipe: %s", strerror(errno));
+    if (id->drop && pipe2(errs, O_CLOEXEC) < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return stg_err_set(STG_EFAIL, "pipe: %s", strerror(errno));
+    }
     const char *argv[16] = {python, "-I", "-c", script};
     int k = 4;
     if (!isolated) {
@@ -185,33 +203,75 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
             *q++ = *ev;
     }
     pid_t pid;
-    int e = id->drop ? spawn_as(&pid, python, fds[1], argv, envp, id)
+    int e = id->drop ? spawn_as(&pid, python, fds[1], errs[1], argv, envp, id)
                      : posix_spawn(&pid, python, &fa, NULL, (char *const *)argv, envp);
     free(envp);
     free(home);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
+    if (errs[1] >= 0)
+        close(errs[1]);
     if (e) {
         close(fds[0]);
+        if (errs[0] >= 0)
+            close(errs[0]);
         return stg_err_set(STG_EFAIL, "cannot run '%s': %s", python, strerror(e));
     }
+    /* Read until the end of the output, but not for ever: an interpreter
+     * that runs as a user runs that user's code, which may leave a process
+     * behind that holds the pipe, or write without end. */
     size_t len = 0, cap = 4096;
     char *buf = stg_xmalloc(cap);
-    for (;;) {
-        if (len + 1 == cap)
+    int status = 0;
+    bool exited = false, flood = false;
+    struct pollfd pf[2] = {{fds[0], POLLIN, 0}, {errs[0], POLLIN, 0}};
+    while (pf[0].fd >= 0) {
+        if (len + 1 == cap) {
+            if (cap >= OUTPUT_MAX) {
+                flood = true;
+                break;
+            }
             buf = stg_xrealloc(buf, cap *= 2);
-        ssize_t r = read(fds[0], buf + len, cap - len - 1);
-        if (r < 0 && errno == EINTR)
+        }
+        int n = poll(pf, 2, exited ? 1000 : 200);
+        if (n < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
-            break;
-        len += (size_t)r;
+        if (n > 0 && pf[1].revents) {
+            char eb[4096];
+            ssize_t r = read(errs[0], eb, sizeof eb);
+            if (r > 0 && write(STDERR_FILENO, eb, (size_t)r) < 0)
+                r = 0;
+            if (r == 0 || (r < 0 && errno != EINTR))
+                pf[1].fd = -1;
+        }
+        if (n > 0 && pf[0].revents) {
+            ssize_t r = read(fds[0], buf + len, cap - len - 1);
+            if (r > 0)
+                len += (size_t)r;
+            else if (r == 0 || errno != EINTR)
+                pf[0].fd = -1;      /* the end of its output */
+        }
+        if (n > 0)
+            continue;
+        if (exited)
+            break;      /* it is gone, and what it left behind says nothing */
+        exited = waitpid(pid, &status, WNOHANG) == pid;
     }
     buf[len] = '\0';
     close(fds[0]);
-    int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    if (errs[0] >= 0)
+        close(errs[0]);
+    if (id->drop)
+        kill(-pid, SIGKILL);    /* its process group: whatever it left running */
+    else if (flood && !exited)
+        kill(pid, SIGKILL);
+    while (!exited && waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (flood) {
+        free(buf);
+        return stg_err_set(STG_EFAIL, "'%s' wrote more than %d MiB: stopped", python,
+                           OUTPUT_MAX >> 20);
+    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         free(buf);
         return stg_err_set(STG_EFAIL, "'%s' failed (%s %d)", python,

@@ -505,7 +505,7 @@ static void key_of(struct stg_scan *s)
 }
 
 int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
-                      const struct timespec *mtime)
+                      const struct timespec *mtime, uid_t owner)
 {
     struct stat st;
     errno = 0;
@@ -518,6 +518,11 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
                            e ? strerror(e) : "not a regular file");
     }
     close(fd);
+    if (owner != (uid_t)-1 && (st.st_uid != owner || st.st_nlink != 1 || !(st.st_mode & S_IROTH)))
+        return stg_err_set(STG_EFAIL, "refusing '%s': written for uid %u, but owned by uid %u, "
+                           "with %lu names, mode %04o", src, (unsigned)owner,
+                           (unsigned)st.st_uid, (unsigned long)st.st_nlink,
+                           (unsigned)(st.st_mode & 07777));
     struct timespec src_mtime = st.st_mtim;
     if (mtime)
         st.st_mtim = *mtime;

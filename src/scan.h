@@ -60,9 +60,12 @@ bool stg_scan_has(const struct stg_scan *s, const char *apath);
 /* Add the regular file src to the copy at apath (and its directory, if
  * the copy lacks it), after the scanned entries, with mtime (NULL: src's),
  * so that the same additions give the same key; then stg_scan_rekey().
- * A file the copy has already at apath is replaced. */
+ * A file the copy has already at apath is replaced.  owner: a user whom
+ * root ran an interpreter as, who wrote src; then src must be that user's
+ * own, with one name, readable by others (a hard link to a file of root's
+ * is refused); (uid_t)-1: none. */
 int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
-                      const struct timespec *mtime);
+                      const struct timespec *mtime, uid_t owner);
 /* Compute the key again, after additions. */
 void stg_scan_rekey(struct stg_scan *s);
 

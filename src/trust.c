@@ -213,6 +213,8 @@ int stg_trust_check(const char *path, uid_t caller, unsigned flags, struct stg_t
             break;
         }
         check_one(t, done, &st, caller, last && (flags & STG_TRUST_FILE));
+        t->dev = st.st_dev;
+        t->ino = st.st_ino;
         if (!S_ISLNK(st.st_mode))
             continue;
         char target[PATH_MAX];
@@ -307,7 +309,12 @@ int stg_trust_open_input(const char *path, const char *what, bool warn, char *er
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        snprintf(err, errlen, "cannot stat %s '%s': %s", what, path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "%s '%s' is not a regular file (%s)", what, path,
                  S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
                  : "a device or socket");
@@ -318,6 +325,12 @@ int stg_trust_open_input(const char *path, const char *what, bool warn, char *er
     struct stg_trust t;
     stg_trust_init(&t);
     stg_trust_check(path, geteuid(), STG_TRUST_FILE, &t);
+    /* what was opened must be what was walked: a swap in between is a change */
+    if (t.ok && (t.dev != st.st_dev || t.ino != st.st_ino)) {
+        snprintf(err, errlen, "%s '%s' changed while it was being read", what, path);
+        close(fd);
+        return -1;
+    }
     if (!t.ok) {
         snprintf(err, errlen, "%s %s '%s': %s; someone other than root and you could change "
                  "what it says (see SECURITY in stage-py(1))", warn ? "using" : "refusing",

@@ -29,6 +29,8 @@ struct stg_trust {
     char why[STG_MSG_MAX];  /* the first finding, "'/x' (mode 0755) is owned by alice
                              * (uid 1000)", or the first that others can write */
     bool why_writable;
+    dev_t dev;              /* the object the last walk ended on */
+    ino_t ino;
 };
 
 /*

@@ -62,6 +62,16 @@ t_ok "... and follows no link a user planted" test -f "$T_TMP/victim/52/file"
 rc=0; run clean --all-users --job 52 || rc=$?
 t_ok "... not even one named as the job's pins" test -f "$T_TMP/victim/52/file"
 
+# ---- one user's directory that is refused spares nobody else -----------
+SLURM_JOB_ID=61 run -m "$T_TMP/a.ini"
+SLURM_JOB_ID=61 as_user -m "$T_TMP/a.ini"
+chmod 777 "$shm/stage-py-$uid"
+rc=0; run clean --all-users --job 61 --all || rc=$?
+chmod 700 "$shm/stage-py-$uid"
+t_like "$rc:$(err)" "^1:stage-py: node1: refusing '/dev/shm/stage-py-$uid': writable by group or others" \
+    "clean --all-users with a user's directory that is refused: fails, naming it"
+t_is "$(find "$shm/stage-py-0" -maxdepth 1 -name 'a-*' | wc -l)" 0 "... and still cleans root's"
+
 # ---- the node-wide cap -------------------------------------------------------
 t_make_tree "$T_TMP/big" 2 2000000
 printf '[stage]\nname = big\n[tree a]\nsource = %s\n' "$T_TMP/big" >"$T_TMP/big.ini"

@@ -30,6 +30,9 @@ rc=0; STAGE_PY_CONF=$T_TMP/site.conf run --dest "$T_TMP/fusedest" -o "$T_TMP/env
 t_is "$rc" 0 "the site's allow_fs = fuse allows it"
 t_is "$(find "$T_TMP/under" -mindepth 2 -maxdepth 2 -name 'd-*' | wc -l)" 1 \
     "... and the copy is there (published without RENAME_NOREPLACE, which FUSE lacks)"
+rc=0; STAGE_PY_CONF=$T_TMP/site.conf run --dest "$T_TMP/fusedest" --force || rc=$?
+t_is "$rc:$(find "$T_TMP/under" -mindepth 2 -maxdepth 2 -name 'd-*' | wc -l)" 0:1 \
+    "... --force replaces the copy there too (without RENAME_EXCHANGE)"
 printf '[site]\nallow_fs = fsue\n' >"$T_TMP/site.conf"
 rc=0; STAGE_PY_CONF=$T_TMP/site.conf run --dest "$T_TMP/fusedest" || rc=$?
 t_like "$rc:$(err)" "^2:stage-py: $T_TMP/site.conf:2: allow_fs: 'fsue' is not a shared file-system type" \

@@ -63,6 +63,16 @@ t_like "$(err)" "refusing to run '$venv/bin/python3' as root: '$site' \(owner $u
     "... naming the directory, its owner and mode"
 t_ok "... nothing ran" test ! -e "$T_TMP/marks/ran-as-0"
 chmod g-w "$site"
+# A .pth that leaves a process behind, holding the interpreter's stdout:
+# root's pack must not wait for it.
+cat >"$site/linger.pth" <<EOT
+import os, time; os.fork() == 0 and (os.setsid(), open('$T_TMP/marks/linger.%d' % os.getpid(), 'w').close(), time.sleep(120), os._exit(0))
+EOT
+chown "$user" "$site/linger.pth"
+rc=0; run pack -m "$T_TMP/uv.ini" -o "$T_TMP/out/uv3.bundle" || rc=$?
+t_is "$rc" 0 "an interpreter whose .pth leaves a process holding its output: pack still ends"
+for f in "$T_TMP"/marks/linger.*; do [ -e "$f" ] && kill "${f##*.}" 2>/dev/null; done
+rm -f "$site/linger.pth" "$T_TMP"/marks/linger.*
 
 # ---- 2. a tree swapped between the walk and the pack ------------------------
 ut=$T_TMP/utree
@@ -208,6 +218,14 @@ rc=0; run scan --python /usr/bin/python3 --import json -o "$T_TMP/udir/s.ini" ||
 t_like "$rc:$(err)" "^2:stage-py: --output: refusing to write '$T_TMP/udir/s.ini' as root" \
     "... scan -o too"
 t_is "$(find "$T_TMP/udir" -mindepth 1 | wc -l)" 0 "... nothing written there"
+echo precious >"$T_TMP/victim.txt"
+ln -s "$T_TMP/victim.txt" "$T_TMP/udir/planted"
+chown -h "$user" "$T_TMP/udir/planted"
+rc=0; run scan --python /usr/bin/python3 --import json -o "$T_TMP/udir/planted" || rc=$?
+t_like "$rc:$(err)" "^2:stage-py: --output: refusing to write '$T_TMP/udir/planted' as root" \
+    "root's output through a link that another user planted (to a file of root's): refused"
+t_is "$(cat "$T_TMP/victim.txt")" precious "... the link's target is untouched"
+rm "$T_TMP/udir/planted"
 rc=0; as_user -m "$T_TMP/ok.ini" --output "$T_TMP/udir/env.sh" || rc=$?
 t_is "$rc" 0 "... while its owner writes there"
 

@@ -42,10 +42,14 @@ int main(void)
     ok(check(srun_none, 0, OMPI, msg) == 1 && strstr(msg, "srun started 2 tasks") &&
        strstr(msg, "srun --mpi=pmix") && strstr(msg, "srun --mpi=list"),
        "srun --mpi=none, 2 tasks: refused before MPI_Init, naming --mpi=pmix for Open MPI");
-    ok(check(srun_none, 0, MPICH, msg) == 1 && strstr(msg, "srun --mpi=pmi2"),
-       "... and --mpi=pmi2 for MPICH");
-    ok(check(srun_none, 0, "", msg) == 1 && strstr(msg, "pmix (Open MPI) or srun --mpi=pmi2"),
-       "... and both for another library");
+    ok(check(srun_none, 0, MPICH, msg) == 0, "... not before MPI_Init for MPICH (Slurm's own "
+       "PMI library may join the tasks, and sets no variable)");
+    ok(check(srun_none, 2, MPICH, msg) == 0, "... which then makes one job of 2: fine");
+    ok(check(srun_none, 1, MPICH, msg) == 1 && strstr(msg, "srun started 2 tasks") &&
+       strstr(msg, "srun --mpi=pmi2"), "... or a job of 1 each: refused after MPI_Init, "
+       "naming --mpi=pmi2 for MPICH");
+    ok(check(srun_none, 1, "", msg) == 1 && strstr(msg, "pmix (Open MPI) or srun --mpi=pmi2"),
+       "... and both plugins for another library");
     table = srun_none;
     ok(!stg_launch_speaks(get), "... task 1 is silent");
     const char *const srun_one[] = {"SLURM_STEP_NUM_TASKS", "1", "SLURM_PROCID", "0", NULL};

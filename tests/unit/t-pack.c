@@ -186,6 +186,24 @@ int main(void)
     ok(strcmp(got, "ZZZ\n") != 0 || stat(leak, &st) < 0, "... and nothing of the link's target "
        "is in the copy");
     free(leak);
+    /* what an interpreter run as a user wrote: that user's own, one name */
+    struct stg_scan add = {0};
+    char *mine = stg_xasprintf("%s/src/pkg/a.py", top);
+    stg_err_clear();
+    rc = stg_scan_add_file(&add, "x/y.pyc", mine, NULL, 65534);
+    stg_err_get(err, sizeof err);
+    ok(rc != STG_OK && strstr(err, "written for uid 65534, but owned by uid"),
+       "a file that a user's interpreter hands back, not the user's: refused (%s)", err);
+    rc = stg_scan_add_file(&add, "x/y.pyc", mine, NULL, geteuid());
+    ok(rc == STG_OK && stg_scan_has(&add, "x/y.pyc"), "... and its own: added");
+    free(mine);
+    for (size_t i = 0; i < add.n; i++) {
+        free(add.v[i].path);
+        free(add.v[i].src);
+        free(add.v[i].link);
+    }
+    free(add.v);
+    stg_strset_free(&add.set);
     if (chdir("/") == 0)
         stg_rm_tree_at(AT_FDCWD, top);
     return done_testing();
