@@ -39,6 +39,7 @@
 #include "output.h"
 #include "manifest.h"
 #include "match.h"
+#include "pyenv.h"
 #include "python.h"
 #include "scan.h"
 #include "site.h"
@@ -179,7 +180,7 @@ static int pack_root(const struct stg_opts *o, char **line)
     char version[32] = "";
     int rc = stg_site_load(&site, err, sizeof err);
     if (rc == STG_OK)
-        rc = stg_manifest_load(o->manifest, STG_MANIFEST_SOURCES |
+        rc = stg_pyenv_load(o->manifest, STG_MANIFEST_SOURCES |
                                (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0),
                                &m, err, sizeof err);
     stg_site_free(&site);
@@ -377,7 +378,7 @@ static int check_root(const struct stg_opts *o, char **report)
     int rc = stg_site_load(&site, err, sizeof err);
     if (rc == STG_OK)
         /* the sources as staged: a [python] section's trees too */
-        rc = stg_manifest_load(o->manifest, STG_MANIFEST_SOURCES |
+        rc = stg_pyenv_load(o->manifest, STG_MANIFEST_SOURCES |
                                (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0), &m,
                                err, sizeof err);
     stg_site_free(&site);

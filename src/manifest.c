@@ -16,7 +16,6 @@
 #include "hash.h"
 #include "log.h"
 #include "match.h"
-#include "pyenv.h"
 #include "trust.h"
 
 #include <ctype.h>
@@ -613,15 +612,9 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
         check_tree(&p, &p.m->trees[i], check_sources);
     if (!p.failed)
         check_vars(&p);
-    int status = STG_EUSAGE;
-    if (!p.failed && p.m->pyenv && check_sources) {
-        /* The environment's interpreter says what it needs: trees of their own. */
-        status = stg_pyenv_resolve(p.m, err, errlen);
-        p.failed = status != STG_OK;
-    }
     if (p.failed) {
         stg_manifest_free(&p.m);
-        return status;
+        return STG_EUSAGE;
     }
     *out = p.m;
     return 0;

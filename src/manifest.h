@@ -87,10 +87,9 @@ struct stg_manifest {
 
 /*
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.
- * With STG_MANIFEST_SOURCES (and the sources are to be walked), a [python]
- * section is resolved into trees (stg_pyenv_resolve()).  Returns STG_OK,
- * or STG_EUSAGE (STG_EFAIL when the interpreter fails) with "file:line:
- * what" in err.
+ * A [python] section is not resolved here (that runs its interpreter):
+ * stg_pyenv_load() does both.  Returns STG_OK, or STG_EUSAGE with
+ * "file:line: what" in err.
  */
 int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m,
                       char *err, size_t errlen);

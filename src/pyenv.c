@@ -204,6 +204,21 @@ static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct 
     return STG_OK;
 }
 
+int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m, char *err,
+                   size_t errlen)
+{
+    int rc = stg_manifest_load(path, flags, m, err, errlen);
+    bool walked = (flags & STG_MANIFEST_SOURCES) &&
+                  !((*m && (*m)->bundle) && (flags & STG_MANIFEST_BUNDLE_FIRST));
+    if (rc == STG_OK && (*m)->pyenv && walked) {
+        /* The environment's interpreter says what it needs: trees of their own. */
+        rc = stg_pyenv_resolve(*m, err, errlen);
+        if (rc)
+            stg_manifest_free(m);
+    }
+    return rc;
+}
+
 int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
 {
     struct stg_pyenv *e = m->pyenv;

@@ -22,6 +22,14 @@
  */
 int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen);
 
+/*
+ * stg_manifest_load(), then, with STG_MANIFEST_SOURCES and sources that are
+ * to be walked (not a bundle with STG_MANIFEST_BUNDLE_FIRST), the [python]
+ * section resolved into trees (stg_pyenv_resolve()).  Returns as they do.
+ */
+int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m, char *err,
+                   size_t errlen);
+
 /* "plain", "venv", "conda": a bundle records the kind, since a job that
  * streams it does not look at the prefix. */
 const char *stg_pyenv_kind_name(enum stg_env_kind k);

@@ -308,7 +308,7 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     unsigned flags = STG_MANIFEST_SOURCES |
                      (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0);
     if (rc == STG_OK)
-        rc = stg_manifest_load(o->manifest, flags | STG_MANIFEST_BUNDLE_FIRST, m, err,
+        rc = stg_pyenv_load(o->manifest, flags | STG_MANIFEST_BUNDLE_FIRST, m, err,
                                sizeof err);
     if (rc == STG_OK)
         resolve(o, *m, &site, p);
@@ -350,7 +350,7 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
         stg_log_warn("%s; staging from the trees instead (fallback to trees)", err);
         /* again, now checking the sources it left alone */
         stg_manifest_free(m);
-        rc = stg_manifest_load(o->manifest, flags, m, err, sizeof err);
+        rc = stg_pyenv_load(o->manifest, flags, m, err, sizeof err);
         if (rc)
             return stg_err_set(rc, "%s", err);
     }
