@@ -10,19 +10,21 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "pyenv.h"
 #include "tap.h"
 
 static char dir[64];
 static char path[128];
 static char err[1024];
 
-/* Write text as the manifest and load it.  Returns the status. */
+/* Write text as the manifest and load it as a staging does (a [python]
+ * section resolved too: stg_pyenv_load()).  Returns the status. */
 static int load(const char *text, struct stg_manifest **m)
 {
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
-    return stg_manifest_load(path, STG_MANIFEST_SOURCES, m, err, sizeof err);
+    return stg_pyenv_load(path, STG_MANIFEST_SOURCES, m, err, sizeof err);
 }
 
 /* Expect an error whose text has want (after "path:"). */
