@@ -8,7 +8,7 @@
 # root's outputs are refused where another user could change them; a
 # missing destination is refused, not made; the cache budget holds for
 # runs at once; no copy keeps a set-user-ID bit; no name fakes a log line.
-# Races are made deterministic with STAGE_PY_TEST_PAUSE (src/testhook.h).
+# Races are made deterministic with STAGE_PY_TEST_PAUSE (src/lib/testhook.h).
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
 t_need python3 mkfifo

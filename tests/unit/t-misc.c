@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "hash.h"
-#include "scan.h"
+#include "walk.h"
 #include "tap.h"
 #include "unpack.h"
 #include "log.h"
@@ -14,7 +14,7 @@
 
 static void rel(const char *from, const char *to, const char *want)
 {
-    char *got = stg_scan_relative_link(from, to);
+    char *got = stg_walk_relative_link(from, to);
     is_str(got, want, "link from '%s' to '%s'", from, to);
     free(got);
 }

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "pack.h"
-#include "scan.h"
+#include "walk.h"
 #include "tap.h"
 #include "unpack.h"
 #include "util.h"
@@ -66,12 +66,12 @@ static int stage(size_t chunk, int threads, void (*between)(void), char *err, si
     char merr[STG_MSG_MAX];
     char *path = stg_xasprintf("%s/m.ini", top);
     struct stg_manifest *m = NULL;
-    struct stg_scan *s = NULL;
+    struct stg_walk *s = NULL;
     stg_err_clear();
     int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m, merr, sizeof merr);
     free(path);
     if (rc == STG_OK)
-        rc = stg_scan_run(m, &s);
+        rc = stg_walk_run(m, &s);
     if (rc) {
         snprintf(err, len, "%s", merr);
         stg_manifest_free(&m);
@@ -94,7 +94,7 @@ static int stage(size_t chunk, int threads, void (*between)(void), char *err, si
     stg_err_get(err, len);
     stg_chunkq_destroy(&mid);
     stg_chunk_pool_destroy(&pool);
-    stg_scan_free(&s);
+    stg_walk_free(&s);
     stg_manifest_free(&m);
     return prc ? prc : urc;
 }
@@ -187,15 +187,15 @@ int main(void)
        "is in the copy");
     free(leak);
     /* what an interpreter run as a user wrote: that user's own, one name */
-    struct stg_scan add = {0};
+    struct stg_walk add = {0};
     char *mine = stg_xasprintf("%s/src/pkg/a.py", top);
     stg_err_clear();
-    rc = stg_scan_add_file(&add, "x/y.pyc", mine, NULL, 65534);
+    rc = stg_walk_add_file(&add, "x/y.pyc", mine, NULL, 65534);
     stg_err_get(err, sizeof err);
     ok(rc != STG_OK && strstr(err, "written for uid 65534, but owned by uid"),
        "a file that a user's interpreter hands back, not the user's: refused (%s)", err);
-    rc = stg_scan_add_file(&add, "x/y.pyc", mine, NULL, geteuid());
-    ok(rc == STG_OK && stg_scan_has(&add, "x/y.pyc"), "... and its own: added");
+    rc = stg_walk_add_file(&add, "x/y.pyc", mine, NULL, geteuid());
+    ok(rc == STG_OK && stg_walk_has(&add, "x/y.pyc"), "... and its own: added");
     free(mine);
     for (size_t i = 0; i < add.n; i++) {
         free(add.v[i].path);

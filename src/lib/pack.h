@@ -13,7 +13,7 @@ struct archive;
 
 #include "chunk.h"
 #include "hash.h"
-#include "scan.h"
+#include "walk.h"
 
 struct stg_pack;
 
@@ -24,7 +24,7 @@ struct stg_pack;
  * by libarchive in the order of s; chunk headers other than len and flags
  * are the caller's.
  */
-int stg_pack_start(struct stg_pack **p, const struct stg_scan *s, struct stg_chunkq *freeq,
+int stg_pack_start(struct stg_pack **p, const struct stg_walk *s, struct stg_chunkq *freeq,
                    struct stg_chunkq *outq);
 /*
  * The same for a bundle: bytes [0, len) of fd (path for messages), checked
@@ -37,7 +37,7 @@ int stg_pack_start_file(struct stg_pack **p, int fd, const char *path, uint64_t 
 
 /* Write the entries of s into the open archive a (pax).  Returns STG_OK or
  * an error (stg_err_set()). */
-int stg_pack_entries(struct archive *a, const struct stg_scan *s);
+int stg_pack_entries(struct archive *a, const struct stg_walk *s);
 
 /* Ask the thread to stop early (another node failed): the stream then ends
  * with STG_CHUNK_ABORT, and no error is recorded here. */

@@ -12,11 +12,11 @@
 
 /* Collective over the world.  The root prints the listing (text or JSON)
  * on stdout.  Returns the status every rank exits with. */
-int stg_list_run(const struct stg_opts *o, struct stg_node *n);
+int stg_cmd_list(const struct stg_opts *o, struct stg_node *n);
 
 /* Collective over the world.  Drops this job's pins on every node, then
  * removes the unpinned copies that o selects (--manifest or --all,
  * --older-than); the root reports what went and what stayed on stdout. */
-int stg_clean_run(const struct stg_opts *o, struct stg_node *n);
+int stg_cmd_clean(const struct stg_opts *o, struct stg_node *n);
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "hash.h"
 #include "manifest.h"
-#include "scan.h"
+#include "walk.h"
 
 #define STG_BUNDLE_META ".stage-py-bundle.json"
 
@@ -70,7 +70,7 @@ extern const char *const stg_bundle_compressions[];
  * and renamed into place.  OUT written: whether it wrote one.  Returns
  * STG_OK or an error (stg_err_set()).
  */
-int stg_bundle_write(const struct stg_manifest *m, const struct stg_scan *s, const char *path,
+int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, const char *path,
                      const char *compress, const char *python_version, bool *written);
 
 #endif

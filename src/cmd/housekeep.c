@@ -385,12 +385,12 @@ out:
     return rc;
 }
 
-int stg_list_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_list(const struct stg_opts *o, struct stg_node *n)
 {
     return housekeep(o, n, false);
 }
 
-int stg_clean_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_clean(const struct stg_opts *o, struct stg_node *n)
 {
     return housekeep(o, n, true);
 }

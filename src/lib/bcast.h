@@ -32,7 +32,7 @@
 
 #include "hash.h"
 #include "node.h"
-#include "scan.h"
+#include "walk.h"
 
 struct stg_bundle;
 
@@ -44,7 +44,7 @@ struct stg_bcast_args {
     size_t chunk_size;      /* data bytes per message */
     int depth;              /* chunks in flight on each rank */
     int unpack_threads;     /* leaders: threads that write the copy */
-    const struct stg_scan *scan;    /* root: what to pack */
+    const struct stg_walk *scan;    /* root: what to pack */
     const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
     const char *prefix;     /* leaders: directory to unpack into, relative to cwd */

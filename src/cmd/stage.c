@@ -34,7 +34,7 @@
 #include "output.h"
 #include "manifest.h"
 #include "pyenv.h"
-#include "scan.h"
+#include "walk.h"
 #include "site.h"
 #include "space.h"
 #include "testhook.h"
@@ -235,7 +235,7 @@ static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 
 /* --stats FILE: one JSON object, written by the root, also on failure. */
 static void write_stats(const struct stg_opts *o, struct outputs *w, const struct stg_node *n,
-                        const struct stg_scan *scan, const struct stg_bundle *bundle,
+                        const struct stg_walk *scan, const struct stg_bundle *bundle,
                         const struct plan *p,
                         const struct times *t, int status, const char *msg,
                         const char *failed_nodes)
@@ -299,7 +299,7 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
 }
 
 /* Phase 1, on the root: manifest and scan. */
-static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct stg_scan **scan,
+static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct stg_walk **scan,
                      struct stg_bundle *b, struct plan *p, struct times *t)
 {
     char err[STG_MSG_MAX];
@@ -354,7 +354,7 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
         if (rc)
             return stg_err_set(rc, "%s", err);
     }
-    rc = stg_scan_run(*m, scan);
+    rc = stg_walk_run(*m, scan);
     t->scan1 = stg_now();
     if (rc)
         return rc;
@@ -546,7 +546,7 @@ static int make_room(struct stg_cache *cache, const char *copy, const struct pla
  * the copy's lock, at most p->lock_wait seconds from t0, holding no lock
  * meanwhile.  OUT claim: WARM (its copy is here, pinned), OWNER (it left no
  * copy: this run should make it, but the lock is released again, see
- * stg_stage_run) or BUSY (past the bound: this run makes a private copy,
+ * stg_cmd_stage) or BUSY (past the bound: this run makes a private copy,
  * and whichever is published first is kept).
  */
 static int wait_for_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
@@ -607,7 +607,7 @@ static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
  * failures aside.  waits: this node will wait for another run's copy.
  * Returns this rank's status.
  */
-static int stream_round(struct stg_node *n, const struct plan *p, const struct stg_scan *scan,
+static int stream_round(struct stg_node *n, const struct plan *p, const struct stg_walk *scan,
                         const struct stg_bundle *bundle, struct stg_cache *cache, const char *copy, const char *job, char **tmp,
                         int rc, bool skipped, bool waits, struct times *t)
 {
@@ -697,7 +697,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     return rc;
 }
 
-int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n)
 {
     struct times t;
     memset(&t, 0, sizeof t);
@@ -705,7 +705,7 @@ int stg_stage_run(const struct stg_opts *o, struct stg_node *n)
     struct plan p;
     memset(&p, 0, sizeof p);
     struct stg_manifest *m = NULL;
-    struct stg_scan *scan = NULL;
+    struct stg_walk *scan = NULL;
     struct stg_bundle bundle = {.fd = -1};
     struct stg_cache cache = {.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};
     char *copy = NULL, *tmp = NULL;
@@ -871,7 +871,7 @@ out:
         stg_cache_close(&cache);
     free(tmp);
     free(copy);
-    stg_scan_free(&scan);
+    stg_walk_free(&scan);
     stg_bundle_close(&bundle);
     stg_manifest_free(&m);
     return rc;

@@ -264,7 +264,7 @@ static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t
 }
 
 /* The JSON that both the first entry and the trailer start with. */
-static char *describe(const struct stg_manifest *m, const struct stg_scan *s,
+static char *describe(const struct stg_manifest *m, const struct stg_walk *s,
                       const char *compress, const char *python_version)
 {
     char mhex[17];
@@ -299,7 +299,7 @@ static int add_filter(struct archive *a, const char *compress)
 }
 
 /* The archive: the description, then every entry of s. */
-static int write_archive(struct out *o, const struct stg_manifest *m, const struct stg_scan *s,
+static int write_archive(struct out *o, const struct stg_manifest *m, const struct stg_walk *s,
                          const char *compress, const char *desc, const char *path)
 {
     struct archive *a = archive_write_new();
@@ -347,7 +347,7 @@ static int write_archive(struct out *o, const struct stg_manifest *m, const stru
     return rc;
 }
 
-int stg_bundle_write(const struct stg_manifest *m, const struct stg_scan *s, const char *path,
+int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, const char *path,
                      const char *compress, const char *python_version, bool *written)
 {
     *written = false;

@@ -41,7 +41,7 @@
 #include "match.h"
 #include "pyenv.h"
 #include "python.h"
-#include "scan.h"
+#include "walk.h"
 #include "site.h"
 #include "testhook.h"
 #include "util.h"
@@ -80,7 +80,7 @@ static bool pyc_of(const char *py, const char *rel)
 
 /* Step 2.  OUT tmpdir: the directory of the new .pyc files (to remove);
  * OUT version: "3.11". */
-static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdir,
+static int compile_bytecode(const char *python, struct stg_walk *s, char **tmpdir,
                             char *version, size_t vlen)
 {
     struct stg_python_id id;
@@ -154,11 +154,11 @@ static int compile_bytecode(const char *python, struct stg_scan *s, char **tmpdi
             struct timespec mtime = s->v[i].mtime;
             char *src = stg_xasprintf("%s/%s", out, end + 1);
             /* written by the interpreter: as its owner, when it ran as one */
-            rc = stg_scan_add_file(s, end + 1, src, &mtime, id.drop ? id.uid : (uid_t)-1);
+            rc = stg_walk_add_file(s, end + 1, src, &mtime, id.drop ? id.uid : (uid_t)-1);
             free(src);
             added++;
         }
-        stg_scan_rekey(s);
+        stg_walk_rekey(s);
         stg_log_info("bytecode: %zu of %zu modules compiled by '%s' (Python %s), %zu could "
                      "not be, the others had an up-to-date .pyc", added, todo, python, version,
                      failed);
@@ -175,7 +175,7 @@ static int pack_root(const struct stg_opts *o, char **line)
     char err[STG_MSG_MAX];
     struct stg_site site;
     struct stg_manifest *m = NULL;
-    struct stg_scan *s = NULL;
+    struct stg_walk *s = NULL;
     char *tmpdir = NULL;
     char version[32] = "";
     int rc = stg_site_load(&site, err, sizeof err);
@@ -194,7 +194,7 @@ static int pack_root(const struct stg_opts *o, char **line)
                          "'bundle =' in [stage]", o->manifest);
         goto out;
     }
-    rc = stg_scan_run(m, &s);
+    rc = stg_walk_run(m, &s);
     if (rc == STG_OK)
         stg_test_pause("after-scan");
     /* a whole environment's bytecode is its own interpreter's */
@@ -225,7 +225,7 @@ out:
         free(parent);
         free(tmpdir);
     }
-    stg_scan_free(&s);
+    stg_walk_free(&s);
     stg_manifest_free(&m);
     return rc;
 }
@@ -512,17 +512,17 @@ static int root_command(const struct stg_opts *o, struct stg_node *n, const char
     return rc;
 }
 
-int stg_pack_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_pack(const struct stg_opts *o, struct stg_node *n)
 {
     return root_command(o, n, "pack", pack_root, false);
 }
 
-int stg_scan_cmd_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_scan(const struct stg_opts *o, struct stg_node *n)
 {
     return root_command(o, n, "scan", scan_root, true);
 }
 
-int stg_check_run(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_check(const struct stg_opts *o, struct stg_node *n)
 {
     return root_command(o, n, "check", check_root, false);
 }

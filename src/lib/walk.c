@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scan: walk the trees once, on the root, into the list of entries to stage.
+ * walk: walk the trees once, on the root, into the list of entries to stage.
  *
  * The staged copy mirrors absolute source paths, so an entry's archive path
  * is its logical source path without the leading "/".  Directories are
@@ -16,7 +16,7 @@
  */
 #include "config.h"
 
-#include "scan.h"
+#include "walk.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -42,14 +42,14 @@ struct inode_path {
 
 struct walker {
     const struct stg_manifest *m;
-    struct stg_scan *s;
+    struct stg_walk *s;
     struct inode_path *hl;      /* first archive path of multiply linked files */
     size_t nhl, caphl;
     struct inode_path *stack;   /* directories being walked, for cycles */
     size_t depth, capstack;
 };
 
-static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
+static struct stg_entry *add_entry(struct stg_walk *s, const char *apath,
                                    enum stg_entry_kind kind, const struct stat *st)
 {
     if (s->n == s->cap) {
@@ -74,7 +74,7 @@ static struct stg_entry *add_entry(struct stg_scan *s, const char *apath,
 
 /* --- paths --- */
 
-char *stg_scan_relative_link(const char *from_dir, const char *to)
+char *stg_walk_relative_link(const char *from_dir, const char *to)
 {
     /* Skip the common leading components. */
     const char *f = from_dir, *t = to;
@@ -372,7 +372,7 @@ static int visit_link(struct walker *w, const struct stg_tree *t, const char *sr
         struct stg_entry *e = add_entry(w->s, apath, STG_ENT_SYMLINK, lst);
         if (e) {
             e->mode = 0777;
-            e->link = stg_scan_relative_link(dir, mirror);
+            e->link = stg_walk_relative_link(dir, mirror);
         }
         free(dir);
     } else if (S_ISDIR(st.st_mode) && on_stack(w, &st)) {
@@ -482,7 +482,7 @@ static int walk_tree(struct walker *w, const struct stg_tree *t)
 }
 
 /* The key: every entry's path, kind, mode, size, mtime and link target. */
-static void key_of(struct stg_scan *s)
+static void key_of(struct stg_walk *s)
 {
     struct stg_hash *h = stg_hash_new();
     stg_hash_str(h, "stage-py key 1");
@@ -504,7 +504,7 @@ static void key_of(struct stg_scan *s)
     stg_hex(d, 8, s->key);
 }
 
-int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
+int stg_walk_add_file(struct stg_walk *s, const char *apath, const char *src,
                       const struct timespec *mtime, uid_t owner)
 {
     struct stat st;
@@ -527,7 +527,7 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
     if (mtime)
         st.st_mtim = *mtime;
     char *dir = dirname_of(apath);
-    if (*dir && !stg_scan_has(s, dir)) {
+    if (*dir && !stg_walk_has(s, dir)) {
         struct stat dst = st;
         dst.st_mode = S_IFDIR | 0755;
         add_entry(s, dir, STG_ENT_DIR, &dst);
@@ -556,19 +556,19 @@ int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
     return STG_OK;
 }
 
-bool stg_scan_has(const struct stg_scan *s, const char *apath)
+bool stg_walk_has(const struct stg_walk *s, const char *apath)
 {
     return stg_strset_has(&s->set, apath, strlen(apath));
 }
 
-void stg_scan_rekey(struct stg_scan *s)
+void stg_walk_rekey(struct stg_walk *s)
 {
     key_of(s);
 }
 
-int stg_scan_run(const struct stg_manifest *m, struct stg_scan **out)
+int stg_walk_run(const struct stg_manifest *m, struct stg_walk **out)
 {
-    struct stg_scan *s = stg_xcalloc(1, sizeof *s);
+    struct stg_walk *s = stg_xcalloc(1, sizeof *s);
     struct walker w = {.m = m, .s = s};
     w.capstack = 64;
     w.stack = stg_xmalloc(w.capstack * sizeof *w.stack);
@@ -580,14 +580,14 @@ int stg_scan_run(const struct stg_manifest *m, struct stg_scan **out)
     if (rc == STG_OK)
         key_of(s);
     if (rc != STG_OK) {
-        stg_scan_free(&s);
+        stg_walk_free(&s);
         return rc;
     }
     *out = s;
     return STG_OK;
 }
 
-void stg_scan_free(struct stg_scan **s)
+void stg_walk_free(struct stg_walk **s)
 {
     if (!s || !*s)
         return;

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scan: the root's one walk of the manifest's trees, into the ordered list
+ * walk: the root's one walk of the manifest's trees, into the ordered list
  * of entries to stage and the key that identifies their content.
  */
-#ifndef STG_SCAN_H
-#define STG_SCAN_H
+#ifndef STG_WALK_H
+#define STG_WALK_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,7 +32,7 @@ struct stg_entry {
     struct timespec src_mtime;
 };
 
-struct stg_scan {
+struct stg_walk {
     struct stg_entry *v;
     size_t n, cap;
     uint64_t files;         /* entries of every kind */
@@ -52,25 +52,25 @@ struct stg_scan {
  * error recorded by stg_err_set() (naming the path).  Warnings (dangling
  * links, special files, cycles) go to stderr.
  */
-int stg_scan_run(const struct stg_manifest *m, struct stg_scan **s);
-void stg_scan_free(struct stg_scan **s);
+int stg_walk_run(const struct stg_manifest *m, struct stg_walk **s);
+void stg_walk_free(struct stg_walk **s);
 
 /* true if the copy has an entry at archive path apath. */
-bool stg_scan_has(const struct stg_scan *s, const char *apath);
+bool stg_walk_has(const struct stg_walk *s, const char *apath);
 /* Add the regular file src to the copy at apath (and its directory, if
  * the copy lacks it), after the scanned entries, with mtime (NULL: src's),
- * so that the same additions give the same key; then stg_scan_rekey().
+ * so that the same additions give the same key; then stg_walk_rekey().
  * A file the copy has already at apath is replaced.  owner: a user whom
  * root ran an interpreter as, who wrote src; then src must be that user's
  * own, with one name, readable by others (a hard link to a file of root's
  * is refused); (uid_t)-1: none. */
-int stg_scan_add_file(struct stg_scan *s, const char *apath, const char *src,
+int stg_walk_add_file(struct stg_walk *s, const char *apath, const char *src,
                       const struct timespec *mtime, uid_t owner);
 /* Compute the key again, after additions. */
-void stg_scan_rekey(struct stg_scan *s);
+void stg_walk_rekey(struct stg_walk *s);
 
 /* Exposed for tests: the relative link from directory `from` to `to`, both
  * archive paths.  Returns a malloc'd string. */
-char *stg_scan_relative_link(const char *from_dir, const char *to);
+char *stg_walk_relative_link(const char *from_dir, const char *to);
 
 #endif

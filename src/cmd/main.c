@@ -485,17 +485,17 @@ int main(int argc, char **argv)
         stg_node_init(&n);
         stg_log_init(n.name, stg_log_verbosity());
         if (o.cmd == STG_CMD_LIST)
-            rc = stg_list_run(&o, &n);
+            rc = stg_cmd_list(&o, &n);
         else if (o.cmd == STG_CMD_CLEAN)
-            rc = stg_clean_run(&o, &n);
+            rc = stg_cmd_clean(&o, &n);
         else if (o.cmd == STG_CMD_PACK)
-            rc = stg_pack_run(&o, &n);
+            rc = stg_cmd_pack(&o, &n);
         else if (o.cmd == STG_CMD_SCAN)
-            rc = stg_scan_cmd_run(&o, &n);
+            rc = stg_cmd_scan(&o, &n);
         else if (o.cmd == STG_CMD_CHECK)
-            rc = stg_check_run(&o, &n);
+            rc = stg_cmd_check(&o, &n);
         else
-            rc = stg_stage_run(&o, &n);
+            rc = stg_cmd_stage(&o, &n);
         stg_node_fini(&n);
     } else if (rc != STG_OK && rank == 0 && !o.output && o.cmd == STG_CMD_STAGE) {
         fputs(stg_env_failure(o.shell), stdout);

@@ -48,7 +48,7 @@ struct stg_opts {
 };
 
 /* Collective over the world.  Returns the status every rank exits with. */
-int stg_stage_run(const struct stg_opts *o, struct stg_node *n);
+int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n);
 
 #define STG_DEFAULT_DEST "/dev/shm"
 #define STG_DEFAULT_CHUNK ((uint64_t)1 << 20)   /* see stage-py-performance(7) */

@@ -34,7 +34,7 @@
 
 struct stg_pack {
     pthread_t thread;
-    const struct stg_scan *scan;
+    const struct stg_walk *scan;
     /* or a bundle: bytes [0, file_len) of file_fd, whose digest must be file_digest */
     int file_fd;
     const char *file_path;
@@ -116,7 +116,7 @@ static int pack_error(struct archive *a, const char *fmt, ...)
  * then costs the shared file system one lookup for its name (and one per
  * directory entered), where a path costs one per component every time.
  * The scan lists files directory by directory, so most opens find their
- * directory open already.  Every src is a real path (see stg_scan_run()),
+ * directory open already.  Every src is a real path (see stg_walk_run()),
  * so no component is followed if it is a link: a directory swapped for a
  * link since the walk fails the open instead of leading elsewhere.
  */
@@ -237,7 +237,7 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
     return rc;
 }
 
-static int pack_entries(struct archive *a, const struct stg_scan *s, struct stg_pack *p)
+static int pack_entries(struct archive *a, const struct stg_walk *s, struct stg_pack *p)
 {
     struct archive_entry *ae = archive_entry_new();
     unsigned char *buf = stg_xmalloc(READ_BLOCK);
@@ -282,7 +282,7 @@ static int pack_entries(struct archive *a, const struct stg_scan *s, struct stg_
     return rc;
 }
 
-int stg_pack_entries(struct archive *a, const struct stg_scan *s)
+int stg_pack_entries(struct archive *a, const struct stg_walk *s)
 {
     return pack_entries(a, s, NULL);
 }
@@ -389,7 +389,7 @@ int stg_pack_start_file(struct stg_pack **out, int fd, const char *path, uint64_
     return start(p, out);
 }
 
-int stg_pack_start(struct stg_pack **out, const struct stg_scan *s, struct stg_chunkq *freeq,
+int stg_pack_start(struct stg_pack **out, const struct stg_walk *s, struct stg_chunkq *freeq,
                    struct stg_chunkq *outq)
 {
     struct stg_pack *p = stg_xcalloc(1, sizeof *p);
