@@ -368,7 +368,6 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
     return STG_OK;
 }
 
-/* Phase 4, on the root: the settings, to --output or stdout. */
 /* Where the settings might not reach the application's ranks, say so:
  * stage-py cannot pass them on itself. */
 static void warn_reach(void)
@@ -384,6 +383,7 @@ static void warn_reach(void)
                      "import from the copy", getenv("SLURM_HET_SIZE"));
 }
 
+/* Phase 4, on the root: the settings, to --output or stdout. */
 static int write_settings(const struct stg_opts *o, struct outputs *w,
                           const struct stg_manifest *m, const char *root, bool some_failed)
 {

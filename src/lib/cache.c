@@ -142,7 +142,7 @@ static bool check_copy(const struct stg_cache *c, const char *copy, bool touch, 
     return ok;
 }
 
-/* stg_cache_has(), with the record's text in OUT rec. */
+/* stg_cache_use(), with the record's text in OUT rec. */
 static bool has_copy(const struct stg_cache *c, const char *copy, char *rec, size_t len)
 {
     struct stat st;
@@ -164,7 +164,7 @@ static bool has_copy(const struct stg_cache *c, const char *copy, char *rec, siz
     return ok;
 }
 
-bool stg_cache_has(const struct stg_cache *c, const char *copy)
+bool stg_cache_use(const struct stg_cache *c, const char *copy)
 {
     char rec[4096];
     return has_copy(c, copy, rec, sizeof rec);
@@ -321,7 +321,7 @@ int stg_cache_commit(struct stg_cache *c, const char *tmp, const char *copy, boo
         errno = EEXIST;
     }
     e = errno;
-    if (e == EEXIST && stg_cache_has(c, copy)) {
+    if (e == EEXIST && stg_cache_use(c, copy)) {
         stg_log_info("'%s/%s' appeared meanwhile: keeping it", c->dir, copy);
         stg_cache_discard(c, tmp);
         return STG_OK;

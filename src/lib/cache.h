@@ -63,12 +63,13 @@ struct stg_record {
 #define STG_RECORD ".stage-py.json"
 
 /*
- * true if a complete copy of that name ("<name>-<key>") is present: a real
- * directory of ours with a record that names the key.  Marks it used now (the record's
- * modification time is the copy's last use).  A directory of that name
- * without a valid record is not a copy: it is removed, with a warning.
+ * Use the copy of that name ("<name>-<key>") if a complete one is present:
+ * a real directory of ours with a record that names the key.  Then it is
+ * marked used now (the record's modification time is the copy's last use)
+ * and true is returned.  A directory of that name without a valid record
+ * is not a copy: it is removed, with a warning, and false is returned.
  */
-bool stg_cache_has(const struct stg_cache *c, const char *copy);
+bool stg_cache_use(const struct stg_cache *c, const char *copy);
 
 /*
  * The job this run belongs to, for pins: $SLURM_JOB_ID, else $PBS_JOBID,

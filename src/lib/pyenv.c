@@ -67,7 +67,7 @@ char *stg_pyenv_exclude_for(const char *pattern, const char *rel)
 {
     size_t n = strlen(pattern);
     bool dir = n > 1 && pattern[n - 1] == '/';
-    char *core = strndup(pattern, dir ? n - 1 : n);
+    char *core = stg_xstrndup(pattern, dir ? n - 1 : n);
     char *out = NULL;
     if (!strchr(core, '/')) {
         out = stg_xstrdup(pattern);     /* a name: it applies everywhere */
@@ -156,7 +156,7 @@ static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct 
             stg_log_warn("[python %s]: '%s' is a top-level directory: not staged", e->name, a);
             continue;
         }
-        char *dir = strndup(a, (size_t)(slash - a));
+        char *dir = stg_xstrndup(a, (size_t)(slash - a));
         struct stg_tree *t = NULL;
         for (size_t k = first; k < m->ntrees && !t; k++)
             if (strcmp(m->trees[k].source, dir) == 0)

@@ -57,7 +57,7 @@ static void put(struct out *o, const char *s, size_t n)
 static void put_path(struct out *o, const char *s, size_t n, const char *root,
                      stg_reloc_exists exists, void *ctx)
 {
-    char *p = strndup(s, n);
+    char *p = stg_xstrndup(s, n);
     if (p && p[0] == '/' && strcmp(p, "/") != 0 && stg_path_is_clean_absolute(p) &&
         exists(p, ctx)) {
         put(o, root, strlen(root));

@@ -60,6 +60,14 @@ char *stg_xstrdup(const char *s)
     return p;
 }
 
+char *stg_xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p)
+        stg_oom();
+    return p;
+}
+
 char *stg_xasprintf(const char *fmt, ...)
 {
     va_list ap;
@@ -99,9 +107,7 @@ void stg_strv_split(struct stg_strv *sv, const char *s)
         while (*e && !isspace((unsigned char)*e))
             e++;
         if (e > s) {
-            char *w = strndup(s, (size_t)(e - s));
-            if (!w)
-                stg_oom();
+            char *w = stg_xstrndup(s, (size_t)(e - s));
             stg_strv_push(sv, w);
             free(w);
         }

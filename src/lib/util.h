@@ -15,6 +15,7 @@ void *stg_xmalloc(size_t n);
 void *stg_xcalloc(size_t n, size_t size);
 void *stg_xrealloc(void *p, size_t n);
 char *stg_xstrdup(const char *s);
+char *stg_xstrndup(const char *s, size_t n);
 char *stg_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Called on out-of-memory; set by main to MPI_Abort once MPI is up. */
 extern void (*stg_oom_hook)(void);

@@ -116,7 +116,7 @@ char *stg_walk_relative_link(const char *from_dir, const char *to)
 static char *dirname_of(const char *apath)
 {
     const char *slash = strrchr(apath, '/');
-    return slash ? strndup(apath, (size_t)(slash - apath)) : stg_xstrdup("");
+    return slash ? stg_xstrndup(apath, (size_t)(slash - apath)) : stg_xstrdup("");
 }
 
 /* Is the resolved path R part of what the manifest stages?  OUT mirror: its
@@ -131,7 +131,7 @@ static bool in_set(const struct stg_manifest *m, const char *R, char **mirror)
         const char *rel = R[n] == '/' ? R + n + 1 : R + n;
         if (*rel) {
             size_t first = strcspn(rel, "/");
-            char *top = strndup(rel, first);
+            char *top = stg_xstrndup(rel, first);
             bool inc = stg_match_include(&t->include, top);
             free(top);
             if (!inc)
