@@ -71,30 +71,6 @@ static void abort_outputs(struct outputs *w)
     w->have_settings = w->have_stats = false;
 }
 
-/* What a signal must not leave behind: this run's temporary directory and
- * the root's unwritten outputs. */
-struct cleanup {
-    struct stg_cache *cache;
-    char **tmp;
-    const struct stg_opts *o;
-    bool root;
-    struct outputs *out;
-};
-
-static void cleanup_on_signal(void *arg)
-{
-    struct cleanup *c = arg;
-    if (c->cache->fd >= 0 && *c->tmp)
-        stg_cache_discard(c->cache, *c->tmp);
-    if (c->root)
-        abort_outputs(c->out);
-    /* The run ends here (a signal, the timeout): make `eval "$(stage-py)"` fail. */
-    if (c->root && !c->o->output) {
-        fputs(stg_env_failure(c->o->shell), stdout);
-        fflush(stdout);
-    }
-}
-
 /* What every rank needs to know once the root has scanned. */
 struct plan {
     char dest[PATH_MAX];
@@ -126,6 +102,49 @@ struct times {
     int waited;                     /* nodes that waited for another run's copy */
     int rounds;                     /* transfers tried (a second one is rare) */
 };
+
+/*
+ * One staging run on one rank: every phase takes this one handle (as
+ * libarchive's calls take one struct archive), and reads and writes what
+ * its rank holds.  Static in stg_cmd_stage(): the exit handler of a signal
+ * may still need it after that has returned.
+ */
+struct run {
+    const struct stg_opts *o;
+    struct stg_node *n;
+    struct plan p;              /* the same on every rank after phase 1 */
+    struct times t;
+    struct stg_manifest *m;     /* the root's */
+    struct stg_walk *walk;      /* the root's, staging from the trees */
+    struct stg_bundle bundle;   /* the root's, staging from a bundle */
+    struct outputs outs;        /* the root's files */
+    struct stg_cache cache;     /* leaders: the per-user directory */
+    char *copy;                 /* "<name>-<key>" */
+    char *tmp;                  /* a leader making the copy: its temporary directory */
+    char job[128];              /* whose pins */
+    enum stg_claim claim;
+    bool skipped;               /* --on-node-failure skip set this node aside */
+    bool waits;                 /* this node waits for another run's copy */
+    int rc;                     /* this rank's status */
+    char msg[STG_MSG_MAX];      /* the agreed error */
+    char failed_nodes[STG_MSG_MAX];     /* the root: nodes set aside, "name\n" each */
+};
+
+/* What a signal must not leave behind: this run's temporary directory and
+ * the root's unwritten outputs. */
+static void cleanup_on_signal(void *arg)
+{
+    struct run *r = arg;
+    if (r->cache.fd >= 0 && r->tmp)
+        stg_cache_discard(&r->cache, r->tmp);
+    if (r->n->is_root)
+        abort_outputs(&r->outs);
+    /* The run ends here (a signal, the timeout): make `eval "$(stage-py)"` fail. */
+    if (r->n->is_root && !r->o->output) {
+        fputs(stg_env_failure(r->o->shell), stdout);
+        fflush(stdout);
+    }
+}
 
 /* "--max-cache" etc., or "the manifest's KEY (file:line)": where a value came from. */
 static char *from_manifest(const struct stg_manifest *m, const char *key, int line)
@@ -492,26 +511,26 @@ static void nap(long *ms)
 
 /* The copy's lock, tried for about a second: runs that pin or remove a
  * copy hold it for milliseconds, a run that makes the copy for its whole
- * transfer (OUT claim BUSY).  Leaders. */
-static int claim_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
-                      const char *job, enum stg_claim *claim)
+ * transfer (r->claim BUSY).  Leaders. */
+static int claim_copy(struct run *r)
 {
     long ms = 5;
     for (int i = 0;; i++) {
-        int rc = stg_cache_claim(cache, copy, job, p->reuse, p->force, claim);
-        if (rc || *claim != STG_CLAIM_BUSY || i >= 10)
+        int rc = stg_cache_claim(&r->cache, r->copy, r->job, r->p.reuse, r->p.force, &r->claim);
+        if (rc || r->claim != STG_CLAIM_BUSY || i >= 10)
             return rc;
         nap(&ms);
     }
 }
 
 /* An owner's (or a private copy's) preparations: room within the cache
- * budget, space in memory, a temporary directory that reserves its room.
- * The count and the reservation happen under the budget lock, which other
- * runs hold for moments only.  OUT tmp.  Leaders. */
-static int make_room(struct stg_cache *cache, const char *copy, const struct plan *p,
-                     char **tmp)
+ * budget, space in memory, a temporary directory that reserves its room
+ * (r->tmp).  The count and the reservation happen under the budget lock,
+ * which other runs hold for moments only.  Leaders. */
+static int make_room(struct run *r)
 {
+    const struct plan *p = &r->p;
+    struct stg_cache *cache = &r->cache;
     int rc = STG_OK;
     bool got = !p->max_cache;
     long ms = 5;
@@ -525,14 +544,14 @@ static int make_room(struct stg_cache *cache, const char *copy, const struct pla
             nap(&ms);
     }
     if (rc == STG_OK && p->max_cache)
-        rc = stg_cache_evict(cache, copy, p->bytes, p->max_cache, p->max_cache_from);
+        rc = stg_cache_evict(cache, r->copy, p->bytes, p->max_cache, p->max_cache_from);
     if (rc == STG_OK)
         rc = stg_space_check(cache->dir, stg_space_need(p->bytes, p->files), p->headroom);
     if (rc == STG_OK && p->node_cap)
-        rc = stg_space_cap_check(cache->dest, copy, stg_space_need(p->bytes, p->files),
+        rc = stg_space_cap_check(cache->dest, r->copy, stg_space_need(p->bytes, p->files),
                                  p->node_cap, p->node_cap_from);
     if (rc == STG_OK)
-        rc = stg_cache_tmp_new(cache, copy, p->bytes, tmp);
+        rc = stg_cache_tmp_new(cache, r->copy, p->bytes, &r->tmp);
     stg_cache_budget_unlock(cache);
     if (rc)
         stg_cache_release(cache);
@@ -543,34 +562,34 @@ static int make_room(struct stg_cache *cache, const char *copy, const struct pla
 
 /*
  * Another run on this node is making the copy: wait until it lets go of
- * the copy's lock, at most p->lock_wait seconds from t0, holding no lock
- * meanwhile.  OUT claim: WARM (its copy is here, pinned), OWNER (it left no
+ * the copy's lock, at most p.lock_wait seconds from t0, holding no lock
+ * meanwhile.  r->claim: WARM (its copy is here, pinned), OWNER (it left no
  * copy: this run should make it, but the lock is released again, see
- * stg_cmd_stage) or BUSY (past the bound: this run makes a private copy,
- * and whichever is published first is kept).
+ * stream()) or BUSY (past the bound: this run makes a private copy, and
+ * whichever is published first is kept).
  */
-static int wait_for_copy(struct stg_cache *cache, const char *copy, const struct plan *p,
-                         const char *job, double t0, enum stg_claim *claim)
+static int wait_for_copy(struct run *r, double t0)
 {
+    const char *dir = r->cache.dir, *copy = r->copy;
     long ms = 10;
     for (;;) {
-        int rc = stg_cache_claim(cache, copy, job, p->reuse, p->force, claim);
+        int rc = stg_cache_claim(&r->cache, copy, r->job, r->p.reuse, r->p.force, &r->claim);
         if (rc)
             return rc;
-        if (*claim == STG_CLAIM_WARM)
-            stg_log_info("waited %.1f s for another run's copy '%s/%s'", stg_now() - t0,
-                         cache->dir, copy);
-        if (*claim == STG_CLAIM_OWNER) {
-            stg_log_info("the other run left no copy of '%s/%s' after %.1f s", cache->dir,
-                         copy, stg_now() - t0);
-            stg_cache_release(cache);
+        if (r->claim == STG_CLAIM_WARM)
+            stg_log_info("waited %.1f s for another run's copy '%s/%s'", stg_now() - t0, dir,
+                         copy);
+        if (r->claim == STG_CLAIM_OWNER) {
+            stg_log_info("the other run left no copy of '%s/%s' after %.1f s", dir, copy,
+                         stg_now() - t0);
+            stg_cache_release(&r->cache);
         }
-        if (*claim != STG_CLAIM_BUSY)
+        if (r->claim != STG_CLAIM_BUSY)
             return STG_OK;
-        if (stg_now() - t0 >= p->lock_wait) {
+        if (stg_now() - t0 >= r->p.lock_wait) {
             stg_log_warn("another run has been staging '%s/%s' for over %.0f s "
-                         "(--lock-wait): making a private copy here", cache->dir, copy,
-                         p->lock_wait);
+                         "(--lock-wait): making a private copy here", dir, copy,
+                         r->p.lock_wait);
             return STG_OK;
         }
         nap(&ms);
@@ -601,21 +620,23 @@ static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
 
 /*
  * One transfer: the root sends; the leaders that hold a temporary directory
- * (*tmp) receive, unpack and publish their copy, with its record and this
- * job's pin.  Collective over the leaders, each bringing its status so far:
- * no transfer starts after a failure, unless --on-node-failure skip sets
- * failures aside.  waits: this node will wait for another run's copy.
- * Returns this rank's status.
+ * (r->tmp) receive, unpack and publish their copy, with its record and this
+ * job's pin.  Collective over the leaders, each bringing its status so far
+ * (r->rc): no transfer starts after a failure, unless --on-node-failure
+ * skip sets failures aside.  r->waits: this node will wait for another
+ * run's copy.  Updates r->rc.
  */
-static int stream_round(struct stg_node *n, const struct plan *p, const struct stg_walk *scan,
-                        const struct stg_bundle *bundle, struct stg_cache *cache, const char *copy, const char *job, char **tmp,
-                        int rc, bool skipped, bool waits, struct times *t)
+static void stream_round(struct run *r)
 {
+    struct stg_node *n = r->n;
+    const struct plan *p = &r->p;
+    struct times *t = &r->t;
+    struct stg_cache *cache = &r->cache;
     if (!n->is_leader)
-        return rc;
+        return;
     bool first = t->rounds++ == 0;
     /* how many nodes receive, have failed, were set aside, will wait */
-    int mine[4] = {*tmp != NULL && rc == STG_OK, rc != STG_OK, skipped, waits};
+    int mine[4] = {r->tmp != NULL && r->rc == STG_OK, r->rc != STG_OK, r->skipped, r->waits};
     int sum[4] = {0, 0, 0, 0};
     MPI_Request req;
     MPI_Iallreduce(mine, sum, 4, MPI_INT, MPI_SUM, n->leaders, &req);
@@ -625,14 +646,15 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     if (sum[0] == 0 || (sum[1] > 0 && !p->skip_failed)) {
         if (first && n->is_root && sum[0] == 0 && sum[1] == 0) {
             if (sum[2] == 0 && sum[3] == 0)
-                stg_log_info("every node holds '%s': nothing to send", copy);
+                stg_log_info("every node holds '%s': nothing to send", r->copy);
             else if (sum[3] > 0)
                 stg_log_info("%d node(s) wait for another run's copy of '%s', the others "
-                             "hold it: nothing to send now", sum[3], copy);
+                             "hold it: nothing to send now", sum[3], r->copy);
             else
-                stg_log_info("no node that could take '%s' lacks it: nothing to send", copy);
+                stg_log_info("no node that could take '%s' lacks it: nothing to send",
+                             r->copy);
         }
-        return rc;
+        return;
     }
     t->cold += sum[0];
     bool cold = mine[0];
@@ -641,20 +663,20 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
      * the sender, even when its own node needs nothing. */
     MPI_Comm_split(n->leaders, cold || n->is_root ? 0 : MPI_UNDEFINED, n->leader_rank, &scomm);
     if (scomm == MPI_COMM_NULL)
-        return rc;
+        return;
     MPI_Comm_dup(scomm, &svotes);   /* votes: a communicator of their own */
-    char *final = p->relocate ? stg_xasprintf("%s/%s", cache->dir, copy) : NULL;
+    char *final = p->relocate ? stg_xasprintf("%s/%s", cache->dir, r->copy) : NULL;
     int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     /* libarchive's disk writer takes paths: work relative to the checked
      * directory, not through a path that could be swapped meanwhile. */
     if (cold && fchdir(cache->fd) < 0)
-        rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
+        r->rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
     struct stg_bcast_args ba = {
         .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
         .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
-        .scan = scan, .bundle = bundle && bundle->fd >= 0 ? bundle : NULL,
-        .unpack = cold && rc == STG_OK, .prefix = *tmp, .relocate_root = final,
+        .scan = r->walk, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
+        .unpack = cold && r->rc == STG_OK, .prefix = r->tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),
         .vote_every = p->depth < 2 ? 2 : p->depth,
         .stop_on_failure = !p->skip_failed,
@@ -663,7 +685,7 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     struct stg_bcast_result br;
     memset(&br, 0, sizeof br);
     int brc = stg_bcast_run(&ba, &br);
-    rc = rc ? rc : brc;
+    r->rc = r->rc ? r->rc : brc;
     merge(&t->br, &br);
     free(final);
     if (cwd >= 0) {
@@ -673,127 +695,120 @@ static int stream_round(struct stg_node *n, const struct plan *p, const struct s
     }
     MPI_Comm_free(&svotes);
     MPI_Comm_free(&scomm);
-    if (!*tmp)
-        return rc;
+    if (!r->tmp)
+        return;
+    int rc = r->rc;
     if (rc == STG_OK) {
         char hex[2 * STG_DIGEST_LEN + 1];
         stg_hex(br.digest, STG_DIGEST_LEN, hex);
-        struct stg_record rec = {p->name, p->key, job, hex, p->bytes, p->files};
-        rc = stg_cache_record(cache, *tmp, &rec);   /* the copy's last file */
+        struct stg_record rec = {p->name, p->key, r->job, hex, p->bytes, p->files};
+        rc = stg_cache_record(cache, r->tmp, &rec);     /* the copy's last file */
     }
     if (rc == STG_OK)
-        rc = stg_cache_commit(cache, *tmp, copy, p->force || !p->reuse);
+        rc = stg_cache_commit(cache, r->tmp, r->copy, p->force || !p->reuse);
     else
-        stg_cache_discard(cache, *tmp);
+        stg_cache_discard(cache, r->tmp);
     if (rc == STG_OK)
-        rc = stg_cache_pin(cache, copy, job);
+        rc = stg_cache_pin(cache, r->copy, r->job);
     if (rc == STG_OK)
         stg_log_info("'%s/%s' complete: %llu entries (%llu relocated), %.3f s", cache->dir,
-                     copy, (unsigned long long)br.entries, (unsigned long long)br.relocated,
-                     br.t_bcast1 - br.t_bcast0);
+                     r->copy, (unsigned long long)br.entries,
+                     (unsigned long long)br.relocated, br.t_bcast1 - br.t_bcast0);
     stg_cache_release(cache);   /* waiting runs now find the copy */
-    free(*tmp);
-    *tmp = NULL;
-    return rc;
+    free(r->tmp);
+    r->tmp = NULL;
+    r->rc = rc;
 }
 
-int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n)
+/* Phase 1, plan: only the root touches the shared file system; then the
+ * plan goes to every rank. */
+static int plan(struct run *r)
 {
-    struct times t;
-    memset(&t, 0, sizeof t);
-    t.start = stg_now();
-    struct plan p;
-    memset(&p, 0, sizeof p);
-    struct stg_manifest *m = NULL;
-    struct stg_walk *scan = NULL;
-    struct stg_bundle bundle = {.fd = -1};
-    struct stg_cache cache = {.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};
-    char *copy = NULL, *tmp = NULL;
-    char msg[STG_MSG_MAX] = "";
-    char failed_nodes[STG_MSG_MAX] = "";
-    bool skipped = false;
-    char job[128] = "";
-    int rc = STG_OK;
-
-    /* 1. plan: only the root touches the shared file system. */
+    const struct stg_opts *o = r->o;
+    struct stg_node *n = r->n;
     stg_node_set_timeout(n, o->timeout > 0 ? o->timeout : 0);
     stg_node_phase(n, "plan");
-    /* static: the exit handler may run after this function has returned */
-    static struct outputs outs;
-    memset(&outs, 0, sizeof outs);
     if (n->is_root) {
-        rc = open_outputs(o, &outs);
-        if (rc == STG_OK)
-            rc = plan_root(o, &m, &scan, &bundle, &p, &t);
-        p.chunk_size = o->chunk_size;
-        p.depth = o->depth;
-        p.unpack_threads = o->unpack_threads;
-        p.skip_failed = o->skip_failed;
+        r->rc = open_outputs(o, &r->outs);
+        if (r->rc == STG_OK)
+            r->rc = plan_root(o, &r->m, &r->walk, &r->bundle, &r->p, &r->t);
+        r->p.chunk_size = o->chunk_size;
+        r->p.depth = o->depth;
+        r->p.unpack_threads = o->unpack_threads;
+        r->p.skip_failed = o->skip_failed;
     }
-    /* static: the exit handler may run after this function has returned */
-    static struct cleanup cl;
-    cl = (struct cleanup){&cache, &tmp, o, n->is_root, &outs};
-    stg_node_on_signal(cleanup_on_signal, &cl);
-    rc = stg_agree(n, n->world, rc, msg);
-    if (rc)
-        goto out;
+    stg_node_on_signal(cleanup_on_signal, r);
+    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    if (r->rc)
+        return r->rc;
     MPI_Request req;
-    MPI_Ibcast(&p, (int)sizeof p, MPI_BYTE, 0, n->world, &req);    /* the plan, to all */
+    MPI_Ibcast(&r->p, (int)sizeof r->p, MPI_BYTE, 0, n->world, &req);    /* the plan, to all */
     stg_node_wait(&req);
-    stg_node_set_timeout(n, p.timeout);
-    copy = stg_cache_copy_name(p.name, p.key);
+    stg_node_set_timeout(n, r->p.timeout);
+    r->copy = stg_cache_copy_name(r->p.name, r->p.key);
+    return STG_OK;
+}
 
-    /* 2. prepare: a checked per-user directory that all local ranks share;
-     * each leader learns whether its node holds the copy, makes it, or
-     * waits for another run that is making it. */
+/* Phase 2, prepare: a checked per-user directory that all local ranks
+ * share; each leader learns whether its node holds the copy, makes it, or
+ * waits for another run that is making it. */
+static int prepare(struct run *r)
+{
+    struct stg_node *n = r->n;
+    const struct plan *p = &r->p;
     stg_node_phase(n, "prepare");
     stg_test_stall(n, "prepare");
     /* node-local, or nothing is made there */
     if (n->is_leader)
-        rc = stg_space_local_check(p.dest, p.allow_fs);
-    if (n->is_leader && rc == STG_OK)
-        rc = stg_cache_open(&cache, p.dest);
-    char *dir = stg_xasprintf("%s/stage-py-%u", p.dest, (unsigned)geteuid());
-    int src = stg_node_check_shared(n, dir, rc == STG_OK);
+        r->rc = stg_space_local_check(p->dest, p->allow_fs);
+    if (n->is_leader && r->rc == STG_OK)
+        r->rc = stg_cache_open(&r->cache, p->dest);
+    char *dir = stg_xasprintf("%s/stage-py-%u", p->dest, (unsigned)geteuid());
+    int src = stg_node_check_shared(n, dir, r->rc == STG_OK);
     free(dir);
-    rc = rc ? rc : src;
-    enum stg_claim claim = STG_CLAIM_WARM;
-    if (n->is_leader && rc == STG_OK) {
-        stg_cache_job(job, sizeof job);
-        stg_cache_sweep(&cache);
-        rc = claim_copy(&cache, copy, &p, job, &claim);
-        if (rc == STG_OK && claim == STG_CLAIM_WARM)
-            stg_log_info("'%s/%s' is already here", cache.dir, copy);
-        else if (rc == STG_OK && claim == STG_CLAIM_OWNER)
-            rc = make_room(&cache, copy, &p, &tmp);
-        else if (rc == STG_OK)
+    r->rc = r->rc ? r->rc : src;
+    r->claim = STG_CLAIM_WARM;
+    if (n->is_leader && r->rc == STG_OK) {
+        stg_cache_job(r->job, sizeof r->job);
+        stg_cache_sweep(&r->cache);
+        r->rc = claim_copy(r);
+        if (r->rc == STG_OK && r->claim == STG_CLAIM_WARM)
+            stg_log_info("'%s/%s' is already here", r->cache.dir, r->copy);
+        else if (r->rc == STG_OK && r->claim == STG_CLAIM_OWNER)
+            r->rc = make_room(r);
+        else if (r->rc == STG_OK)
             stg_log_info("another run is staging '%s/%s': waiting for it after the transfer",
-                         cache.dir, copy);
+                         r->cache.dir, r->copy);
     }
-    if (p.skip_failed && n->is_leader && rc != STG_OK && rc != STG_EUSAGE) {
+    if (p->skip_failed && n->is_leader && r->rc != STG_OK && r->rc != STG_EUSAGE) {
         /* skip: this node gets no copy, and says so at the end */
-        skipped = true;
-        rc = STG_OK;
+        r->skipped = true;
+        r->rc = STG_OK;
     }
     /* Every node's part is settled here, before anyone waits for a lock:
      * the transfer takes only the root and the nodes that make the copy,
      * so no run's transfer depends on another run's. */
-    rc = stg_agree(n, n->world, rc, msg);
-    if (rc)
-        goto out;
+    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    return r->rc;
+}
 
-    /* 3. stream: leaders only; the other ranks wait in the agreement. */
+/* Phase 3, stream: leaders only; the other ranks wait in the agreement. */
+static int stream(struct run *r)
+{
+    struct stg_node *n = r->n;
     stg_node_phase(n, "stream");
     stg_test_stall(n, "stream");
-    bool waits = n->is_leader && claim == STG_CLAIM_BUSY && !skipped;
+    r->waits = n->is_leader && r->claim == STG_CLAIM_BUSY && !r->skipped;
     double wait0 = 0;
+    MPI_Request req;
     for (;;) {
-        rc = stream_round(n, &p, scan, &bundle, &cache, copy, job, &tmp, rc, skipped, waits, &t);
+        stream_round(r);
         if (!n->is_leader)
             break;
         /* Does any node still wait for another run?  A failed transfer ends
          * the run: then nobody waits (unless skip sets failures aside). */
-        int mine[2] = {rc != STG_OK && !p.skip_failed, waits && rc == STG_OK}, any[2] = {0, 0};
+        int mine[2] = {r->rc != STG_OK && !r->p.skip_failed, r->waits && r->rc == STG_OK};
+        int any[2] = {0, 0};
         MPI_Iallreduce(mine, any, 2, MPI_INT, MPI_MAX, n->leaders, &req);
         stg_node_wait(&req);
         if (any[0] || !any[1])
@@ -803,76 +818,104 @@ int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n)
          * never waits for a lock, so runs that share nodes never wait for
          * each other in a cycle. */
         bool retry = false;
-        if (waits && rc == STG_OK) {
+        if (r->waits && r->rc == STG_OK) {
             if (wait0 <= 0)
                 wait0 = stg_now();
-            rc = wait_for_copy(&cache, copy, &p, job, wait0, &claim);
-            retry = rc == STG_OK && claim == STG_CLAIM_OWNER;
-            if (rc == STG_OK && claim == STG_CLAIM_BUSY)
-                rc = make_room(&cache, copy, &p, &tmp);     /* a private copy */
+            r->rc = wait_for_copy(r, wait0);
+            retry = r->rc == STG_OK && r->claim == STG_CLAIM_OWNER;
+            if (r->rc == STG_OK && r->claim == STG_CLAIM_BUSY)
+                r->rc = make_room(r);   /* a private copy */
         }
         MPI_Ibarrier(n->leaders, &req);     /* every node's wait is over */
         stg_node_wait(&req);
         if (retry) {
             /* The other run left no copy: this run makes it, unless yet
              * another run took the lock first (then wait for that one). */
-            rc = stg_cache_claim(&cache, copy, job, p.reuse, p.force, &claim);
-            if (rc == STG_OK && claim == STG_CLAIM_OWNER)
-                rc = make_room(&cache, copy, &p, &tmp);
+            r->rc = stg_cache_claim(&r->cache, r->copy, r->job, r->p.reuse, r->p.force,
+                                    &r->claim);
+            if (r->rc == STG_OK && r->claim == STG_CLAIM_OWNER)
+                r->rc = make_room(r);
         }
-        waits = retry && rc == STG_OK && claim == STG_CLAIM_BUSY;
-        if (rc != STG_OK && p.skip_failed && rc != STG_EUSAGE) {
-            skipped = true;
-            rc = STG_OK;
+        r->waits = retry && r->rc == STG_OK && r->claim == STG_CLAIM_BUSY;
+        if (r->rc != STG_OK && r->p.skip_failed && r->rc != STG_EUSAGE) {
+            r->skipped = true;
+            r->rc = STG_OK;
         }
     }
-    if (p.skip_failed)
-        rc = settle_skipped(n, rc, skipped, failed_nodes, sizeof failed_nodes);
-    rc = stg_agree(n, n->world, rc, msg);
+    if (r->p.skip_failed)
+        r->rc = settle_skipped(n, r->rc, r->skipped, r->failed_nodes, sizeof r->failed_nodes);
+    r->rc = stg_agree(n, n->world, r->rc, r->msg);
     /* The slowest node's times, for --stats (after the agreement, so that
      * waiting ranks never spin in a blocking reduction). */
-    double mine[2] = {t.br.t_unpack1 - t.br.t_unpack0, t.br.t_bcast1 - t.br.t_bcast0};
+    double mine[2] = {r->t.br.t_unpack1 - r->t.br.t_unpack0, r->t.br.t_bcast1 - r->t.br.t_bcast0};
     double max[2] = {0, 0};
     MPI_Ireduce(mine, max, 2, MPI_DOUBLE, MPI_MAX, 0, n->world, &req);
     stg_node_wait(&req);
-    t.unpack_max = max[0];
-    t.bcast_max = max[1];
-    if (rc)
-        goto out;
+    r->t.unpack_max = max[0];
+    r->t.bcast_max = max[1];
+    return r->rc;
+}
 
-    /* 4. settings: only now does every node hold a complete copy. */
+/* Phase 4, settings: only now does every node hold a complete copy. */
+static int settings(struct run *r)
+{
+    struct stg_node *n = r->n;
     stg_node_phase(n, "settings");
     /* Every node holds its copy: a timeout now would only contradict the
      * settings the root is about to write. */
     stg_node_set_timeout(n, 0);
     if (n->is_root) {
-        char *root = stg_xasprintf("%s/stage-py-%u/%s", p.dest, (unsigned)geteuid(), copy);
-        rc = write_settings(o, &outs, m, root, failed_nodes[0] != '\0');
+        char *root = stg_xasprintf("%s/stage-py-%u/%s", r->p.dest, (unsigned)geteuid(),
+                                   r->copy);
+        r->rc = write_settings(r->o, &r->outs, r->m, root, r->failed_nodes[0] != '\0');
         free(root);
     }
-    rc = stg_agree(n, n->world, rc, msg);
+    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    return r->rc;
+}
 
-out:
+/* The end of a run, however it went: nothing half-made is left, the root
+ * says what failed and writes --stats. */
+static int finish(struct run *r)
+{
+    struct stg_node *n = r->n;
     /* A temporary directory of a run that failed elsewhere: never left behind. */
-    if (n->is_leader && tmp)
-        stg_cache_discard(&cache, tmp);
+    if (n->is_leader && r->tmp)
+        stg_cache_discard(&r->cache, r->tmp);
     stg_node_on_signal(NULL, NULL);
     if (n->is_root) {
-        if (rc) {
-            fprintf(stderr, "stage-py: %s\n", msg);
-            if (!o->output)
-                fputs(stg_env_failure(o->shell), stdout);
+        if (r->rc) {
+            fprintf(stderr, "stage-py: %s\n", r->msg);
+            if (!r->o->output)
+                fputs(stg_env_failure(r->o->shell), stdout);
         }
-        if (outs.have_stats)
-            write_stats(o, &outs, n, scan, &bundle, &p, &t, rc, msg, failed_nodes);
-        abort_outputs(&outs);   /* the settings of a run that failed */
+        if (r->outs.have_stats)
+            write_stats(r->o, &r->outs, n, r->walk, &r->bundle, &r->p, &r->t, r->rc, r->msg,
+                        r->failed_nodes);
+        abort_outputs(&r->outs);    /* the settings of a run that failed */
     }
     if (n->is_leader)
-        stg_cache_close(&cache);
-    free(tmp);
-    free(copy);
-    stg_walk_free(&scan);
-    stg_bundle_close(&bundle);
-    stg_manifest_free(&m);
-    return rc;
+        stg_cache_close(&r->cache);
+    free(r->tmp);
+    free(r->copy);
+    r->tmp = r->copy = NULL;
+    stg_walk_free(&r->walk);
+    stg_bundle_close(&r->bundle);
+    stg_manifest_free(&r->m);
+    return r->rc;
+}
+
+int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n)
+{
+    /* static: the exit handler may run after this function has returned */
+    static struct run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.n = n;
+    r.t.start = stg_now();
+    r.bundle.fd = -1;
+    r.cache = (struct stg_cache){.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};
+    if (plan(&r) == STG_OK && prepare(&r) == STG_OK && stream(&r) == STG_OK)
+        settings(&r);
+    return finish(&r);
 }
