@@ -128,9 +128,7 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
     }
     /* ... nor whoever owns it or a directory above it */
     struct stg_trust tr;
-    stg_trust_init(&tr);
-    stg_trust_check(path, geteuid(), STG_TRUST_FILE, &tr);
-    if (tr.ok && (tr.dev != st.st_dev || tr.ino != st.st_ino))
+    if (stg_trust_opened(path, &st, &tr))
         return bad(b, "it changed while it was being read");
     if (!tr.ok) {
         char why[STG_MSG_MAX + 64];

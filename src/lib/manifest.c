@@ -554,26 +554,19 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
     *out = NULL;
     err[0] = '\0';
     bool warn = flags & STG_MANIFEST_WRITABLE_OK;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* a FIFO: refused below */
     /* Whoever can write the manifest decides what every rank imports. */
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        (st.st_mode & (S_IWGRP | S_IWOTH))) {
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
         snprintf(err, errlen, "%s manifest '%s': writable by group or others (mode "
                  "%04o); other users could choose what the job imports (chmod go-w)",
                  warn ? "using" : "refusing", path, (unsigned)(st.st_mode & 07777));
-        if (!warn) {
-            close(fd);
+        if (!warn)
             return STG_EUSAGE;
-        }
         stg_log_warn("%s (the site file allows it)", err);
         err[0] = '\0';
-        warn = true;
     }
-    if (fd >= 0)
-        close(fd);
     /* ... and so does whoever owns it or a directory above it */
-    fd = stg_trust_open_input(path, "manifest", warn, err, errlen);
+    int fd = stg_trust_open_input(path, "manifest", warn, err, errlen);
     p.f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!p.f) {
         if (fd >= 0)

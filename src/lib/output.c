@@ -63,28 +63,8 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
     memset(o, 0, sizeof *o);
     o->fd = o->dirfd = -1;
     o->path = stg_xstrdup(path);
-    /* As root, the path as given answers to root alone first: a link that
-     * another user planted (to /etc/shadow, say) must not choose what root
-     * replaces.  Its own directory, and each link on the way, are walked. */
-    struct stat st;
-    if (geteuid() == 0) {
-        struct stg_trust t;
-        stg_trust_init(&t);
-        bool there = lstat(path, &st) == 0;
-        char *dir = there ? NULL : stg_xstrdup(path);
-        if (dir)
-            *strrchr(dir, '/') = '\0';
-        /* (a path that cannot be looked up is said below, as for anyone) */
-        int walked = stg_trust_check(there ? path : *dir ? dir : "/", 0, 0, &t);
-        free(dir);
-        if (walked == 0 && !t.ok) {
-            snprintf(err, errlen, "refusing to write '%s' as root: %s; another user could "
-                     "put what root writes where they choose", path, t.why);
-            reset(o);
-            return -1;
-        }
-    }
     /* a link to a file: that file is written (in its own directory) */
+    struct stat st;
     bool exists = stat(path, &st) == 0;
     char *target = exists && S_ISREG(st.st_mode) ? realpath(path, NULL) : NULL;
     const char *p = target ? target : path;
@@ -120,10 +100,19 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
         return -1;
     }
     free(dir);
+    /* As root, the path as given answers to root alone: a link that another
+     * user planted (to /etc/shadow, say) must not choose what root
+     * replaces.  One walk: its directories, each link on the way and the
+     * directories it leads to (so the real directory's too). */
     if (geteuid() == 0) {
         struct stg_trust t;
         stg_trust_init(&t);
-        stg_trust_check(real, 0, 0, &t);
+        struct stat lst;
+        char *given = stg_xstrdup(path);
+        if (lstat(path, &lst) < 0)
+            *strrchr(given, '/') = '\0';   /* not there: its directory */
+        stg_trust_check(*given ? given : "/", 0, 0, &t);
+        free(given);
         if (!t.ok) {
             snprintf(err, errlen, "refusing to write '%s' as root: %s; another user could "
                      "put what root writes where they choose", path, t.why);

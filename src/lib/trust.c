@@ -300,6 +300,14 @@ bool stg_trust_reachable(const char *R, char *dir, size_t dlen)
     return ok;
 }
 
+bool stg_trust_opened(const char *path, const struct stat *st, struct stg_trust *t)
+{
+    stg_trust_init(t);
+    stg_trust_check(path, geteuid(), STG_TRUST_FILE, t);
+    /* what was opened must be what was walked: a swap in between is a change */
+    return t->ok && (t->dev != st->st_dev || t->ino != st->st_ino);
+}
+
 int stg_trust_open_input(const char *path, const char *what, bool warn, char *err, size_t errlen)
 {
     /* O_NONBLOCK: a FIFO must be refused, not waited on */
@@ -323,10 +331,7 @@ int stg_trust_open_input(const char *path, const char *what, bool warn, char *er
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     struct stg_trust t;
-    stg_trust_init(&t);
-    stg_trust_check(path, geteuid(), STG_TRUST_FILE, &t);
-    /* what was opened must be what was walked: a swap in between is a change */
-    if (t.ok && (t.dev != st.st_dev || t.ino != st.st_ino)) {
+    if (stg_trust_opened(path, &st, &t)) {
         snprintf(err, errlen, "%s '%s' changed while it was being read", what, path);
         close(fd);
         return -1;

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "log.h"
@@ -43,6 +44,14 @@ struct stg_trust {
  */
 void stg_trust_init(struct stg_trust *t);
 int stg_trust_check(const char *path, uid_t caller, unsigned flags, struct stg_trust *t);
+
+/*
+ * An input opened by path (st: fstat of its descriptor), checked for the
+ * caller with STG_TRUST_FILE.  OUT t.  Returns true if what was opened is
+ * not what the walk ended on (it changed in between); else t->ok says
+ * whether it answers to root and the caller.
+ */
+bool stg_trust_opened(const char *path, const struct stat *st, struct stg_trust *t);
 
 /*
  * Open an input that decides what is staged or where (a manifest, the site
