@@ -8,15 +8,15 @@
 cd "$T_SRCDIR/src"
 
 declare -A layer=(
-    [log]=0 [util]=0 [launch]=0
-    [hash]=1 [match]=1 [trust]=1 [node]=1 [space]=1 [relocate]=1
-    [chunk]=2 [output]=2 [python]=2 [site]=2 [testhook]=2
+    [log]=0 [util]=0 [launch]=0 [node]=0
+    [hash]=1 [match]=1 [trust]=1 [space]=1 [relocate]=1 [watchdog]=1
+    [chunk]=2 [output]=2 [python]=2 [site]=2 [agree]=2 [testhook]=2
     [manifest]=3
     [pyenv]=4 [walk]=4 [env]=4 [cache]=4
-    [pack]=5
+    [pack]=5 [conf]=5 [bcast]=5
     [bundle]=6
     [unpack]=7
-    [bcast]=8
+    [stream]=8
 )
 
 for f in lib/*.c lib/*.h; do

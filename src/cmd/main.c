@@ -15,17 +15,17 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "bcast.h"
 #include "bundle.h"
+#include "chunk.h"
+#include "conf.h"
 #include "env.h"
-#include "housekeep.h"
 #include "launch.h"
 #include "manifest.h"
 #include "log.h"
 #include "node.h"
-#include "stage.h"
+#include "cmd.h"
 #include "util.h"
+#include "watchdog.h"
 
 static const char usage_text[] =
     "Usage: stage-py [stage] --manifest FILE [options]\n"
@@ -482,20 +482,23 @@ int main(int argc, char **argv)
     }
     if (rc < 0) {
         struct stg_node n;
+        struct stg_watchdog w;
         stg_node_init(&n);
+        stg_watchdog_init(&w, &n);
         stg_log_init(n.name, stg_log_verbosity());
         if (o.cmd == STG_CMD_LIST)
-            rc = stg_cmd_list(&o, &n);
+            rc = stg_cmd_list(&o, &n, &w);
         else if (o.cmd == STG_CMD_CLEAN)
-            rc = stg_cmd_clean(&o, &n);
+            rc = stg_cmd_clean(&o, &n, &w);
         else if (o.cmd == STG_CMD_PACK)
-            rc = stg_cmd_pack(&o, &n);
+            rc = stg_cmd_pack(&o, &n, &w);
         else if (o.cmd == STG_CMD_SCAN)
-            rc = stg_cmd_scan(&o, &n);
+            rc = stg_cmd_scan(&o, &n, &w);
         else if (o.cmd == STG_CMD_CHECK)
-            rc = stg_cmd_check(&o, &n);
+            rc = stg_cmd_check(&o, &n, &w);
         else
-            rc = stg_cmd_stage(&o, &n);
+            rc = stg_cmd_stage(&o, &n, &w);
+        stg_watchdog_fini(&w);
         stg_node_fini(&n);
     } else if (rc != STG_OK && rank == 0 && !o.output && o.cmd == STG_CMD_STAGE) {
         fputs(stg_env_failure(o.shell), stdout);

@@ -15,7 +15,7 @@
  */
 #include "config.h"
 
-#include "stage.h"
+#include "cmd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bcast.h"
+#include "agree.h"
 #include "bundle.h"
+#include "conf.h"
 #include "cache.h"
 #include "hash.h"
 #include "log.h"
@@ -37,9 +38,11 @@
 #include "walk.h"
 #include "site.h"
 #include "space.h"
+#include "stream.h"
 #include "testhook.h"
 #include "unpack.h"
 #include "util.h"
+#include "watchdog.h"
 
 /* The root's files: opened in phase 1, so that a wrong path fails before
  * anything is staged; the settings written in phase 4, --stats at the
@@ -96,7 +99,7 @@ struct plan {
 
 struct times {
     double start, scan0, scan1;
-    struct stg_bcast_result br;
+    struct stg_stream_result br;
     double unpack_max, bcast_max;   /* slowest leader */
     int cold;                       /* nodes that received the stream */
     int waited;                     /* nodes that waited for another run's copy */
@@ -112,9 +115,11 @@ struct times {
 struct run {
     const struct stg_opts *o;
     struct stg_node *n;
+    struct stg_watchdog *w;     /* checked wherever this rank waits */
     struct plan p;              /* the same on every rank after phase 1 */
     struct times t;
-    struct stg_manifest *m;     /* the root's */
+    struct stg_conf conf;       /* the root's: site file and manifest */
+    struct stg_manifest *m;     /* the root's: conf.m */
     struct stg_walk *walk;      /* the root's, staging from the trees */
     struct stg_bundle bundle;   /* the root's, staging from a bundle */
     struct outputs outs;        /* the root's files */
@@ -158,9 +163,10 @@ static char *from_manifest(const struct stg_manifest *m, const char *key, int li
  * hold: a value above the site's max_cache or timeout, or below its
  * headroom, is brought back to it with a warning.
  */
-static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
-                    const struct stg_site *site, struct plan *p)
+static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct plan *p)
 {
+    const struct stg_manifest *m = c->m;
+    const struct stg_site *site = &c->site;
     char a[32], b[32];
     p->force = o->force;
     p->reuse = site->reuse;
@@ -238,9 +244,7 @@ static void resolve(const struct stg_opts *o, const struct stg_manifest *m,
         snprintf(p->node_cap_from, sizeof p->node_cap_from, "%s", w);
         free(w);
     }
-    const char *dest = o->dest ? o->dest : m->dest ? m->dest
-                       : site->dest ? site->dest : STG_DEFAULT_DEST;
-    snprintf(p->dest, sizeof p->dest, "%s", dest);
+    snprintf(p->dest, sizeof p->dest, "%s", stg_conf_dest(c, o->dest));
 }
 
 static void json_str(FILE *f, const char *s)
@@ -264,7 +268,7 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
     FILE *f = open_memstream(&text, &len);
     if (!f)
         return;
-    const struct stg_bcast_result *b = &t->br;
+    const struct stg_stream_result *b = &t->br;
     double end = stg_now();
     fprintf(f, "{\n  \"status\": %d,\n  \"error\": ", status);
     json_str(f, status ? msg : "");
@@ -318,22 +322,20 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
 }
 
 /* Phase 1, on the root: manifest and scan. */
-static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct stg_walk **scan,
-                     struct stg_bundle *b, struct plan *p, struct times *t)
+static int plan_root(struct run *r)
 {
-    char err[STG_MSG_MAX];
-    struct stg_site site;
-    int rc = stg_site_load(&site, err, sizeof err);
-    unsigned flags = STG_MANIFEST_SOURCES |
-                     (site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0);
-    if (rc == STG_OK)
-        rc = stg_pyenv_load(o->manifest, flags | STG_MANIFEST_BUNDLE_FIRST, m, err,
-                               sizeof err);
-    if (rc == STG_OK)
-        resolve(o, *m, &site, p);
-    stg_site_free(&site);
+    const struct stg_opts *o = r->o;
+    struct stg_manifest **m = &r->m;
+    struct stg_walk **scan = &r->walk;
+    struct stg_bundle *b = &r->bundle;
+    struct plan *p = &r->p;
+    struct times *t = &r->t;
+    int rc = stg_conf_load(&r->conf, o->manifest,
+                           STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
+    *m = r->conf.m;
     if (rc)
-        return stg_err_set(rc, "%s", err);
+        return rc;
+    resolve(o, &r->conf, p);
     if (strlen(p->dest) >= sizeof p->dest - 128)
         return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
@@ -364,20 +366,20 @@ static int plan_root(const struct stg_opts *o, struct stg_manifest **m, struct s
         stg_bundle_close(b);
         if (!o->fallback_to_trees && !(*m)->fallback_to_trees)
             return rc;
-        stg_err_get(err, sizeof err);
-        stg_err_clear();
-        stg_log_warn("%s; staging from the trees instead (fallback to trees)", err);
+        char why[STG_MSG_MAX];
+        stg_err_take(why, sizeof why);
+        stg_log_warn("%s; staging from the trees instead (fallback to trees)", why);
         /* again, now checking the sources it left alone */
-        stg_manifest_free(m);
-        rc = stg_pyenv_load(o->manifest, flags, m, err, sizeof err);
+        rc = stg_conf_reload(&r->conf, o->manifest, STG_MANIFEST_SOURCES);
+        *m = r->conf.m;
         if (rc)
-            return stg_err_set(rc, "%s", err);
+            return rc;
     }
     rc = stg_walk_run(*m, scan);
     t->scan1 = stg_now();
     if (rc)
         return rc;
-    stg_test_pause("after-scan");
+    stg_test_pause(r->w, "after-scan");
     snprintf(p->key, sizeof p->key, "%s", (*scan)->key);
     p->bytes = (*scan)->bytes;
     p->files = (*scan)->files;
@@ -434,9 +436,10 @@ static int write_settings(const struct stg_opts *o, struct outputs *w,
  * aside (those nodes have no copy) and the root names them on stderr.
  * OUT failed: the failed nodes' names, one per line (root).
  */
-static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *failed,
+static int settle_skipped(struct stg_watchdog *w, int rc, bool skipped, char *failed,
                           size_t flen)
 {
+    const struct stg_node *n = w->node;
     struct report {
         int failed;
         char name[64];
@@ -454,7 +457,7 @@ static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *
         /* Every node's outcome, to the root. */
         MPI_Igather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, 0,
                     n->leaders, &req);
-        stg_node_wait(&req);
+        stg_wait(w, &req);
     }
     if (n->is_root) {
         int count = 0;
@@ -467,9 +470,9 @@ static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *
             count++;
             if (!first && all[i].msg[0])
                 first = all[i].msg;
-            int w = snprintf(failed + off, flen - off, "%s\n", all[i].name);
-            if (w > 0 && (size_t)w < flen - off)
-                off += (size_t)w;
+            int len = snprintf(failed + off, flen - off, "%s\n", all[i].name);
+            if (len > 0 && (size_t)len < flen - off)
+                off += (size_t)len;
         }
         all_failed = count == n->nnodes;
         if (count && !all_failed) {
@@ -487,26 +490,25 @@ static int settle_skipped(const struct stg_node *n, int rc, bool skipped, char *
     }
     /* The decision, to every rank. */
     MPI_Ibcast(&all_failed, 1, MPI_INT, 0, n->world, &req);
-    stg_node_wait(&req);
+    stg_wait(w, &req);
     free(all);
     if (!n->is_leader)
         return rc;
     if (all_failed)
         return skipped ? STG_EFAIL : rc;   /* its own error is still recorded */
     if (rc != STG_OK || skipped)
-        stg_err_clear();    /* set aside: this node simply has no copy */
+        stg_err_take(NULL, 0);  /* set aside: this node simply has no copy */
     return STG_OK;
 }
 
 /* Sleep a little while waiting for another run: signals and the timeout
  * are acted on meanwhile.  *ms grows to 200. */
-static void nap(long *ms)
+static void nap(struct run *r, long *ms)
 {
     struct timespec ts = {0, *ms * 1000 * 1000};
     nanosleep(&ts, NULL);
     *ms = *ms < 100 ? *ms * 2 : 200;
-    stg_node_check_signal();
-    stg_node_check_deadline();
+    stg_watchdog_check(r->w);
 }
 
 /* The copy's lock, tried for about a second: runs that pin or remove a
@@ -519,7 +521,7 @@ static int claim_copy(struct run *r)
         int rc = stg_cache_claim(&r->cache, r->copy, r->job, r->p.reuse, r->p.force, &r->claim);
         if (rc || r->claim != STG_CLAIM_BUSY || i >= 10)
             return rc;
-        nap(&ms);
+        nap(r, &ms);
     }
 }
 
@@ -541,7 +543,7 @@ static int make_room(struct run *r)
             rc = stg_err_set(STG_EFAIL, "'%s/.budget-lock' has been held for over %.0f s "
                              "(--lock-wait)", cache->dir, p->lock_wait);
         else if (rc == STG_OK && !got)
-            nap(&ms);
+            nap(r, &ms);
     }
     if (rc == STG_OK && p->max_cache)
         rc = stg_cache_evict(cache, r->copy, p->bytes, p->max_cache, p->max_cache_from);
@@ -556,7 +558,7 @@ static int make_room(struct run *r)
     if (rc)
         stg_cache_release(cache);
     else
-        stg_test_pause("reserved");
+        stg_test_pause(r->w, "reserved");
     return rc;
 }
 
@@ -592,12 +594,12 @@ static int wait_for_copy(struct run *r, double t0)
                          r->p.lock_wait);
             return STG_OK;
         }
-        nap(&ms);
+        nap(r, &ms);
     }
 }
 
 /* Add one transfer's result to the run's. */
-static void merge(struct stg_bcast_result *t, const struct stg_bcast_result *r)
+static void merge(struct stg_stream_result *t, const struct stg_stream_result *r)
 {
     t->stream_bytes += r->stream_bytes;
     t->chunks += r->chunks;
@@ -640,7 +642,7 @@ static void stream_round(struct run *r)
     int sum[4] = {0, 0, 0, 0};
     MPI_Request req;
     MPI_Iallreduce(mine, sum, 4, MPI_INT, MPI_SUM, n->leaders, &req);
-    stg_node_wait(&req);
+    stg_wait(r->w, &req);
     if (first)
         t->waited = sum[3];
     if (sum[0] == 0 || (sum[1] > 0 && !p->skip_failed)) {
@@ -671,8 +673,8 @@ static void stream_round(struct run *r)
      * directory, not through a path that could be swapped meanwhile. */
     if (cold && fchdir(cache->fd) < 0)
         r->rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
-    struct stg_bcast_args ba = {
-        .node = n, .comm = scomm, .votes = svotes, .members = sum[0],
+    struct stg_stream_args ba = {
+        .watch = r->w, .is_root = n->is_root, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
         .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
         .scan = r->walk, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
@@ -682,9 +684,9 @@ static void stream_round(struct run *r)
         .stop_on_failure = !p->skip_failed,
         .corrupt_seq = stg_test_corrupt_seq(n),
     };
-    struct stg_bcast_result br;
+    struct stg_stream_result br;
     memset(&br, 0, sizeof br);
-    int brc = stg_bcast_run(&ba, &br);
+    int brc = stg_stream_run(&ba, &br);
     r->rc = r->rc ? r->rc : brc;
     merge(&t->br, &br);
     free(final);
@@ -726,25 +728,25 @@ static int plan(struct run *r)
 {
     const struct stg_opts *o = r->o;
     struct stg_node *n = r->n;
-    stg_node_set_timeout(n, o->timeout > 0 ? o->timeout : 0);
-    stg_node_phase(n, "plan");
+    stg_watchdog_set_timeout(r->w, o->timeout > 0 ? o->timeout : 0);
+    stg_watchdog_phase(r->w, "plan");
     if (n->is_root) {
         r->rc = open_outputs(o, &r->outs);
         if (r->rc == STG_OK)
-            r->rc = plan_root(o, &r->m, &r->walk, &r->bundle, &r->p, &r->t);
+            r->rc = plan_root(r);
         r->p.chunk_size = o->chunk_size;
         r->p.depth = o->depth;
         r->p.unpack_threads = o->unpack_threads;
         r->p.skip_failed = o->skip_failed;
     }
-    stg_node_on_signal(cleanup_on_signal, r);
-    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    stg_watchdog_on_cleanup(r->w, cleanup_on_signal, r);
+    r->rc = stg_agree(r->w, n->world, r->rc, r->msg);
     if (r->rc)
         return r->rc;
     MPI_Request req;
     MPI_Ibcast(&r->p, (int)sizeof r->p, MPI_BYTE, 0, n->world, &req);    /* the plan, to all */
-    stg_node_wait(&req);
-    stg_node_set_timeout(n, r->p.timeout);
+    stg_wait(r->w, &req);
+    stg_watchdog_set_timeout(r->w, r->p.timeout);
     r->copy = stg_cache_copy_name(r->p.name, r->p.key);
     return STG_OK;
 }
@@ -756,15 +758,15 @@ static int prepare(struct run *r)
 {
     struct stg_node *n = r->n;
     const struct plan *p = &r->p;
-    stg_node_phase(n, "prepare");
-    stg_test_stall(n, "prepare");
+    stg_watchdog_phase(r->w, "prepare");
+    stg_test_stall(r->w, "prepare");
     /* node-local, or nothing is made there */
     if (n->is_leader)
         r->rc = stg_space_local_check(p->dest, p->allow_fs);
     if (n->is_leader && r->rc == STG_OK)
         r->rc = stg_cache_open(&r->cache, p->dest);
-    char *dir = stg_xasprintf("%s/stage-py-%u", p->dest, (unsigned)geteuid());
-    int src = stg_node_check_shared(n, dir, r->rc == STG_OK);
+    char *dir = stg_cache_dir(p->dest, geteuid());
+    int src = stg_agree_shared_dir(r->w, dir, r->rc == STG_OK);
     free(dir);
     r->rc = r->rc ? r->rc : src;
     r->claim = STG_CLAIM_WARM;
@@ -788,7 +790,7 @@ static int prepare(struct run *r)
     /* Every node's part is settled here, before anyone waits for a lock:
      * the transfer takes only the root and the nodes that make the copy,
      * so no run's transfer depends on another run's. */
-    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    r->rc = stg_agree(r->w, n->world, r->rc, r->msg);
     return r->rc;
 }
 
@@ -796,8 +798,8 @@ static int prepare(struct run *r)
 static int stream(struct run *r)
 {
     struct stg_node *n = r->n;
-    stg_node_phase(n, "stream");
-    stg_test_stall(n, "stream");
+    stg_watchdog_phase(r->w, "stream");
+    stg_test_stall(r->w, "stream");
     r->waits = n->is_leader && r->claim == STG_CLAIM_BUSY && !r->skipped;
     double wait0 = 0;
     MPI_Request req;
@@ -810,7 +812,7 @@ static int stream(struct run *r)
         int mine[2] = {r->rc != STG_OK && !r->p.skip_failed, r->waits && r->rc == STG_OK};
         int any[2] = {0, 0};
         MPI_Iallreduce(mine, any, 2, MPI_INT, MPI_MAX, n->leaders, &req);
-        stg_node_wait(&req);
+        stg_wait(r->w, &req);
         if (any[0] || !any[1])
             break;
         /* Wait holding no lock, and take locks again only once every node
@@ -827,7 +829,7 @@ static int stream(struct run *r)
                 r->rc = make_room(r);   /* a private copy */
         }
         MPI_Ibarrier(n->leaders, &req);     /* every node's wait is over */
-        stg_node_wait(&req);
+        stg_wait(r->w, &req);
         if (retry) {
             /* The other run left no copy: this run makes it, unless yet
              * another run took the lock first (then wait for that one). */
@@ -843,14 +845,14 @@ static int stream(struct run *r)
         }
     }
     if (r->p.skip_failed)
-        r->rc = settle_skipped(n, r->rc, r->skipped, r->failed_nodes, sizeof r->failed_nodes);
-    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+        r->rc = settle_skipped(r->w, r->rc, r->skipped, r->failed_nodes, sizeof r->failed_nodes);
+    r->rc = stg_agree(r->w, n->world, r->rc, r->msg);
     /* The slowest node's times, for --stats (after the agreement, so that
      * waiting ranks never spin in a blocking reduction). */
     double mine[2] = {r->t.br.t_unpack1 - r->t.br.t_unpack0, r->t.br.t_bcast1 - r->t.br.t_bcast0};
     double max[2] = {0, 0};
     MPI_Ireduce(mine, max, 2, MPI_DOUBLE, MPI_MAX, 0, n->world, &req);
-    stg_node_wait(&req);
+    stg_wait(r->w, &req);
     r->t.unpack_max = max[0];
     r->t.bcast_max = max[1];
     return r->rc;
@@ -860,17 +862,18 @@ static int stream(struct run *r)
 static int settings(struct run *r)
 {
     struct stg_node *n = r->n;
-    stg_node_phase(n, "settings");
+    stg_watchdog_phase(r->w, "settings");
     /* Every node holds its copy: a timeout now would only contradict the
      * settings the root is about to write. */
-    stg_node_set_timeout(n, 0);
+    stg_watchdog_set_timeout(r->w, 0);
     if (n->is_root) {
-        char *root = stg_xasprintf("%s/stage-py-%u/%s", r->p.dest, (unsigned)geteuid(),
-                                   r->copy);
+        char *dir = stg_cache_dir(r->p.dest, geteuid());
+        char *root = stg_xasprintf("%s/%s", dir, r->copy);
         r->rc = write_settings(r->o, &r->outs, r->m, root, r->failed_nodes[0] != '\0');
         free(root);
+        free(dir);
     }
-    r->rc = stg_agree(n, n->world, r->rc, r->msg);
+    r->rc = stg_agree(r->w, n->world, r->rc, r->msg);
     return r->rc;
 }
 
@@ -882,7 +885,7 @@ static int finish(struct run *r)
     /* A temporary directory of a run that failed elsewhere: never left behind. */
     if (n->is_leader && r->tmp)
         stg_cache_discard(&r->cache, r->tmp);
-    stg_node_on_signal(NULL, NULL);
+    stg_watchdog_on_cleanup(r->w, NULL, NULL);
     if (n->is_root) {
         if (r->rc) {
             fprintf(stderr, "stage-py: %s\n", r->msg);
@@ -901,17 +904,19 @@ static int finish(struct run *r)
     r->tmp = r->copy = NULL;
     stg_walk_free(&r->walk);
     stg_bundle_close(&r->bundle);
-    stg_manifest_free(&r->m);
+    stg_conf_free(&r->conf);
+    r->m = NULL;
     return r->rc;
 }
 
-int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n)
+int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w)
 {
     /* static: the exit handler may run after this function has returned */
     static struct run r;
     memset(&r, 0, sizeof r);
     r.o = o;
     r.n = n;
+    r.w = w;
     r.t.start = stg_now();
     r.bundle.fd = -1;
     r.cache = (struct stg_cache){.fd = -1, .tmpfd = -1, .lockfd = -1, .budgetfd = -1};

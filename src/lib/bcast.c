@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bcast: pipelined chunk broadcast down a binary tree (see bcast.h for the
- * protocol).
+ * protocol; stream.c feeds it and drains it).
  *
  * The tree, over the stream communicator's ranks with the root at 0: rank
  * r receives every chunk from (r - 1) / 2 and forwards it to 2r + 1 and
@@ -21,16 +21,11 @@
 
 #include "bcast.h"
 
-#include "bundle.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "chunk.h"
 #include "log.h"
-#include "pack.h"
-#include "unpack.h"
 #include "util.h"
 
 /* The root sends chunk s only once the results of all votes before round
@@ -141,7 +136,7 @@ static void votes_chunk_done(struct votes *v, uint64_t seq, bool failed_here)
         return;
     if (v->posted - v->done == (uint64_t)v->cap) {
         /* Never happens with the lag rule; wait rather than overwrite. */
-        stg_node_wait(&v->req[v->done % (uint64_t)v->cap]);
+        stg_wait(v->a->watch, &v->req[v->done % (uint64_t)v->cap]);
     }
     int i = (int)(v->posted % (uint64_t)v->cap);
     v->mine[i] = failed_here ? 1 : 0;
@@ -167,7 +162,7 @@ static void votes_test(struct votes *v)
 static void votes_finish(struct votes *v)
 {
     while (v->done < v->posted) {
-        stg_node_wait(&v->req[v->done % (uint64_t)v->cap]);
+        stg_wait(v->a->watch, &v->req[v->done % (uint64_t)v->cap]);
         v->done++;  /* the stream is over: the results no longer matter */
     }
     free(v->req);
@@ -183,10 +178,9 @@ static bool votes_say_stop(const struct votes *v)
     return v->a->stop_on_failure || v->failed >= v->a->members;
 }
 
-static void nap(long usec)
+static void nap(struct stg_watchdog *w, long usec)
 {
-    stg_node_check_signal();
-    stg_node_check_deadline();
+    stg_watchdog_check(w);
     struct timespec ts = {0, usec * 1000};
     nanosleep(&ts, NULL);
 }
@@ -196,23 +190,18 @@ static bool failed_here(void)
     return stg_err_status() != STG_OK;
 }
 
-static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
-                    struct stg_chunk_pool *pool, struct stg_chunkq *unpackq, struct stg_unpack *u)
+/* Stop the stream early: tell the feeder and the drain. */
+static void stop(const struct stg_bcast_args *a, struct stg_bcast_result *r)
 {
-    struct stg_chunkq outq;
-    stg_chunkq_init(&outq, pool->n);
-    struct stg_pack *pack = NULL;
-    const struct stg_bundle *b = a->bundle;
-    int rc = b ? stg_pack_start_file(&pack, b->fd, b->path, b->archive_bytes, b->digest,
-                                     &pool->free, &outq)
-               : stg_pack_start(&pack, a->scan, &pool->free, &outq);
-    if (rc) {
-        /* The leaders wait for chunk 0 already: tell them the stream ends. */
-        struct stg_chunk *c = stg_chunkq_pop(&pool->free);
-        stg_chunk_hdr(c)->len = 0;
-        stg_chunk_hdr(c)->flags = STG_CHUNK_LAST | STG_CHUNK_ABORT;
-        stg_chunkq_push(&outq, c);
-    }
+    if (a->stop)
+        a->stop(a->stop_arg);
+    r->stopped = true;
+}
+
+static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
+{
+    struct stg_chunk_pool *pool = a->pool;
+    struct stg_chunkq *outq = a->in;
     struct tree t;
     tree_of(a->comm, &t);
     struct inflight f = {.cap = a->depth};
@@ -224,22 +213,20 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
     uint64_t produced = 0, seq = 0, completed = 0, offset = 0;
     bool ended = false, stopping = false;
     struct stg_hash *h = stg_hash_new();
-    r->t_bcast0 = stg_now();
+    r->t0 = stg_now();
     while (!ended || nready > 0 || f.n > 0) {
         bool progressed = false;
         votes_test(&v);
-        if (!stopping && (votes_say_stop(&v) || (pack == NULL))) {
+        if (!stopping && (votes_say_stop(&v) || a->source_failed)) {
             /* Another node failed: what is left goes out as empty ABORT
              * chunks, and this node stops unpacking. */
             stopping = true;
-            r->stopped = true;
-            stg_pack_cancel(pack);
-            stg_unpack_cancel(u);
+            stop(a, r);
         }
         /* Take what the pack thread produced; wait a little if nothing else can move. */
         long wait = (!ended && nready == 0 && f.n == 0) ? 1000 : 0;
         struct stg_chunk *c;
-        while (!ended && (c = stg_chunkq_trypop(&outq, wait)) != NULL) {
+        while (!ended && (c = stg_chunkq_trypop(outq, wait)) != NULL) {
             ready[nready++] = c;
             produced++;
             if (stg_chunk_hdr(c)->flags & STG_CHUNK_LAST)
@@ -278,36 +265,45 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r,
         /* Sent to both children: the chunk goes to this node's unpacking. */
         while ((c = inflight_pop(&f)) != NULL) {
             votes_chunk_done(&v, completed++, failed_here());
-            stg_chunkq_push(unpackq ? unpackq : &pool->free, c);
+            stg_chunkq_push(a->out ? a->out : &pool->free, c);
             progressed = true;
         }
         if (!progressed && (f.n > 0 || nready > 0))
-            nap(20);
+            nap(a->watch, 20);
     }
     votes_finish(&v);
-    r->t_bcast1 = stg_now();
+    r->t1 = stg_now();
     r->stream_bytes = offset;
     r->chunks = seq;
-    if (pack)
-        rc = stg_pack_join(&pack, NULL, &r->t_pack0, &r->t_pack1);
     stg_hash_free(&h);
     free(ready);
     free(f.s);
-    stg_chunkq_destroy(&outq);
-    return rc;
+    return STG_OK;
 }
+
+/* A leader's view of the stream so far. */
+struct follow {
+    const struct stg_bcast_args *a;
+    struct stg_bcast_result *r;
+    struct tree t;
+    struct stg_hash *h;
+    uint64_t expect;        /* the next chunk's sequence number */
+    uint64_t offset;        /* stream bytes received */
+    uint64_t post_upto;     /* receives that may be posted: the root's announcement */
+    bool ended;             /* the LAST chunk arrived */
+    int rc;                 /* this leader's status */
+};
 
 /* A chunk that arrived from the parent: check it, follow the stream's
  * state, and send it on to the children. */
-static int arrived(const struct stg_bcast_args *a, const struct tree *t, struct slot *s,
-                   struct stg_bcast_result *r, struct stg_hash *h, uint64_t *expect,
-                   uint64_t *offset, uint64_t *post_upto, bool *ended, struct stg_unpack *u,
-                   int rc)
+static void arrived(struct follow *st, struct slot *s)
 {
+    const struct stg_bcast_args *a = st->a;
+    struct stg_bcast_result *r = st->r;
     struct stg_chunk_hdr *hd = stg_chunk_hdr(s->c);
-    if (hd->seq != *expect || hd->len > a->chunk_size || hd->offset != *offset) {
+    if (hd->seq != st->expect || hd->len > a->chunk_size || hd->offset != st->offset) {
         stg_log_error("broken stream: chunk %llu arrived as %llu",
-                      (unsigned long long)*expect, (unsigned long long)hd->seq);
+                      (unsigned long long)st->expect, (unsigned long long)hd->seq);
         MPI_Abort(MPI_COMM_WORLD, STG_EINTERNAL);
     }
     stg_log_debug("chunk %llu arrived: %u bytes, flags %u", (unsigned long long)hd->seq, hd->len,
@@ -316,61 +312,55 @@ static int arrived(const struct stg_bcast_args *a, const struct tree *t, struct 
         /* STAGE_PY_TEST_CORRUPT: damage the data as a bad link would. */
         stg_chunk_data(s->c)[hd->len / 2] ^= 0x5a;
     }
-    (*expect)++;
-    if (hd->post_upto > *post_upto)
-        *post_upto = hd->post_upto;
-    stg_hash_update(h, stg_chunk_data(s->c), hd->len);
-    *offset += hd->len;
-    stg_hash_digest(h, r->digest);
+    st->expect++;
+    if (hd->post_upto > st->post_upto)
+        st->post_upto = hd->post_upto;
+    stg_hash_update(st->h, stg_chunk_data(s->c), hd->len);
+    st->offset += hd->len;
+    stg_hash_digest(st->h, r->digest);
     if (hd->flags & STG_CHUNK_ABORT) {
-        r->stopped = true;
-        rc = STG_EFAIL;   /* the failing node's own error says why */
-    } else if (rc == STG_OK && memcmp(r->digest, hd->digest, sizeof r->digest) != 0) {
+        r->stopped = true;  /* the chunk itself tells the drain */
+        st->rc = STG_EFAIL;   /* the failing node's own error says why */
+    } else if (st->rc == STG_OK && memcmp(r->digest, hd->digest, sizeof r->digest) != 0) {
         /* Checked at every chunk: the node votes on it at once. */
         char got[2 * STG_DIGEST_LEN + 1], want[2 * STG_DIGEST_LEN + 1];
         stg_hex(r->digest, STG_DIGEST_LEN, got);
         stg_hex(hd->digest, STG_DIGEST_LEN, want);
-        rc = stg_err_set(STG_EFAIL, "digest mismatch at chunk %llu: received %s, the root "
-                         "sent %s; the copy is discarded",
-                         (unsigned long long)hd->seq, got, want);
-        stg_unpack_cancel(u);
+        st->rc = stg_err_set(STG_EFAIL, "digest mismatch at chunk %llu: received %s, the "
+                             "root sent %s; the copy is discarded",
+                             (unsigned long long)hd->seq, got, want);
+        if (a->stop)
+            a->stop(a->stop_arg);   /* this copy is lost; the stream goes on for the rest */
     }
     if (hd->flags & STG_CHUNK_LAST)
-        *ended = true;
+        st->ended = true;
     /* Whatever this node makes of it, the subtree below needs it. */
-    forward(a, t, s);
-    return rc;
+    forward(a, &st->t, s);
 }
 
-static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r,
-                      struct stg_chunk_pool *pool, struct stg_chunkq *unpackq, struct stg_unpack *u)
+static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r)
 {
-    struct tree t;
-    tree_of(a->comm, &t);
+    struct follow st = {.a = a, .r = r, .h = stg_hash_new(), .post_upto = 1, .rc = STG_OK};
+    tree_of(a->comm, &st.t);
     struct inflight f = {.cap = a->depth};
     f.s = stg_xcalloc((size_t)f.cap, sizeof *f.s);
     struct votes v;
     votes_init(&v, a);
-    struct stg_hash *h = stg_hash_new();
-    uint64_t post_upto = 1, posted = 0, expect = 0, offset = 0;
-    bool ended = false;
-    int rc = STG_OK;
-    r->t_bcast0 = stg_now();
-    while (!ended || f.n > 0) {
+    uint64_t posted = 0;
+    r->t0 = stg_now();
+    while (!st.ended || f.n > 0) {
         bool progressed = false;
         votes_test(&v);
-        if (votes_say_stop(&v) && !r->stopped) {
-            r->stopped = true;  /* a node failed: this copy will not be used */
-            stg_unpack_cancel(u);
-        }
+        if (votes_say_stop(&v) && !r->stopped)
+            stop(a, r);     /* a node failed: this copy will not be used */
         struct stg_chunk *c;
         /* The chunks announced, and the one after the last received: a
          * chunk without LAST always has a successor. */
-        uint64_t upto = post_upto > expect + 1 ? post_upto : expect + 1;
-        while (!ended && posted < upto && f.n < f.cap &&
-               (c = stg_chunkq_trypop(&pool->free, 0)) != NULL) {
+        uint64_t upto = st.post_upto > st.expect + 1 ? st.post_upto : st.expect + 1;
+        while (!st.ended && posted < upto && f.n < f.cap &&
+               (c = stg_chunkq_trypop(&a->pool->free, 0)) != NULL) {
             struct slot *s = inflight_push(&f, c);
-            MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE, t.parent,
+            MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE, st.t.parent,
                       TAG_CHUNK, a->comm, &s->req[0]);
             posted++;
             progressed = true;
@@ -384,57 +374,31 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
             MPI_Test(&s->req[0], &done, MPI_STATUS_IGNORE);
             if (!done)
                 break;
-            rc = arrived(a, &t, s, r, h, &expect, &offset, &post_upto, &ended, u, rc);
+            arrived(&st, s);
             votes_chunk_done(&v, stg_chunk_hdr(s->c)->seq, failed_here());
             progressed = true;
         }
         /* Sent on to the children: the chunk goes to this node's unpacking. */
         while ((c = inflight_pop(&f)) != NULL) {
-            stg_chunkq_push(unpackq ? unpackq : &pool->free, c);
+            stg_chunkq_push(a->out ? a->out : &a->pool->free, c);
             progressed = true;
         }
         if (!progressed)
-            nap(20);
+            nap(a->watch, 20);
     }
     votes_finish(&v);
-    r->t_bcast1 = stg_now();
-    r->stream_bytes = offset;
-    r->chunks = expect;
-    stg_hash_free(&h);
+    r->t1 = stg_now();
+    r->stream_bytes = st.offset;
+    r->chunks = st.expect;
+    stg_hash_free(&st.h);
     free(f.s);
-    return rc;
+    return st.rc;
 }
 
 int stg_bcast_run(const struct stg_bcast_args *a, struct stg_bcast_result *r)
 {
     memset(r, 0, sizeof *r);
-    /* Root: depth in flight, depth+1 waiting for the look-ahead, one being
-     * packed, two with the unpacker.  Leaders need fewer; same for all. */
-    struct stg_chunk_pool pool;
-    stg_chunk_pool_init(&pool, 2 * (size_t)a->depth + 3, a->chunk_size);
-    struct stg_chunkq unpackq;
-    stg_chunkq_init(&unpackq, pool.n);
-    struct stg_unpack *u = NULL;
-    int rc = STG_OK, urc = STG_OK;
-    if (a->unpack)
-        rc = stg_unpack_start(&u, a->prefix, a->relocate_root, a->need, a->unpack_threads,
-                              &unpackq, &pool.free);
-    /* Without an unpacker (warm node, or it could not start) the chunks go
-     * straight back to the pool: the broadcast is collective, so follow it. */
-    struct stg_chunkq *q = u ? &unpackq : NULL;
-    int brc = a->node->is_root ? run_root(a, r, &pool, q, u) : run_leader(a, r, &pool, q, u);
-    if (u) {
-        struct stg_unpack_result ur;
-        urc = stg_unpack_join(&u, &ur);
-        r->entries = ur.entries;
-        r->unpacked_bytes = ur.bytes;
-        r->relocated = ur.relocated;
-        r->t_unpack0 = ur.t0;
-        r->t_unpack1 = ur.t1;
-    }
-    stg_chunkq_destroy(&unpackq);
-    stg_chunk_pool_destroy(&pool);
-    if (rc)
-        return rc;
-    return brc ? brc : urc;
+    int rank;
+    MPI_Comm_rank(a->comm, &rank);
+    return rank == 0 ? run_root(a, r) : run_leader(a, r);
 }

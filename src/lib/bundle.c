@@ -354,7 +354,7 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
         bool same = stg_bundle_open(&old, path, m) == STG_OK && strcmp(old.key, s->key) == 0 &&
                     strcmp(old.compress, compress) == 0 && archive_whole(&old);
         stg_bundle_close(&old);
-        stg_err_clear();    /* whatever is wrong with it, a new one replaces it */
+        stg_err_take(NULL, 0);  /* whatever is wrong with it, a new one replaces it */
         if (same)
             return STG_OK;
     }

@@ -20,12 +20,42 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "node.h"
 #include "trust.h"
 #include "util.h"
 
 int stg_cache_open(struct stg_cache *c, const char *dest)
 {
     return stg_cache_open_as(c, dest, geteuid());
+}
+
+char *stg_cache_dir(const char *dest, uid_t uid)
+{
+    return stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
+}
+
+bool stg_cache_dir_uid(const char *name, uid_t *uid)
+{
+    if (strncmp(name, "stage-py-", 9) != 0 || name[9] < '0' || name[9] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long u = strtoul(name + 9, &end, 10);
+    if (*end || errno || u != (unsigned long)(uid_t)u)
+        return false;
+    *uid = (uid_t)u;
+    return true;
+}
+
+int stg_cache_open_existing(struct stg_cache *c, const char *dest, bool *absent)
+{
+    char *dir = stg_cache_dir(dest, geteuid());
+    struct stat st;
+    *absent = lstat(dir, &st) < 0 && errno == ENOENT;
+    free(dir);
+    if (*absent)
+        return STG_OK;
+    return stg_cache_open(c, dest);
 }
 
 int stg_cache_open_as(struct stg_cache *c, const char *dest, uid_t uid)
@@ -37,7 +67,7 @@ int stg_cache_open_as(struct stg_cache *c, const char *dest, uid_t uid)
     c->budgetfd = -1;
     c->uid = uid;
     c->dest = stg_xstrdup(dest);
-    c->dir = stg_xasprintf("%s/stage-py-%u", dest, (unsigned)uid);
+    c->dir = stg_cache_dir(dest, uid);
     /* Only the per-user directory is ours to make: a destination that is
      * missing is a typo, or a node set up unlike the others. */
     struct stat st;
@@ -172,12 +202,8 @@ bool stg_cache_use(const struct stg_cache *c, const char *copy)
 
 int stg_cache_record(const struct stg_cache *c, const char *tmp, const struct stg_record *r)
 {
-    char host[256] = "";
-    const char *sn = getenv("SLURMD_NODENAME");   /* the name messages use */
-    if (sn && *sn)
-        snprintf(host, sizeof host, "%s", sn);
-    else
-        gethostname(host, sizeof host - 1);
+    char host[256];
+    stg_node_name(host, sizeof host);     /* the name messages use */
     char *qhost = stg_json_quote(host);
     char when[64];
     time_t now = time(NULL);

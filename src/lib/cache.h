@@ -44,11 +44,21 @@ struct stg_cache {
  * writable by group or others.  Returns STG_OK or an error (stg_err_set()).
  */
 int stg_cache_open(struct stg_cache *c, const char *dest);
+/* The same, but only if the per-user directory exists: OUT absent, it
+ * does not (then nothing is opened, nor created: list and clean). */
+int stg_cache_open_existing(struct stg_cache *c, const char *dest, bool *absent);
 /* The same for the user uid (root's clean --all-users), called with the
  * file-system identity already uid's (setfsuid(2)), so that nothing in
  * that user's directory is followed or changed with root's rights. */
 int stg_cache_open_as(struct stg_cache *c, const char *dest, uid_t uid);
 void stg_cache_close(struct stg_cache *c);
+
+/* The per-user directory below dest, "<dest>/stage-py-<uid>" (malloc'd):
+ * the one place its name is made. */
+char *stg_cache_dir(const char *dest, uid_t uid);
+/* Whether name (an entry of a destination) is the name of a per-user
+ * directory; OUT uid: whose. */
+bool stg_cache_dir_uid(const char *name, uid_t *uid);
 
 /* OUT copy: "<name>-<key>". */
 char *stg_cache_copy_name(const char *name, const char *key);

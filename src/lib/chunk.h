@@ -17,6 +17,10 @@
 
 #include "hash.h"
 
+/* The largest chunk a single message can carry (an MPI count is an int). */
+#define STG_CHUNK_MAX ((size_t)1 << 30)
+#define STG_CHUNK_MIN ((size_t)4096)
+
 enum stg_chunk_flags {
     STG_CHUNK_LAST = 1,     /* the last message of the stream, always */
     STG_CHUNK_ABORT = 2     /* the stream was stopped: no data here, the copy is incomplete */

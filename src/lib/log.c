@@ -124,10 +124,14 @@ void stg_err_get(char *buf, size_t len)
     pthread_mutex_unlock(&err_lock);
 }
 
-void stg_err_clear(void)
+int stg_err_take(char *buf, size_t len)
 {
     pthread_mutex_lock(&err_lock);
+    int status = err_status;
+    if (buf && len)
+        snprintf(buf, len, "%s", err_status == STG_OK ? "" : err_msg);
     err_status = STG_OK;
     err_msg[0] = '\0';
     pthread_mutex_unlock(&err_lock);
+    return status;
 }

@@ -40,14 +40,28 @@ void stg_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void stg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Record an error of this rank without printing it: the first one wins and
- * later ones are dropped, since they are usually its consequences.  Safe to
- * call from any thread.  Returns status, so `return stg_err_set(...)` works.
+ * The one error convention of stage-py.  A function that can fail returns
+ * an enum stg_status (STG_OK, or why it failed) and records its message
+ * with stg_err_set(), which names what failed (the file:line, the path,
+ * the node); callers pass the status on, and the agreement at the end of
+ * the phase (agree.h) carries the message of the lowest failing rank to
+ * every rank.  Only pure predicates and parsers (bool, or -1 like the
+ * system calls they wrap) have no message of their own.
+ *
+ * stg_err_set(): record an error of this rank without printing it: the
+ * first one wins and later ones are dropped, since they are usually its
+ * consequences.  Safe to call from any thread.  Returns status, so
+ * `return stg_err_set(...)` works.
  */
 int stg_err_set(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int stg_err_status(void);
 /* OUT buf: the recorded message ("" if none). */
 void stg_err_get(char *buf, size_t len);
-void stg_err_clear(void);
+/* Set the recorded error aside (a caller that handles it: a warning, a
+ * fallback, a failed node that is skipped), and record nothing in its
+ * place.  Returns its status; OUT buf (may be NULL): its message.  Only on
+ * the MPI thread, and only while no pack or unpack thread runs: they
+ * record into the same place. */
+int stg_err_take(char *buf, size_t len);
 
 #endif

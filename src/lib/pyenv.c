@@ -252,9 +252,7 @@ int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
     const char *args[] = {NULL};
     if (stg_python_run(e->interpreter, NULL, true, facts_script, args, &facts) != STG_OK) {
         char why[STG_MSG_MAX];
-        stg_err_get(why, sizeof why);
-        int status = stg_err_status();  /* a refusal to run it as root is the manifest's */
-        stg_err_clear();
+        int status = stg_err_take(why, sizeof why);  /* a refusal to run it as root is the manifest's */
         return fail(m, status, e->prefix_line, err, errlen, "[python %s]: %s", e->name, why);
     }
     char *real_prefix = realpath(P, NULL);

@@ -27,21 +27,20 @@ static const char *for_node(const char *var, const struct stg_node *n)
     return v[len] == ':' ? v + len + 1 : v + len;
 }
 
-static void nap(void)
+static void nap(struct stg_watchdog *w)
 {
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL);
-    stg_node_check_signal();
-    stg_node_check_deadline();
+    stg_watchdog_check(w);
 }
 
-void stg_test_stall(const struct stg_node *n, const char *phase)
+void stg_test_stall(struct stg_watchdog *w, const char *phase)
 {
-    const char *arg = for_node("STAGE_PY_TEST_STALL", n);
+    const char *arg = for_node("STAGE_PY_TEST_STALL", w->node);
     if (!arg || strcmp(arg, phase) != 0)
         return;
     for (;;)
-        nap();
+        nap(w);
 }
 
 long stg_test_corrupt_seq(const struct stg_node *n)
@@ -52,7 +51,7 @@ long stg_test_corrupt_seq(const struct stg_node *n)
     return *arg ? strtol(arg, NULL, 10) : 0;
 }
 
-void stg_test_pause(const char *point)
+void stg_test_pause(struct stg_watchdog *w, const char *point)
 {
     const char *v = getenv("STAGE_PY_TEST_PAUSE");
     size_t len = v ? strcspn(v, ":") : 0;
@@ -66,5 +65,5 @@ void stg_test_pause(const char *point)
         close(fd);
     struct stat st;
     while (stat(go, &st) < 0)
-        nap();
+        nap(w);
 }

@@ -12,10 +12,11 @@
 #define STG_TESTHOOK_H
 
 #include "node.h"
+#include "watchdog.h"
 
 /* STAGE_PY_TEST_STALL=NODE:PHASE: NODE's leader hangs at the start of
  * PHASE (signals and --timeout still act), to show what --timeout does. */
-void stg_test_stall(const struct stg_node *n, const char *phase);
+void stg_test_stall(struct stg_watchdog *w, const char *phase);
 
 /* STAGE_PY_TEST_CORRUPT=NODE[:SEQ]: the sequence number of the chunk to
  * damage as it arrives on NODE's leader (default 0), to show that the
@@ -29,6 +30,6 @@ long stg_test_corrupt_seq(const struct stg_node *n);
  * staging and in pack) and "reserved" (a leader that holds its temporary
  * directory, before the transfer).
  */
-void stg_test_pause(const char *point);
+void stg_test_pause(struct stg_watchdog *w, const char *point);
 
 #endif

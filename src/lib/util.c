@@ -252,6 +252,24 @@ void stg_buf_put(struct stg_buf *b, const char *s, size_t n)
     b->s[b->n] = '\0';
 }
 
+void stg_buf_printf(struct stg_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        if (b->n + (size_t)n + 1 > b->cap) {
+            b->cap = (b->n + (size_t)n + 1) * 2;
+            b->s = stg_xrealloc(b->s, b->cap);
+        }
+        vsnprintf(b->s + b->n, (size_t)n + 1, fmt, ap2);
+        b->n += (size_t)n;
+    }
+    va_end(ap2);
+}
+
 char *stg_json_quote(const char *s)
 {
     char *out = NULL;

@@ -53,6 +53,8 @@ struct stg_buf {
 };
 /* Append the n bytes at s. */
 void stg_buf_put(struct stg_buf *b, const char *s, size_t n);
+/* Append printf-style. */
+void stg_buf_printf(struct stg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
 int stg_parse_size(const char *s, uint64_t *out);

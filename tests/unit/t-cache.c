@@ -52,7 +52,7 @@ int main(void)
     struct stg_cache c;
     char err[STG_MSG_MAX];
 
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     char *missing = stg_xasprintf("%s/nosuch", dest);
     int rc = stg_cache_open(&c, missing);
     stg_err_get(err, sizeof err);
@@ -62,7 +62,7 @@ int main(void)
     stg_cache_close(&c);
     free(missing);
 
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     ok(stg_cache_open(&c, dest) == STG_OK, "the per-user directory is made below a 1777 "
        "destination");
     struct stat st;
@@ -114,7 +114,7 @@ int main(void)
        "another run reserves 600 bytes for a copy in the making");
     /* budget 1100: d (1000, unpinned) goes; f (600) and e (600, reserved)
      * still do not fit, which only the reservation tells */
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     rc = stg_cache_evict(&c, "f-4444444444444444", 600, 1100, "a test budget");
     stg_err_get(err, sizeof err);
     ok(rc != STG_OK && strstr(err, "e-3333333333333333") &&

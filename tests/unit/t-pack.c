@@ -67,7 +67,7 @@ static int stage(size_t chunk, int threads, void (*between)(void), char *err, si
     char *path = stg_xasprintf("%s/m.ini", top);
     struct stg_manifest *m = NULL;
     struct stg_walk *s = NULL;
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m, merr, sizeof merr);
     free(path);
     if (rc == STG_OK)
@@ -189,7 +189,7 @@ int main(void)
     /* what an interpreter run as a user wrote: that user's own, one name */
     struct stg_walk add = {0};
     char *mine = stg_xasprintf("%s/src/pkg/a.py", top);
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     rc = stg_walk_add_file(&add, "x/y.pyc", mine, NULL, 65534);
     stg_err_get(err, sizeof err);
     ok(rc != STG_OK && strstr(err, "written for uid 65534, but owned by uid"),

@@ -87,7 +87,7 @@ static int unpack_in(size_t chunk, const unsigned char *data, size_t len, char *
     struct stg_chunkq in;
     stg_chunk_pool_init(&pool, 4, chunk);
     stg_chunkq_init(&in, pool.n);
-    stg_err_clear();
+    stg_err_take(NULL, 0);
     struct stg_unpack *u;
     stg_unpack_start(&u, "copy", NULL, 1 << 20, unpack_threads, &in, &pool.free);
     size_t off = 0;

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf: the site file and the manifest, and their precedence.
+ */
+#include "config.h"
+
+#include "conf.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "pyenv.h"
+
+static unsigned manifest_flags(const struct stg_conf *c, unsigned flags)
+{
+    return flags | (c->site.writable_manifests_warn ? STG_MANIFEST_WRITABLE_OK : 0);
+}
+
+int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags)
+{
+    char err[STG_MSG_MAX];
+    memset(c, 0, sizeof *c);
+    int rc = stg_site_load(&c->site, err, sizeof err);
+    if (rc)
+        return stg_err_set(rc, "%s", err);
+    if (!path)
+        return STG_OK;
+    return stg_conf_reload(c, path, flags);
+}
+
+int stg_conf_reload(struct stg_conf *c, const char *path, unsigned flags)
+{
+    char err[STG_MSG_MAX];
+    stg_manifest_free(&c->m);
+    int rc = stg_pyenv_load(path, manifest_flags(c, flags), &c->m, err, sizeof err);
+    if (rc)
+        return stg_err_set(rc, "%s", err);
+    return STG_OK;
+}
+
+void stg_conf_free(struct stg_conf *c)
+{
+    stg_manifest_free(&c->m);
+    stg_site_free(&c->site);
+}
+
+const char *stg_conf_dest(const struct stg_conf *c, const char *given)
+{
+    if (given)
+        return given;
+    if (c->m && c->m->dest)
+        return c->m->dest;
+    return c->site.dest ? c->site.dest : STG_DEFAULT_DEST;
+}

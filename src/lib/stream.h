@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * stream: the archive's way from the root's trees (or bundle) into every
+ * cold node's copy: the pack thread (root) fills chunks, the broadcast
+ * (bcast.h) carries them down the tree, and the unpack thread (each cold
+ * leader) writes them out as they arrive, so packing, transfer and
+ * unpacking overlap.  Memory on every rank is bounded by the chunk pool,
+ * whatever the size of the trees.
+ *
+ * Thread rules: the caller is the MPI thread and makes every MPI call; the
+ * pack and unpack threads touch only their queues, the trees and the copy,
+ * and record errors with stg_err_set().
+ */
+#ifndef STG_STREAM_H
+#define STG_STREAM_H
+
+#include <mpi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bcast.h"
+#include "hash.h"
+#include "walk.h"
+#include "watchdog.h"
+
+struct stg_bundle;
+
+struct stg_stream_args {
+    struct stg_watchdog *watch;
+    bool is_root;
+    MPI_Comm comm;          /* the root and the cold leaders: the chunks */
+    MPI_Comm votes;         /* the same ranks, for the votes */
+    int members;            /* the cold nodes in comm (not a warm root) */
+    size_t chunk_size;      /* data bytes per message */
+    int depth;              /* chunks in flight on each rank */
+    int unpack_threads;     /* leaders: threads that write the copy */
+    const struct stg_walk *scan;    /* root: what to pack */
+    const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
+    bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
+    const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
+    const char *relocate_root;  /* leaders: the copy's final place, for relocate.h; NULL: none */
+    uint64_t need;          /* bytes the copy takes (for messages) */
+    int vote_every;         /* chunks between votes */
+    bool stop_on_failure;   /* abort mode: one failed node stops the stream */
+    long corrupt_seq;       /* test hook: flip a byte of this chunk here; -1: never */
+};
+
+struct stg_stream_result {
+    uint64_t stream_bytes;  /* archive bytes broadcast */
+    uint64_t chunks;
+    bool stopped;           /* the stream was stopped early */
+    uint64_t entries;       /* entries unpacked here */
+    uint64_t unpacked_bytes;
+    uint64_t relocated;     /* files pointed at the copy (relocate.h) */
+    unsigned char digest[STG_DIGEST_LEN];
+    double t_pack0, t_pack1;        /* root */
+    double t_bcast0, t_bcast1;
+    double t_unpack0, t_unpack1;    /* leaders that unpacked */
+};
+
+/* Every rank of comm (the leaders in the stream).  Returns this leader's
+ * status; errors are recorded with stg_err_set(). */
+int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r);
+
+#endif
