@@ -17,17 +17,15 @@ bundle=$T_TMP/b/tb.bundle
 mkdir -p "$T_TMP/b"
 printf '[stage]\nname = tb\nbundle = b/tb.bundle\npython = /usr/bin/python3\n[tree a]\nsource = %s\nenv = PYTHONPATH\n' \
     "$src" >"$T_TMP/m.ini"
-run() { t_cluster 3 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+run() { t_run 3 1 "$@"; }
 stage() { run -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@"; }
-stat_of() { t_json "$T_TMP/st.json" "$1"; }
-err() { cat "$T_TMP/stderr"; }
 wipe() { find "$(t_node_shm 1)" "$(t_node_shm 2)" "$(t_node_shm 3)" -mindepth 1 -delete 2>/dev/null || true; }
 copies() { find "$T_NODES" -path '*/stage-py-*/tb-*' -prune -o -path '*/stage-py-*/.tmp-*' -prune | grep -c -e '/tb-' -e '/.tmp-' || true; }
 pack() { "$STAGE_PY" pack -m "$T_TMP/m.ini" -v "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
 
 t_ok "pack, a single process without a launcher" pack
 t_like "$(cat "$T_TMP/stdout")" "^$bundle: written \(key [0-9a-f]{16}, [0-9]+ entries" "... says what it wrote"
-t_like "$(err)" "bytecode: 21 of 21 modules compiled by '/usr/bin/python3' \(Python 3\.[0-9]+\)" \
+t_like "$(t_err)" "bytecode: 21 of 21 modules compiled by '/usr/bin/python3' \(Python 3\.[0-9]+\)" \
     "... compiled every module with the manifest's interpreter"
 t_like "$(bsdtar -tvf "$bundle" 2>&1 | head -1)" ' \.stage-py-bundle\.json$' "bsdtar -tvf lists it, its description first"
 t_ok "... with a .pyc beside each module" bsdtar -tf "$bundle" "${src#/}/pkg/__pycache__/m7.$(/usr/bin/python3 -c 'import sys; print(sys.implementation.cache_tag)').pyc"
@@ -40,7 +38,7 @@ t_is "$(stat -c %i:%Y "$bundle")" "$ino" "... and leaves the bundle untouched"
 # -y: a call by descriptor (fstatat(fd, "name")) shows the directory's path too
 T_WRAP="strace -f -qq -y -e trace=%file -o $T_TMP/trace" t_ok "stage from the bundle, under strace" \
     t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" --stats "$T_TMP/st.json"
-t_is "$(stat_of source):$(stat_of cold_nodes)" bundle:3 "... streams the bundle to the 3 nodes"
+t_is "$(t_stat source):$(t_stat cold_nodes)" bundle:3 "... streams the bundle to the 3 nodes"
 t_is "$(grep -cE "[\"<]${src}[/\">]" "$T_TMP/trace" || true)" 0 "... and no process touches the trees"
 wipe
 printf '[stage]\nname = tb\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/plain.ini"
@@ -72,7 +70,7 @@ t_like "$(cat "$T_TMP/stdout")" "written" "... writes a new bundle"
 t_is "$(bsdtar -xOf "$bundle" "${src#/}/pkg/__pycache__/m5.$tag.pyc" | od -An -tu1 -j4 -N1 | tr -d ' ')" 1 \
     "... with a fresh, hash-based .pyc in place of an outdated one"
 t_ok "... which stages" stage
-t_is "$(stat_of cold_nodes)" 3 "... as a new copy"
+t_is "$(t_stat cold_nodes)" 3 "... as a new copy"
 t_is "$(ls -d "$(t_node_shm 1)/stage-py-$uid"/tb-* | wc -l)" 2 "... beside the old one"
 wipe
 
@@ -80,33 +78,33 @@ wipe
 cp "$bundle" "$T_TMP/good"
 truncate -s -1000 "$bundle"
 t_fails "a truncated bundle" stage
-t_like "$(err)" "^stage-py: node1: bundle '$bundle': no stage-py trailer at its end: not a bundle, or truncated" "... is named as such"
+t_like "$(t_err)" "^stage-py: node1: bundle '$bundle': no stage-py trailer at its end: not a bundle, or truncated" "... is named as such"
 t_is "$(copies)" 0 "... nothing is staged"
 t_ok "--fallback-to-trees" stage --fallback-to-trees
-t_like "$(err)" "warning: bundle '$bundle': no stage-py trailer .*; staging from the trees instead" "... warns"
-t_is "$(stat_of source)" trees "... and stages from the trees"
+t_like "$(t_err)" "warning: bundle '$bundle': no stage-py trailer .*; staging from the trees instead" "... warns"
+t_is "$(t_stat source)" trees "... and stages from the trees"
 wipe
 
 cp "$T_TMP/good" "$bundle"
 python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4000); b = f.read(1); f.seek(4000); f.write(bytes([b[0] ^ 1]))' "$bundle"
 t_fails "a bundle with one bit flipped" stage
-t_like "$(err)" "bundle '$bundle' is damaged: its digest is [0-9a-f]{32}, its trailer records [0-9a-f]{32}" "... is caught by its digest"
+t_like "$(t_err)" "bundle '$bundle' is damaged: its digest is [0-9a-f]{32}, its trailer records [0-9a-f]{32}" "... is caught by its digest"
 t_is "$(copies)" 0 "... nothing is staged, nothing left behind"
 
 rm "$bundle"
 t_fails "a missing bundle" stage
-t_like "$(err)" "^stage-py: node1: cannot open bundle '$bundle': No such file or directory" "... is named as such"
+t_like "$(t_err)" "^stage-py: node1: cannot open bundle '$bundle': No such file or directory" "... is named as such"
 t_is "$(copies)" 0 "... nothing is staged"
 
 cp "$T_TMP/good" "$bundle"
 chmod o+w "$bundle"
 t_fails "a bundle others can write" stage
-t_like "$(err)" "bundle '$bundle': refusing it: writable by group or others" "... is refused"
+t_like "$(t_err)" "bundle '$bundle': refusing it: writable by group or others" "... is refused"
 chmod o-w "$bundle"
 
 sed -i 's|^python = .*|python = /usr/bin/python3\nfallback_to_trees = no|; s|^env = PYTHONPATH|env = PYTHONPATH\nexclude = m2.py|' "$T_TMP/m.ini"
 t_fails "a bundle made from another manifest" stage
-t_like "$(err)" "bundle '$bundle' was made from another manifest than '$T_TMP/m.ini' \(or from an earlier version of it\): pack it again" \
+t_like "$(t_err)" "bundle '$bundle' was made from another manifest than '$T_TMP/m.ini' \(or from an earlier version of it\): pack it again" \
     "... is refused"
 t_is "$(copies)" 0 "... nothing is staged"
 
@@ -126,9 +124,9 @@ printf '[stage]\nname = std\nbundle = std.bundle\npython = %s\n[tree std]\nsourc
     "$T_TMP/py/python3.99" "$T_TMP/std/lib/python3.11" >"$T_TMP/std.ini"
 t_ok "pack a standard library with an interpreter named python3.99" "$STAGE_PY" pack -m "$T_TMP/std.ini"
 t_fails "... staging it" run -m "$T_TMP/std.ini"
-t_like "$(err)" "bundle '$T_TMP/std.bundle' stages the standard library of Python 3\.11 \(tree 'std': $T_TMP/std/lib/python3\.11\), but '$T_TMP/py/python3\.99' is Python 3\.99 now: pack it again" \
+t_like "$(t_err)" "bundle '$T_TMP/std.bundle' stages the standard library of Python 3\.11 \(tree 'std': $T_TMP/std/lib/python3\.11\), but '$T_TMP/py/python3\.99' is Python 3\.99 now: pack it again" \
     "... is refused: its interpreter is another version now"
 
 t_fails "pack --compress xz" pack --compress xz
-t_like "$(err)" "--compress 'xz': use none, gzip, zstd or lz4" "... is a usage error"
+t_like "$(t_err)" "--compress 'xz': use none, gzip, zstd or lz4" "... is a usage error"
 t_done

@@ -25,11 +25,9 @@ EOT
 stage() {
     local nodes=$1 ppn=$2
     shift 2
-    t_cluster "$nodes" "$ppn" "$STAGE_PY" -m "$T_TMP/m.ini" "$@" \
-        >"$T_TMP/stdout" 2>"$T_TMP/stderr"
+    t_run "$nodes" "$ppn" -m "$T_TMP/m.ini" "$@"
 }
 errors() { grep -c '^stage-py: ' "$T_TMP/stderr" || true; }
-leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.probe-*' | wc -l; }
 
 # --- the manifest ------------------------------------------------------------
 manifest "$src" "bogus = 1"
@@ -84,7 +82,7 @@ t_is "$(errors)" 1 "... one message"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: cannot create '/dev/shm/stage-py-$uid': Read-only file system$" \
     "... naming the node, the path and the cause"
 t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
-t_is "$(leftovers)" 0 "... no temporary directory or probe left on any node"
+t_is "$(t_leftovers)" 0 "... no temporary directory or probe left on any node"
 
 # --- a node without room for the copy: found before any byte is sent ----------
 rm -rf "$T_NODES"
@@ -96,7 +94,7 @@ t_like "$(cat "$T_TMP/stderr")" "^stage-py: node3: not enough space in '/dev/shm
 t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
 t_is "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["bytes_broadcast"])' "$T_TMP/st.json")" 0 \
     "... before any byte was sent"
-t_is "$(leftovers)" 0 "... no temporary directory left on the other nodes"
+t_is "$(t_leftovers)" 0 "... no temporary directory left on the other nodes"
 
 # --- the per-user directory must be ours ------------------------------------------
 rm -rf "$T_NODES"

@@ -24,13 +24,10 @@ chmod 644 "$T_TMP/m.ini"
 stage() {
     local nodes=$1 ppn=$2
     shift 2
-    t_cluster "$nodes" "$ppn" "$STAGE_PY" -m "$T_TMP/m.ini" "$@" \
-        >"$T_TMP/stdout" 2>"$T_TMP/stderr"
+    t_run "$nodes" "$ppn" -m "$T_TMP/m.ini" "$@"
 }
 errors() { grep -c '^stage-py: [^ ]*: [^w]' "$T_TMP/stderr" || true; }
-leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | wc -l; }
 copies() { ls -d "$(t_node_shm "$1")/stage-py-$uid"/f-* 2>/dev/null | wc -l; }
-stat_of() { t_json "$T_TMP/st.json" "$1"; }
 
 # --- space runs out in the middle of unpacking --------------------------------
 # Room for the bytes but only 40 inodes: the check before sending passes,
@@ -42,12 +39,12 @@ t_is "$rc" 1 "node2 runs out of inodes while unpacking: exit status 1"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: unpack '$src/pkg/m[0-9]+\.py': No space left on device \(needs [0-9.]+ MiB, [0-9.]+ MiB free\)$" \
     "... naming the node, the file, the cause, the need and the free space"
 t_is "$(errors)" 1 "... one message"
-t_is "$(stat_of stopped_early)" True "... the root stopped the stream"
+t_is "$(t_stat stopped_early)" True "... the root stopped the stream"
 total=$(( $(du -sb "$src" | cut -f1) / 4096 ))
-t_ok "... within a few chunks: $(stat_of chunks) of about $total sent" \
-    test "$(stat_of chunks)" -lt $((total / 2))
+t_ok "... within a few chunks: $(t_stat chunks) of about $total sent" \
+    test "$(t_stat chunks)" -lt $((total / 2))
 t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
-t_is "$(leftovers)" 0 "... no temporary directory left on any node"
+t_is "$(t_leftovers)" 0 "... no temporary directory left on any node"
 t_is "$(copies 1)$(copies 3)" 00 "... and the other nodes stopped unpacking too"
 
 # --- a memory cgroup limit --------------------------------------------------------
@@ -63,7 +60,7 @@ if t_can_limit_memory; then
     t_is "$rc" 1 "node2 in a 200 MiB memory cgroup: exit status 1"
     t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: not enough memory under the limit of cgroup '/sys/fs/cgroup/[^']*stage-py-test-[0-9]+': the copy needs 400 MiB and 0 B of headroom, the limit is 200 MiB and .* is in use$" \
         "... naming the node, the cgroup, the need and the limit"
-    t_is "$(leftovers)$(copies 1)$(copies 3)" 000 "... found before any node unpacked"
+    t_is "$(t_leftovers)$(copies 1)$(copies 3)" 000 "... found before any node unpacked"
 else
     t_skip 3 "cannot make a memory cgroup here (no writable cgroup file system)"
 fi
@@ -75,12 +72,12 @@ rc=0; STAGE_PY_TEST_CORRUPT=node2:3 stage 3 2 --chunk-size 16K --output "$T_TMP/
 t_is "$rc" 1 "a chunk damaged on its way to node2: exit status 1"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node2: digest mismatch at chunk 3: received [0-9a-f]{32}, the root sent [0-9a-f]{32}; the copy is discarded$" \
     "... detected on node2, at that chunk"
-t_is "$(stat_of stopped_early)" True "... and the stream stopped early"
+t_is "$(t_stat stopped_early)" True "... and the stream stopped early"
 total=$(( $(du -sb "$src" | cut -f1) / 16384 ))
-t_ok "... within a few chunks: $(stat_of chunks) of about $total sent" \
-    test "$(stat_of chunks)" -lt $((total / 2))
+t_ok "... within a few chunks: $(t_stat chunks) of about $total sent" \
+    test "$(t_stat chunks)" -lt $((total / 2))
 t_is "$(copies 2)" 0 "... node2's copy is discarded"
-t_is "$(leftovers)" 0 "... with no temporary directory left"
+t_is "$(t_leftovers)" 0 "... with no temporary directory left"
 t_ok "... no settings written" test ! -e "$T_TMP/env.sh"
 
 # --- --on-node-failure skip ----------------------------------------------------------
@@ -94,7 +91,7 @@ t_is "$(copies 1):$(copies 2):$(copies 3)" 1:0:1 "... the other nodes keep their
 t_ok "... the settings are written" test -s "$T_TMP/env.sh"
 t_like "$(cat "$T_TMP/env.sh")" "^PYTHONPATH='/dev/shm/stage-py-$uid/f-[0-9a-f]{16}$src:$src'" \
     "... with the sources after the copies, for the node without one"
-t_is "$(stat_of failed_nodes)" "['node2']" "... and --stats lists the node"
+t_is "$(t_stat failed_nodes)" "['node2']" "... and --stats lists the node"
 
 rm -rf "$T_NODES"
 rc=0; T_SHM_SIZE_node3=16m,nr_inodes=40 stage 3 1 --on-node-failure skip --headroom 0 \
@@ -119,7 +116,7 @@ t_is "$rc" 3 "a node that hangs in the stream: --timeout stops the job with stat
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: timeout: 3 s passed in phase 'stream'; not finished: node2(, node3)?$" \
     "... naming the phase and the late node"
 t_ok "... no settings written" test ! -e "$T_TMP/env-t.sh"
-t_is "$(leftovers)" 0 "... no temporary directory left"
+t_is "$(t_leftovers)" 0 "... no temporary directory left"
 find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | t_diag "$(cat)"
 
 sed -i 's/^name = f$/name = f\ntimeout = 2s/' "$T_TMP/m.ini"
@@ -137,8 +134,8 @@ rm -rf "$T_NODES"
 STAGE_PY_TEST_STALL=node2:stream t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" \
     >"$T_TMP/stdout" 2>"$T_TMP/stderr" &
 job=$!
-for _ in $(seq 100); do [ "$(leftovers)" -ge 3 ] && break; sleep 0.1; done
-t_is "$(leftovers)" 3 "a run hanging in the stream has a temporary directory on each node"
+for _ in $(seq 100); do [ "$(t_leftovers)" -ge 3 ] && break; sleep 0.1; done
+t_is "$(t_leftovers)" 3 "a run hanging in the stream has a temporary directory on each node"
 pkill -TERM -f "^mpiexec.openmpi .*$T_TMP/m.ini" || pkill -TERM -f "^mpiexec.mpich .*$T_TMP/m.ini" || true
 rc=0; wait "$job" || rc=$?
 if [ "${T_MPI:-openmpi}" = mpich ]; then
@@ -148,7 +145,7 @@ if [ "${T_MPI:-openmpi}" = mpich ]; then
 else
     t_ok "SIGTERM to the launcher ends the run with a failure ($rc)" test "$rc" -ne 0
 fi
-t_is "$(leftovers)" 0 "... and every node removes its temporary directory"
+t_is "$(t_leftovers)" 0 "... and every node removes its temporary directory"
 got=$(cat "$T_TMP/stdout")
 if [ "${T_MPI:-openmpi}" = mpich ]; then
     # hydra itself prints a "BAD TERMINATION" banner on stdout when it
@@ -164,12 +161,12 @@ t_fails "... so that eval fails" sh -c "eval \"\$(cat '$T_TMP/stdout')\""
 STAGE_PY_TEST_STALL=node2:stream t_cluster 3 1 "$STAGE_PY" -m "$T_TMP/m.ini" \
     >"$T_TMP/stdout" 2>"$T_TMP/stderr" &
 job=$!
-for _ in $(seq 100); do [ "$(leftovers)" -ge 3 ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ "$(t_leftovers)" -ge 3 ] && break; sleep 0.1; done
 pkill -KILL -f "^$STAGE_PY -m $T_TMP/m.ini" || true
 wait "$job" || true
-t_is "$(leftovers)" 3 "SIGKILL leaves the temporary directories behind"
+t_is "$(t_leftovers)" 3 "SIGKILL leaves the temporary directories behind"
 t_ok "the next run succeeds" stage 3 1
-t_is "$(leftovers)" 0 "... and removes what the killed run left"
+t_is "$(t_leftovers)" 0 "... and removes what the killed run left"
 
 # --- what runs that died left behind -----------------------------------------------------
 rm -rf "$T_NODES"

@@ -15,7 +15,7 @@ mk() {  # mk NAME: a tree and manifest NAME.ini staging it as copy NAME
 mk alpha
 mk beta
 mk gamma
-run() { t_cluster 2 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+run() { t_run 2 1 "$@"; }
 stage() { local n=$1; shift; run -m "$T_TMP/$n.ini" -v "$@"; }
 cache() { printf '%s\n' "$(t_node_shm "$1")/stage-py-$uid"; }
 names() { find "$(cache "$1")" -mindepth 1 -maxdepth 1 -name '[a-z]*' -printf '%f\n' | sed 's/-.*//' | sort | tr '\n' ' '; }

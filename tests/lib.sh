@@ -418,6 +418,27 @@ t_cluster() {
     return "$rc"
 }
 
+# ---- running stage-py -------------------------------------------------------
+
+# t_run NODES PPN ARGS...: stage-py ARGS on a fake cluster of NODES nodes
+# with PPN ranks each (t_cluster); its stdout goes to $T_TMP/stdout, its
+# stderr to $T_TMP/stderr.
+t_run() {
+    local nodes=$1 ppn=$2
+    shift 2
+    t_cluster "$nodes" "$ppn" "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"
+}
+# t_out, t_err: what the last t_run printed on stdout, on stderr.
+t_out() { cat "$T_TMP/stdout"; }
+t_err() { cat "$T_TMP/stderr"; }
+# t_stat KEY: KEY of the --stats file $T_TMP/st.json.
+t_stat() { t_json "$T_TMP/st.json" "$1"; }
+# t_leftovers: what no run may leave on any fake node, however it ended:
+# temporary copies, replaced copies, probes of the shared directory.
+t_leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | wc -l; }
+# t_copies NAME: the complete copies of manifest NAME on all fake nodes.
+t_copies() { find "$T_NODES" -path '*/stage-py-*' -name "$1-*" -prune | wc -l; }
+
 # ---- test data ----------------------------------------------------------
 
 # t_make_tree DIR [FILES] [BYTES]: a small Python package DIR/pkg: FILES

@@ -12,10 +12,8 @@ t_need mknod mkfifo python3
 src=$T_TMP/src
 t_make_tree "$src" 3 1000
 printf '[stage]\nname = out\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/m.ini"
-run() { t_cluster 2 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+run() { t_run 2 1 "$@"; }
 stage() { run -m "$T_TMP/m.ini" "$@"; }
-err() { cat "$T_TMP/stderr"; }
-copies() { find "$T_NODES" -path '*/stage-py-*' -name 'out-*' -prune | wc -l; }
 fresh() { rm -rf "$T_NODES"; mkdir "$T_NODES"; }
 
 # A character device of the test's own, the same as /dev/null (1,3): the
@@ -39,36 +37,36 @@ t_ok "... and the FIFO stays a FIFO" test -p "$T_TMP/fifo"
 
 fresh
 rc=0; stage --output "$T_TMP/fifo" --timeout 60s || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/fifo': a FIFO that nobody reads" \
+t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot write '$T_TMP/fifo': a FIFO that nobody reads" \
     "--output to a FIFO that nobody reads: an error at once"
-t_is "$(copies)" 0 "... before anything is staged"
+t_is "$(t_copies out)" 0 "... before anything is staged"
 
 mkdir "$T_TMP/adir"
 fresh
 rc=0; stage --output "$T_TMP/adir" || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/adir': it is a directory" \
+t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot write '$T_TMP/adir': it is a directory" \
     "--output to a directory: an error"
-t_is "$(copies):$(ls -A "$T_TMP/adir" | wc -l)" 0:0 "... before anything is staged; nothing written"
+t_is "$(t_copies out):$(ls -A "$T_TMP/adir" | wc -l)" 0:0 "... before anything is staged; nothing written"
 
 fresh
 rc=0; stage --output "$T_TMP/nosuch/env.sh" || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: --output: cannot write '$T_TMP/nosuch/env.sh': directory '$T_TMP/nosuch': No such file or directory" \
+t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot write '$T_TMP/nosuch/env.sh': directory '$T_TMP/nosuch': No such file or directory" \
     "--output in a directory that does not exist: an error"
-t_is "$(copies)" 0 "... before anything is staged"
+t_is "$(t_copies out)" 0 "... before anything is staged"
 fresh
 rc=0; stage --stats "$T_TMP/nosuch/s.json" || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: --stats: cannot write '$T_TMP/nosuch/s.json'" "--stats likewise"
-t_is "$(copies)" 0 "... before anything is staged"
+t_like "$rc:$(t_err)" "^2:stage-py: --stats: cannot write '$T_TMP/nosuch/s.json'" "--stats likewise"
+t_is "$(t_copies out)" 0 "... before anything is staged"
 
 fresh
 (cd "$T_TMP" && t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/m.ini" -o - >"$T_TMP/stdout" 2>"$T_TMP/stderr")
 t_like "$(cat "$T_TMP/stdout")" "^PYTHONPATH=.*export PYTHONPATH" "-o -: the settings on standard output"
 t_ok "... and no file named '-'" test ! -e "$T_TMP/-"
 rc=0; stage --stats - || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: --stats -: standard output carries the settings" \
+t_like "$rc:$(t_err)" "^2:stage-py: --stats -: standard output carries the settings" \
     "--stats -: refused (standard output carries the settings)"
 rc=0; run pack -m "$T_TMP/m.ini" -o - || rc=$?
-t_like "$rc:$(err)" "^2:stage-py: pack --output -: a bundle is not written to standard output" \
+t_like "$rc:$(t_err)" "^2:stage-py: pack --output -: a bundle is not written to standard output" \
     "pack -o -: refused"
 
 echo old >"$T_TMP/real.sh"

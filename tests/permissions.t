@@ -20,12 +20,8 @@ manifest() {
     printf '[stage]\nname = p\n[tree a]\nsource = %s\n' "$1" >"$T_TMP/m.ini"
     chmod 644 "$T_TMP/m.ini"
 }
-stage() {
-    T_AS_USER=$user t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/m.ini" "$@" \
-        >"$T_TMP/stdout" 2>"$T_TMP/stderr"
-}
+stage() { T_AS_USER=$user t_run 2 1 -m "$T_TMP/m.ini" "$@"; }
 copies() { find "$T_NODES" -maxdepth 4 -name 'p-*' | wc -l; }
-leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.new-*' | wc -l; }
 
 manifest "$src"
 rc=0; stage --output "$T_TMP/out/env.sh" || rc=$?
@@ -43,7 +39,7 @@ rc=0; stage --output "$T_TMP/out/env2.sh" || rc=$?
 t_is "$rc" 1 "a file the user cannot read: exit status 1"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: cannot open '$src/pkg/secret.py': Permission denied$" \
     "... naming it"
-t_is "$(copies):$(leftovers)" 0:0 "... no copy, nothing left behind"
+t_is "$(copies):$(t_leftovers)" 0:0 "... no copy, nothing left behind"
 t_ok "... no settings" test ! -e "$T_TMP/out/env2.sh"
 rm -f "$src/pkg/secret.py"
 
@@ -77,5 +73,5 @@ rc=0; stage --dest /dev/shm/rootonly || rc=$?
 t_is "$rc" 1 "a destination the user cannot write: exit status 1"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: cannot create '/dev/shm/rootonly/stage-py-$uid': Permission denied$" \
     "... naming the node and the path"
-t_is "$(leftovers)" 0 "... and node2 keeps nothing half-made"
+t_is "$(t_leftovers)" 0 "... and node2 keeps nothing half-made"
 t_done

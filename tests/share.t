@@ -44,12 +44,20 @@ lock=$(cache 1)/.lock-$copy
 t_ok "... leaves the copy's lock file beside it" test -f "$lock"
 mv "$(cache 1)/$copy" "$T_TMP/stash"
 
-# Another run holds the lock, publishes its copy after a while, releases.
-# (flock(1) stands in for it: the same lock, held from outside the node.)
-flock "$lock" sh -c "sleep 2; mv '$T_TMP/stash' '$(cache 1)/$copy'" &
+# Another run holds the lock, publishes its copy once this run waits for
+# it, releases.  (flock(1) stands in for it: the same lock, held from
+# outside the node.)
+flock "$lock" sh -c "until [ -e '$T_TMP/go' ]; do sleep 0.1; done; mv '$T_TMP/stash' '$(cache 1)/$copy'" &
 holder=$!
 held "$lock"
-t_ok "a run finds another run staging the same copy" stage 1 wait
+stage 1 wait & run=$!
+for _ in $(seq 1 600); do
+    grep -q "another run is staging" "$T_TMP/wait.err" 2>/dev/null && break
+    sleep 0.1
+done
+touch "$T_TMP/go"
+rc=0; wait "$run" || rc=$?
+t_is "$rc" 0 "a run finds another run staging the same copy"
 wait "$holder"
 t_is "$(stat_of wait waited_nodes):$(stat_of wait cold_nodes):$(stat_of wait bytes_broadcast)" \
     1:0:0 "... waits for it, and nothing is sent"

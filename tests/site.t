@@ -12,10 +12,8 @@ t_make_tree "$src"
 printf '[stage]\nname = s\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/m.ini"
 export STAGE_PY_CONF=$T_TMP/site.conf
 site() { printf '[site]\n' >"$STAGE_PY_CONF"; printf '%s\n' "$@" >>"$STAGE_PY_CONF"; chmod 644 "$STAGE_PY_CONF"; }
-run() { t_cluster 2 1 "$STAGE_PY" "$@" >"$T_TMP/stdout" 2>"$T_TMP/stderr"; }
+run() { t_run 2 1 "$@"; }
 stage() { run -m "$T_TMP/m.ini" --stats "$T_TMP/st.json" -v "$@"; }
-stat_of() { t_json "$T_TMP/st.json" "$1"; }
-err() { cat "$T_TMP/stderr"; }
 
 # destinations exist (stage-py makes only its per-user directory below them)
 for k in 1 2; do
@@ -33,14 +31,14 @@ t_ok "... copies in /dev/shm/mine" test -d "$(t_node_shm 2)/mine/stage-py-$uid"
 
 site "headroom = 64T"
 t_fails "the site's headroom of 64T" stage --headroom 0
-t_like "$(err)" "warning: --headroom 0 B is below the site's headroom \($STAGE_PY_CONF:2\), 64 TiB: using 64 TiB" \
+t_like "$(t_err)" "warning: --headroom 0 B is below the site's headroom \($STAGE_PY_CONF:2\), 64 TiB: using 64 TiB" \
     "... is a lower limit: --headroom 0 is raised, with a warning"
-t_like "$(err)" "node[12]: not enough space in .* and 64 TiB of headroom" "... and the space check fails with it"
+t_like "$(t_err)" "node[12]: not enough space in .* and 64 TiB of headroom" "... and the space check fails with it"
 
 site "max_cache = 400K"
 find "$(t_node_shm 1)" "$(t_node_shm 2)" -mindepth 1 -delete
 SLURM_JOB_ID=1 t_ok "the site's max_cache of 400K, --max-cache 10M asked" stage --max-cache 10M
-t_like "$(err)" "warning: --max-cache 10 MiB is beyond the site's max_cache \($STAGE_PY_CONF:2\), 400 KiB: using 400 KiB" \
+t_like "$(t_err)" "warning: --max-cache 10 MiB is beyond the site's max_cache \($STAGE_PY_CONF:2\), 400 KiB: using 400 KiB" \
     "... is an upper limit, with a warning"
 SLURM_JOB_ID=1 run clean
 echo 'v = "changed"' >"$src/pkg/m1.py"
@@ -51,39 +49,39 @@ SLURM_JOB_ID=2 run clean
 
 site "timeout = 5m"
 t_ok "the site's timeout of 5m, --timeout 0 asked" stage --timeout 0
-t_like "$(err)" "warning: --timeout 0 \(none\) is beyond the site's timeout \($STAGE_PY_CONF:2\), 300 s: using 300 s" \
+t_like "$(t_err)" "warning: --timeout 0 \(none\) is beyond the site's timeout \($STAGE_PY_CONF:2\), 300 s: using 300 s" \
     "... is an upper limit: no timeout becomes 5m"
 
 site "reuse = no"
 SLURM_JOB_ID=3 t_ok "reuse = no: job 3 stages" stage
 SLURM_JOB_ID=3 t_ok "... job 3 again" stage
-t_is "$(stat_of cold_nodes)" 0 "... uses its own job's copies"
+t_is "$(t_stat cold_nodes)" 0 "... uses its own job's copies"
 SLURM_JOB_ID=4 t_ok "... job 4" stage
-t_is "$(stat_of cold_nodes)" 2 "... does not use job 3's: it stages its own"
+t_is "$(t_stat cold_nodes)" 2 "... does not use job 3's: it stages its own"
 t_like "$(cat "$(t_node_shm 1)/stage-py-$uid"/s-*/.stage-py.json)" '"job": "4"' "... in their place"
 
 site "writable_manifests = warn"
 chmod g+w "$T_TMP/m.ini"
 t_ok "writable_manifests = warn: a group-writable manifest" stage
-t_like "$(err)" "warning: using manifest '$T_TMP/m.ini': writable by group or others" "... is used, with a warning"
+t_like "$(t_err)" "warning: using manifest '$T_TMP/m.ini': writable by group or others" "... is used, with a warning"
 site ""
 t_fails "without it" stage
-t_like "$(err)" "refusing manifest '$T_TMP/m.ini': writable by group or others" "... it is refused"
+t_like "$(t_err)" "refusing manifest '$T_TMP/m.ini': writable by group or others" "... it is refused"
 chmod g-w "$T_TMP/m.ini"
 
 site "max_cache = 4X"
 t_fails "a bad value" stage
-t_like "$(err)" "^stage-py: $STAGE_PY_CONF:2: max_cache '4X': give a size" "... names file:line"
+t_like "$(t_err)" "^stage-py: $STAGE_PY_CONF:2: max_cache '4X': give a size" "... names file:line"
 site "" "colour = blue"
 t_fails "an unknown key" stage
-t_like "$(err)" "$STAGE_PY_CONF:3: unknown key 'colour' in \[site\]" "... names file:line and the key"
+t_like "$(t_err)" "$STAGE_PY_CONF:3: unknown key 'colour' in \[site\]" "... names file:line and the key"
 printf '[limits]\nmax_cache = 1G\n' >"$STAGE_PY_CONF"
 t_fails "an unknown section" run list
-t_like "$(err)" "$STAGE_PY_CONF:2: unknown section \[limits\]" "... also for list"
+t_like "$(t_err)" "$STAGE_PY_CONF:2: unknown section \[limits\]" "... also for list"
 site "dest = /dev/shm"
 chmod o+w "$STAGE_PY_CONF"
 t_fails "a site file others can write" stage
-t_like "$(err)" "refusing the site file '$STAGE_PY_CONF': writable by group or others" "... is refused"
+t_like "$(t_err)" "refusing the site file '$STAGE_PY_CONF': writable by group or others" "... is refused"
 STAGE_PY_CONF=$T_SRCDIR/etc/stage-py.conf t_ok "the sample site file in etc/ parses" \
     t_cluster 1 1 "$STAGE_PY" list
 t_done

@@ -64,10 +64,7 @@ source = $src/pkg/data
 env = PYTHONPATH TESTVAR
 EOT
 
-stage() {
-    t_cluster 3 2 "$STAGE_PY" -m "$T_TMP/m.ini" "$@" \
-        >"$T_TMP/stdout" 2>"$T_TMP/stderr"
-}
+stage() { t_run 3 2 -m "$T_TMP/m.ini" "$@"; }
 
 copies() { ls -d "$(t_node_shm "$1")/stage-py-$uid"/t-* 2>/dev/null; }
 

@@ -27,11 +27,10 @@ stage() {
     t_cluster "$n" 1 "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 8K --pipeline-depth 2 \
         --stats "$T_TMP/st.json" -o "$T_TMP/env.sh" "$@" 2>"$T_TMP/stderr"
 }
-stat_of() { t_json "$T_TMP/st.json" "$1"; }
 
 t_ok "7 nodes, cold" stage 7
-t_is "$(stat_of cold_nodes)" 7 "... every node receives the stream"
-t_ok "... in many chunks ($(stat_of chunks))" test "$(stat_of chunks)" -gt 50
+t_is "$(t_stat cold_nodes)" 7 "... every node receives the stream"
+t_ok "... in many chunks ($(t_stat chunks))" test "$(t_stat chunks)" -gt 50
 want_list=$(listing "$src")
 want_sum=$(contents "$src")
 for k in 1 2 3 4 5 6 7; do
@@ -44,7 +43,7 @@ done
 rm -rf "$T_NODES"
 rc=0; STAGE_PY_TEST_CORRUPT=node2:5 stage 7 --on-node-failure skip || rc=$?
 t_is "$rc" 0 "a chunk damaged on its way into node2, --on-node-failure skip: exit status 0"
-t_is "$(stat_of failed_nodes)" "['node2', 'node4', 'node5']" \
+t_is "$(t_stat failed_nodes)" "['node2', 'node4', 'node5']" \
     "... node2 and the nodes below it in the tree fail, no other"
 t_like "$(cat "$T_TMP/stderr")" "node2,node4,node5 \(first error: digest mismatch at chunk 5: " \
     "... for a digest mismatch at that chunk"
@@ -57,8 +56,8 @@ rm -rf "$T_NODES"
 t_ok "node2 alone, first" stage 2
 rm -rf "$(t_node_shm 1)"
 rc=0; STAGE_PY_TEST_CORRUPT=node3:5 stage 5 --on-node-failure skip || rc=$?
-t_is "$rc:$(stat_of cold_nodes)" 0:4 "then 5 nodes, node2 warm: 4 cold nodes"
-t_is "$(stat_of failed_nodes)" "['node3', 'node5']" \
+t_is "$rc:$(t_stat cold_nodes)" 0:4 "then 5 nodes, node2 warm: 4 cold nodes"
+t_is "$(t_stat failed_nodes)" "['node3', 'node5']" \
     "... the tree is node1 -> node3, node4; node3 -> node5: damage into node3 reaches node5"
 t_is "$(contents "$(copy_of 4)$src")" "$want_sum" "... node4 has the whole copy"
 t_done

@@ -47,21 +47,18 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
         return stg_err_set(STG_EFAIL, "check: STAGE_PY_DIR '%s': no staged copy on this node",
                            copy);
     }
-    char *sources = stg_xstrdup("");
+    struct stg_buf sources = {0};
+    stg_buf_put(&sources, "", 0);
     for (size_t i = 0; i < m->ntrees; i++) {
         const struct stg_tree *tr = &m->trees[i];
-        if (!tr->derived) {
-            char *t = stg_xasprintf("%s~%s\n", sources, tr->source);
-            free(sources);
-            sources = t;
-        }
+        if (!tr->derived)
+            stg_buf_printf(&sources, "~%s\n", tr->source);
         for (size_t k = 0; k < (tr->include.n ? tr->include.n : 1); k++) {
-            char *t;
             if (!tr->include.n) {
-                t = stg_xasprintf("%s=%s\n", sources, tr->source);
+                stg_buf_printf(&sources, "=%s\n", tr->source);
             } else if (stg_match_is_glob(tr->include.v[k]) &&
                        !strchr(tr->include.v[k], '\\')) {
-                t = stg_xasprintf("%s*%s/%s\n", sources, tr->source, tr->include.v[k]);
+                stg_buf_printf(&sources, "*%s/%s\n", tr->source, tr->include.v[k]);
             } else {
                 /* a name (derived trees escape their names' glob characters) */
                 char *name = stg_xstrdup(tr->include.v[k]), *w = name;
@@ -71,27 +68,24 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
                     *w++ = *c;
                 }
                 *w = '\0';
-                t = stg_xasprintf("%s=%s/%s\n", sources, tr->source, name);
+                stg_buf_printf(&sources, "=%s/%s\n", tr->source, name);
                 free(name);
             }
-            free(sources);
-            sources = t;
         }
     }
-    const char *args[16] = {copy, sources};
+    const char *args[STG_IMPORTS_MAX + 3] = {copy, sources.s};
     size_t k = 2;
-    for (size_t i = 0; i < o->imports.n && k < 15; i++)
+    for (size_t i = 0; i < o->imports.n && k < STG_IMPORTS_MAX + 2; i++)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
     rc = stg_python_run(o->python, NULL, false, check_script, args, &res);
-    free(sources);
+    free(sources.s);
     stg_conf_free(&conf);
     if (rc)
         return rc;
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
+    struct stg_buf out = {0};
+    stg_buf_put(&out, "", 0);
     unsigned long total = 0, original = 0;
     char *save = NULL;
     for (char *line = strtok_r(res, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -104,17 +98,16 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
             v[nf++] = p;
         }
         if (nf == 4)
-            fprintf(f, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
+            stg_buf_printf(&out, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
                                                                         : "outside", v[1],
                     v[2], v[3]);
         else if (nf == 1)
             sscanf(v[0], "%lu %lu", &total, &original);
     }
-    fprintf(f, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
+    stg_buf_printf(&out, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
                "original location\n", total, copy, original);
-    fclose(f);
     free(res);
-    *report = out;
+    *report = out.s;
     if (original > 0)
         return stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
                            "locations (listed as 'original module')");

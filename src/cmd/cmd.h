@@ -105,6 +105,7 @@ int stg_cmd_per_node(const struct stg_opts *o, struct stg_node *n, struct stg_wa
  * how many, at most max. */
 int stg_row_split(char *row, char **f, int max);
 
+#define STG_IMPORTS_MAX 12     /* scan, check: --import given at most this often */
 #define STG_DEFAULT_CHUNK ((uint64_t)1 << 20)   /* see stage-py-performance(7) */
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */

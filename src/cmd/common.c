@@ -30,7 +30,7 @@
 int stg_cmd_on_root(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w,
                     const char *phase, stg_root_work work, bool output)
 {
-    char msg[STG_MSG_MAX] = "", err[STG_MSG_MAX];
+    char msg[STG_MSG_MAX] = "";
     char *text = NULL;
     stg_watchdog_phase(w, phase);
     /* --output is opened first: a wrong path fails before the work.  A
@@ -42,16 +42,13 @@ int stg_cmd_on_root(const struct stg_opts *o, struct stg_node *n, struct stg_wat
     umask(um);
     int rc = STG_OK;
     if (n->is_root && to_file) {
-        opened = stg_output_open(&out, o->output, 0666 & ~um & ~(mode_t)022, err,
-                                 sizeof err) == 0;
-        if (!opened)
-            rc = stg_err_set(STG_EUSAGE, "--output: %s", err);
+        rc = stg_output_open(&out, o->output, 0666 & ~um & ~(mode_t)022, "--output");
+        opened = rc == STG_OK;
     }
     if (n->is_root && rc == STG_OK)
         rc = work(o, w, &text);
     if (opened && rc == STG_OK && text) {
-        if (stg_output_put(&out, text, strlen(text), err, sizeof err) < 0)
-            rc = stg_err_set(STG_EFAIL, "--output: %s", err);
+        rc = stg_output_put(&out, text, strlen(text));
     } else if (opened) {
         stg_output_abort(&out);
     } else if (text && (fputs(text, stdout) == EOF || fflush(stdout) == EOF) && rc == STG_OK) {

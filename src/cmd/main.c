@@ -110,10 +110,12 @@ static const char usage_text[] =
     "  -h, --help              this text\n"
     "  -V, --version           the version\n"
     "\n"
-    "Site defaults and limits: " STG_SITE_CONF " (or $STAGE_PY_CONF).\n"
+    "Site defaults and limits: " STG_SITE_CONF " (or $STAGE_PY_CONF); see\n"
+    "stage-py.conf(5).\n"
     "Exit status: 0 success (staging: on every node, with skip on those that\n"
     "could); 1 failure; 2 bad command line, manifest, site file or output, or a\n"
-    "launcher that did not make one MPI job (srun --mpi=pmix or pmi2); 3 timeout.\n"
+    "launcher that did not make one MPI job (srun --mpi=pmix or pmi2); 3 timeout;\n"
+    "70 a broken invariant (a bug: please report it).\n"
     "See stage-py(1).\n";
 
 static void oom_abort(void)
@@ -248,8 +250,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             takes = C_SCAN | C_CHECK;
             if (!valid_module(optarg))
                 bad("--import '%s': not a module name (such as numpy or dolfin.fem)", optarg);
-            else if (o->imports.n >= 12)
-                bad("--import: at most 12 modules");
+            else if (o->imports.n >= STG_IMPORTS_MAX)
+                bad("--import: at most %d modules", STG_IMPORTS_MAX);
             else
                 stg_strv_push(&o->imports, optarg);
             break;

@@ -43,26 +43,26 @@ static char *tree_name(const char *source, struct stg_strv *taken)
 }
 
 /* "key = a b c", wrapped onto indented continuation lines. */
-static void emit_list(FILE *f, const char *key, char **v, size_t n)
+static void emit_list(struct stg_buf *f, const char *key, char **v, size_t n)
 {
-    size_t indent = strlen(key) + 3, col = (size_t)fprintf(f, "%s =", key);
+    size_t indent = strlen(key) + 3, col = (size_t)stg_buf_printf(f, "%s =", key);
     for (size_t i = 0; i < n; i++) {
         if (col > indent && col + 1 + strlen(v[i]) > 78) {
-            fprintf(f, "\n%*s%s", (int)indent, "", v[i]);
+            stg_buf_printf(f, "\n%*s%s", (int)indent, "", v[i]);
             col = indent + strlen(v[i]);
         } else {
-            col += (size_t)fprintf(f, " %s", v[i]);
+            col += (size_t)stg_buf_printf(f, " %s", v[i]);
         }
     }
-    fputc('\n', f);
+    stg_buf_put(f, "\n", 1);
 }
 
 static int scan_root(const struct stg_opts *o, struct stg_watchdog *watch, char **text)
 {
     (void)watch;
-    const char *args[16];
+    const char *args[STG_IMPORTS_MAX + 3];
     size_t k = 0;
-    for (size_t i = 0; i < o->imports.n && k < 15; i++)
+    for (size_t i = 0; i < o->imports.n && k < STG_IMPORTS_MAX + 2; i++)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
@@ -71,17 +71,12 @@ static int scan_root(const struct stg_opts *o, struct stg_watchdog *watch, char 
         return rc;
     char *name = stg_xasprintf("%.40s", o->name ? o->name : o->imports.v[0]);
     stg_manifest_make_name(name);
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
+    struct stg_buf f = {0};
     char version[64] = "?";
     struct stg_strv taken = {0};
-    char *imports = stg_xstrdup("");
-    for (size_t i = 0; i < o->imports.n; i++) {
-        char *t = stg_xasprintf("%s%simport %s", imports, i ? "; " : "", o->imports.v[i]);
-        free(imports);
-        imports = t;
-    }
+    struct stg_buf imports = {0};
+    for (size_t i = 0; i < o->imports.n; i++)
+        stg_buf_printf(&imports, "%simport %s", i ? "; " : "", o->imports.v[i]);
     char *save = NULL;
     bool header = false;
     for (char *line = strtok_r(res, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
@@ -96,11 +91,11 @@ static int scan_root(const struct stg_opts *o, struct stg_watchdog *watch, char 
         if (line[0] != 'P' && line[0] != 'L')
             continue;
         if (!header) {
-            fprintf(f, "; What `%s -c \"%s\"` loads (Python %s), written by\n"
+            stg_buf_printf(&f, "; What `%s -c \"%s\"` loads (Python %s), written by\n"
                        "; stage-py scan: one tree per sys.path entry, in sys.path order, then\n"
                        "; the directories of the shared objects it mapped.\n"
                        "[stage]\nname = %s\npython = %s\n",
-                    o->python, imports, version, name, o->python);
+                    o->python, imports.s, version, name, o->python);
             header = true;
         }
         /* the manifest reader takes lines of at most 197 characters */
@@ -123,27 +118,26 @@ static int scan_root(const struct stg_opts *o, struct stg_watchdog *watch, char 
             break;
         }
         char *tn = tree_name(w.v[0], &taken);
-        fprintf(f, "\n[tree %s]\nsource = %s\n", tn, w.v[0]);
+        stg_buf_printf(&f, "\n[tree %s]\nsource = %s\n", tn, w.v[0]);
         if (w.n > 1)
-            emit_list(f, "include", w.v + 1, w.n - 1);
-        fprintf(f, "env = %s\n", line[0] == 'P' ? "PYTHONPATH" : "LD_LIBRARY_PATH");
+            emit_list(&f, "include", w.v + 1, w.n - 1);
+        stg_buf_printf(&f, "env = %s\n", line[0] == 'P' ? "PYTHONPATH" : "LD_LIBRARY_PATH");
         free(tn);
         stg_strv_free(&w);
     }
-    fclose(f);
-    free(imports);
+    free(imports.s);
     free(name);
     free(res);
     stg_strv_free(&taken);
     if (rc) {
-        free(out);
+        free(f.s);
         return rc;
     }
     if (!header) {
-        free(out);
+        free(f.s);
         return stg_err_set(STG_EFAIL, "scan: '%s' loaded nothing from its sys.path", o->python);
     }
-    *text = out;
+    *text = f.s;
     return STG_OK;
 }
 

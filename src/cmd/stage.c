@@ -54,12 +54,12 @@ struct outputs {
 
 static int open_outputs(const struct stg_opts *o, struct outputs *w)
 {
-    char err[STG_MSG_MAX];
-    if (o->output && stg_output_open(&w->settings, o->output, 0, err, sizeof err) < 0)
-        return stg_err_set(STG_EUSAGE, "--output: %s", err);
+    int rc;
+    if (o->output && (rc = stg_output_open(&w->settings, o->output, 0, "--output")) != STG_OK)
+        return rc;
     w->have_settings = o->output != NULL;
-    if (o->stats && stg_output_open(&w->stats, o->stats, 0, err, sizeof err) < 0)
-        return stg_err_set(STG_EUSAGE, "--stats: %s", err);
+    if (o->stats && (rc = stg_output_open(&w->stats, o->stats, 0, "--stats")) != STG_OK)
+        return rc;
     w->have_stats = o->stats != NULL;
     return STG_OK;
 }
@@ -247,13 +247,6 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
     snprintf(p->dest, sizeof p->dest, "%s", stg_conf_dest(c, o->dest));
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    char *q = stg_json_quote(s);
-    fputs(q, f);
-    free(q);
-}
-
 static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 
 /* --stats FILE: one JSON object, written by the root, also on failure. */
@@ -263,62 +256,56 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
                         const struct times *t, int status, const char *msg,
                         const char *failed_nodes)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
-        return;
+    struct stg_buf f = {0};
     const struct stg_stream_result *b = &t->br;
     double end = stg_now();
-    fprintf(f, "{\n  \"status\": %d,\n  \"error\": ", status);
-    json_str(f, status ? msg : "");
-    fprintf(f, ",\n  \"ranks\": %d,\n  \"nodes\": %d,\n", n->size, n->nnodes);
-    fprintf(f, "  \"name\": ");
-    json_str(f, p->name);
-    fprintf(f, ",\n  \"key\": ");
-    json_str(f, p->key);
-    fprintf(f, ",\n  \"source\": \"%s\",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
+    stg_buf_printf(&f, "{\n  \"status\": %d,\n  \"error\": ", status);
+    stg_buf_json_str(&f, status ? msg : "");
+    stg_buf_printf(&f, ",\n  \"ranks\": %d,\n  \"nodes\": %d,\n", n->size, n->nnodes);
+    stg_buf_printf(&f, "  \"name\": ");
+    stg_buf_json_str(&f, p->name);
+    stg_buf_printf(&f, ",\n  \"key\": ");
+    stg_buf_json_str(&f, p->key);
+    stg_buf_printf(&f, ",\n  \"source\": \"%s\",\n  \"files\": %llu,\n  \"bytes\": %llu,\n",
             scan ? "trees" : bundle && bundle->fd >= 0 ? "bundle" : "",
             (unsigned long long)p->files, (unsigned long long)p->bytes);
-    fprintf(f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
-    fprintf(f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
+    stg_buf_printf(&f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
+    stg_buf_printf(&f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
-    fprintf(f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
+    stg_buf_printf(&f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
             (unsigned long long)o->chunk_size, o->depth,
             o->unpack_threads ? o->unpack_threads : stg_unpack_threads_auto());
-    fprintf(f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
+    stg_buf_printf(&f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
             b->stopped ? "true" : "false");
     /* failed_nodes: "name\n" for each node that --on-node-failure skip left out */
     for (const char *s = failed_nodes; *s;) {
         size_t nl = strcspn(s, "\n");
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)nl, s);
-        fprintf(f, "%s", s == failed_nodes ? "" : ", ");
-        json_str(f, name);
+        stg_buf_printf(&f, "%s", s == failed_nodes ? "" : ", ");
+        stg_buf_json_str(&f, name);
         s += nl + (s[nl] == '\n');
     }
-    fprintf(f, "],\n");
-    fprintf(f, "  \"seconds\": {\"scan\": %.6f, \"pack\": %.6f, \"broadcast\": %.6f, "
+    stg_buf_printf(&f, "],\n");
+    stg_buf_printf(&f, "  \"seconds\": {\"scan\": %.6f, \"pack\": %.6f, \"broadcast\": %.6f, "
             "\"unpack\": %.6f, \"total\": %.6f},\n",
             t->scan1 - t->scan0, b->t_pack1 - b->t_pack0, t->bcast_max, t->unpack_max,
             end - t->start);
     /* Start and end of each phase on the root's node, in seconds since the
      * start: overlapping intervals show the pipeline at work. */
-    fprintf(f, "  \"timeline\": {\"scan\": [%.6f, %.6f], \"pack\": [%.6f, %.6f], "
+    stg_buf_printf(&f, "  \"timeline\": {\"scan\": [%.6f, %.6f], \"pack\": [%.6f, %.6f], "
             "\"broadcast\": [%.6f, %.6f], \"unpack\": [%.6f, %.6f]}\n}\n",
             rel(t->scan0, t->start), rel(t->scan1, t->start),
             rel(b->t_pack0, t->start), rel(b->t_pack1, t->start),
             rel(b->t_bcast0, t->start), rel(b->t_bcast1, t->start),
             rel(b->t_unpack0, t->start), rel(b->t_unpack1, t->start));
-    if (fclose(f) != 0) {
-        free(text);
-        return;
-    }
-    char err[STG_MSG_MAX];
     w->have_stats = false;
-    if (stg_output_put(&w->stats, text, len, err, sizeof err) < 0)
-        stg_log_warn("--stats: %s", err);
-    free(text);
+    if (stg_output_put(&w->stats, f.s, f.n) != STG_OK) {
+        char why[STG_MSG_MAX];  /* the run stands: the figures are lost */
+        stg_err_take(why, sizeof why);
+        stg_log_warn("%s", why);
+    }
+    free(f.s);
 }
 
 /* Phase 1, on the root: manifest and scan. */
@@ -413,16 +400,14 @@ static int write_settings(const struct stg_opts *o, struct outputs *w,
     stg_env_build(m, root, &env);
     if (some_failed)
         stg_env_add_sources(m, &env);
-    char err[STG_MSG_MAX];
-    char *text = stg_env_render(&env, o->shell, err, sizeof err);
+    char *text = stg_env_render(&env, o->shell);
     stg_env_free(&env);
     if (!text)
-        return stg_err_set(STG_EFAIL, "%s", err);
+        return STG_EFAIL;   /* recorded */
     int rc = STG_OK;
     if (w->have_settings) {
         w->have_settings = false;
-        if (stg_output_put(&w->settings, text, strlen(text), err, sizeof err) < 0)
-            rc = stg_err_set(STG_EFAIL, "--output: %s", err);
+        rc = stg_output_put(&w->settings, text, strlen(text));
     } else if (fputs(text, stdout) == EOF || fflush(stdout) == EOF) {
         rc = stg_err_set(STG_EFAIL, "cannot write the settings to stdout: %s", strerror(errno));
     }

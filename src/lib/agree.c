@@ -22,8 +22,17 @@ int stg_agree(struct stg_watchdog *w, MPI_Comm comm, int status, char msg[STG_MS
 {
     const struct stg_node *n = w->node;
     int rank;
-    if (comm == n->world)
+    if (comm == n->world) {
+        /* A node has finished the phase once all its ranks have: its
+         * leader notes it to the root only then, so that a late rank that
+         * is no leader is named by its node, too. */
+        if (n->local_size > 1) {
+            MPI_Request lreq;
+            MPI_Ibarrier(n->local, &lreq);
+            stg_wait(w, &lreq);
+        }
         stg_watchdog_arrived(w);
+    }
     MPI_Comm_rank(comm, &rank);
     /* The lowest failing rank that recorded an error of its own; failing
      * only as a consequence (a stopped stream) ranks below any such error.

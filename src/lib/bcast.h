@@ -47,7 +47,11 @@ struct stg_bcast_args {
     struct stg_chunkq *in;  /* root: the chunks to send, in order, the last one LAST */
     bool source_failed;     /* root: in holds one LAST|ABORT chunk: stop at once */
     struct stg_chunkq *out; /* where each chunk goes once sent on; NULL: back to the pool */
-    void (*stop)(void *);   /* the stream stops early (a failed vote, a bad digest) */
+    /* Called on the root when it stops the stream (a failed vote, or
+     * source_failed), and on a leader when a vote or its own digest check
+     * stops it; a leader that an ABORT chunk reaches first is told by that
+     * chunk alone, which its drain sees too. */
+    void (*stop)(void *);
     void *stop_arg;
 };
 

@@ -351,27 +351,29 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
     *written = false;
     struct stg_bundle old;
     if (access(path, F_OK) == 0) {
+        bool had = stg_err_status() != STG_OK;
         bool same = stg_bundle_open(&old, path, m) == STG_OK && strcmp(old.key, s->key) == 0 &&
                     strcmp(old.compress, compress) == 0 && archive_whole(&old);
         stg_bundle_close(&old);
-        stg_err_take(NULL, 0);  /* whatever is wrong with it, a new one replaces it */
+        if (!had)
+            stg_err_take(NULL, 0);  /* whatever is wrong with it, a new one replaces it */
         if (same)
             return STG_OK;
     }
     char *abs = stg_path_absolute(path);
     struct stg_output out;
     struct out o = {.fd = -1};
-    char err[STG_MSG_MAX];
     /* 0644 whatever the umask: a bundle that others can write is refused */
-    if (!abs || stg_output_open(&out, abs, 0644, err, sizeof err) < 0) {
-        free(abs);
-        return stg_err_set(STG_EFAIL, "%s", abs ? err : "pack: the bundle's name is empty");
-    }
+    if (!abs)
+        return stg_err_set(STG_EFAIL, "pack: the bundle's name is empty");
+    int rc = stg_output_open(&out, abs, 0644, NULL);
     free(abs);
+    if (rc)
+        return rc;
     o.fd = out.fd;
     o.h = stg_hash_new();
     char *desc = describe(m, s, compress, python_version);
-    int rc = write_archive(&o, m, s, compress, desc, path);
+    rc = write_archive(&o, m, s, compress, desc, path);
     if (rc == STG_OK) {
         unsigned char d[STG_DIGEST_LEN];
         char hex[2 * STG_DIGEST_LEN + 1];
@@ -396,11 +398,11 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
     free(desc);
     stg_hash_free(&o.h);
     /* A job that opens the bundle meanwhile reads the old or the new one. */
-    if (rc != STG_OK)
+    if (rc != STG_OK) {
         stg_output_abort(&out);
-    else if (stg_output_commit(&out, err, sizeof err) < 0)
-        rc = stg_err_set(STG_EFAIL, "%s", err);
-    else
-        *written = true;
+        return rc;
+    }
+    rc = stg_output_commit(&out);
+    *written = rc == STG_OK;
     return rc;
 }

@@ -18,11 +18,10 @@ static unsigned manifest_flags(const struct stg_conf *c, unsigned flags)
 
 int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags)
 {
-    char err[STG_MSG_MAX];
     memset(c, 0, sizeof *c);
-    int rc = stg_site_load(&c->site, err, sizeof err);
+    int rc = stg_site_load(&c->site);
     if (rc)
-        return stg_err_set(rc, "%s", err);
+        return rc;
     if (!path)
         return STG_OK;
     return stg_conf_reload(c, path, flags);
@@ -30,12 +29,8 @@ int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags)
 
 int stg_conf_reload(struct stg_conf *c, const char *path, unsigned flags)
 {
-    char err[STG_MSG_MAX];
     stg_manifest_free(&c->m);
-    int rc = stg_pyenv_load(path, manifest_flags(c, flags), &c->m, err, sizeof err);
-    if (rc)
-        return stg_err_set(rc, "%s", err);
-    return STG_OK;
+    return stg_pyenv_load(path, manifest_flags(c, flags), &c->m);
 }
 
 void stg_conf_free(struct stg_conf *c)

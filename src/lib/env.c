@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 static void put(struct stg_buf *b, const char *s, size_t n) { stg_buf_put(b, s, n); }
 static void puts_(struct stg_buf *b, const char *s) { stg_buf_put(b, s, strlen(s)); }
 
@@ -176,7 +178,7 @@ static void quote_json(struct stg_buf *b, const char *s)
     free(q);
 }
 
-char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, size_t errlen)
+char *stg_env_render(const struct stg_env *env, enum stg_shell sh)
 {
     struct stg_buf b = {0};
     puts_(&b, "");
@@ -210,8 +212,8 @@ char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, si
         switch (sh) {
         case STG_SHELL_CSH:
             if (strchr(full, '\n')) {
-                snprintf(err, errlen, "the value of %s has a newline, which csh cannot "
-                         "take: use --shell sh", v->name);
+                stg_err_set(STG_EFAIL, "the value of %s has a newline, which csh cannot "
+                            "take: use --shell sh", v->name);
                 free(full);
                 free(b.s);
                 return NULL;

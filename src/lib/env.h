@@ -45,10 +45,11 @@ void stg_env_free(struct stg_env *env);
 /*
  * The settings as text for shell sh.  sh keeps the existing value with
  * ${VAR:+:$VAR}; csh, fish and json carry complete values computed from
- * this process's environment.  Returns a malloc'd string, or NULL with err
- * set when a value cannot be written for that shell (a newline for csh).
+ * this process's environment.  Returns a malloc'd string, or NULL with the
+ * reason recorded (stg_err_set(), STG_EFAIL) when a value cannot be
+ * written for that shell (a newline for csh).
  */
-char *stg_env_render(const struct stg_env *env, enum stg_shell sh, char *err, size_t errlen);
+char *stg_env_render(const struct stg_env *env, enum stg_shell sh);
 
 /* What stdout carries when staging failed: a command that makes an
  * `eval "$(stage-py ...)"` fail ("false"), nothing for json. */

@@ -52,10 +52,8 @@ struct parse {
     struct seen_key seen[32];
     size_t nseen;
     char key[STG_INI_MAX_NAME + 1];
-    /* First error. */
+    /* An error was recorded (stg_err_set()): the first one stands. */
     bool failed;
-    char *err;
-    size_t errlen;
 };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
@@ -66,14 +64,15 @@ static bool fail(struct parse *p, int line, const char *fmt, ...)
     if (p->failed)
         return false;
     p->failed = true;
-    int n = line > 0 ? snprintf(p->err, p->errlen, "%s:%d: ", p->path, line)
-                     : snprintf(p->err, p->errlen, "%s: ", p->path);
-    if (n < 0 || (size_t)n >= p->errlen)
-        return false;
+    char msg[STG_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (line > 0)
+        stg_err_set(STG_EUSAGE, "%s:%d: %s", p->path, line, msg);
+    else
+        stg_err_set(STG_EUSAGE, "%s: %s", p->path, msg);
     return false;
 }
 
@@ -344,9 +343,8 @@ static int handler(void *user, const char *section, const char *name, const char
             return 1;
         }
         if (strcmp(name, "fallback_to_trees") == 0) {
-            if (p->cont || (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0))
+            if (p->cont || stg_parse_bool(value, &m->fallback_to_trees) < 0)
                 return fail(p, p->line, "fallback_to_trees '%s': use yes or no", value);
-            m->fallback_to_trees = strcmp(value, "yes") == 0;
             return 1;
         }
         if (strcmp(name, "max_cache") == 0) {
@@ -546,32 +544,31 @@ static bool check_vars(struct parse *p)
     return true;
 }
 
-int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **out,
-                      char *err, size_t errlen)
+int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **out)
 {
     bool check_sources = flags & STG_MANIFEST_SOURCES;
-    struct parse p = {.path = path, .err = err, .errlen = errlen};
+    struct parse p = {.path = path};
     *out = NULL;
-    err[0] = '\0';
     bool warn = flags & STG_MANIFEST_WRITABLE_OK;
     /* Whoever can write the manifest decides what every rank imports. */
     struct stat st;
     if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        snprintf(err, errlen, "%s manifest '%s': writable by group or others (mode "
-                 "%04o); other users could choose what the job imports (chmod go-w)",
-                 warn ? "using" : "refusing", path, (unsigned)(st.st_mode & 07777));
         if (!warn)
-            return STG_EUSAGE;
-        stg_log_warn("%s (the site file allows it)", err);
-        err[0] = '\0';
+            return stg_err_set(STG_EUSAGE, "refusing manifest '%s': writable by group or "
+                               "others (mode %04o); other users could choose what the job "
+                               "imports (chmod go-w)", path, (unsigned)(st.st_mode & 07777));
+        stg_log_warn("using manifest '%s': writable by group or others (mode %04o); other "
+                     "users could choose what the job imports (chmod go-w) (the site file "
+                     "allows it)", path, (unsigned)(st.st_mode & 07777));
     }
     /* ... and so does whoever owns it or a directory above it */
-    int fd = stg_trust_open_input(path, "manifest", warn, err, errlen);
+    int fd = stg_trust_open_input(path, "manifest", warn);
     p.f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!p.f) {
-        if (fd >= 0)
-            close(fd);
-        return STG_EUSAGE;
+        if (fd < 0)
+            return STG_EUSAGE;      /* recorded */
+        close(fd);
+        return stg_err_set(STG_EUSAGE, "cannot read manifest '%s': %s", path, strerror(errno));
     }
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(path);

@@ -89,10 +89,9 @@ struct stg_manifest {
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.
  * A [python] section is not resolved here (that runs its interpreter):
  * stg_pyenv_load() does both.  Returns STG_OK, or STG_EUSAGE with
- * "file:line: what" in err.
+ * "file:line: what" recorded (stg_err_set()).
  */
-int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m,
-                      char *err, size_t errlen);
+int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m);
 void stg_manifest_free(struct stg_manifest **m);
 
 /* OUT hex (17 bytes): a digest of what decides the copy's content (the

@@ -10,6 +10,7 @@
 
 #include <mpi.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct stg_node {
     MPI_Comm world;         /* a duplicate of MPI_COMM_WORLD */

@@ -7,6 +7,7 @@
 #include "output.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +17,29 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "trust.h"
 #include "util.h"
+
+/* Record why o cannot be written, prefixed with the option that named it. */
+static int fail(const char *what, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(const char *what, int status, const char *fmt, ...)
+{
+    char msg[STG_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return what ? stg_err_set(status, "%s: %s", what, msg) : stg_err_set(status, "%s", msg);
+}
+
+/* The status of a failure to open: a path from the command line that
+ * cannot be written is the user's to fix. */
+static int open_status(const struct stg_output *o)
+{
+    return o->what ? STG_EUSAGE : STG_EFAIL;
+}
 
 static void reset(struct stg_output *o)
 {
@@ -34,7 +56,7 @@ static void reset(struct stg_output *o)
 
 /* A device or a FIFO: written in place, as a redirection would; never
  * replaced by a file (root would otherwise replace /dev/null). */
-static int open_in_place(struct stg_output *o, const struct stat *st, char *err, size_t errlen)
+static int open_in_place(struct stg_output *o, const struct stat *st)
 {
     if (S_ISCHR(st->st_mode)) {
         o->fd = open(o->path, O_WRONLY | O_NOCTTY | O_CLOEXEC);
@@ -42,27 +64,30 @@ static int open_in_place(struct stg_output *o, const struct stat *st, char *err,
         /* without waiting: a FIFO that nobody reads would hang the run */
         o->fd = open(o->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
         if (o->fd < 0 && errno == ENXIO) {
-            snprintf(err, errlen, "cannot write '%s': a FIFO that nobody reads", o->path);
+            int rc = fail(o->what, open_status(o), "cannot write '%s': a FIFO that nobody reads",
+                          o->path);
             reset(o);
-            return -1;
+            return rc;
         }
         if (o->fd >= 0)
             fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
     }
     if (o->fd < 0) {
-        snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+        int rc = fail(o->what, open_status(o), "cannot write '%s': %s", o->path,
+                      strerror(errno));
         reset(o);
-        return -1;
+        return rc;
     }
-    return 0;
+    return STG_OK;
 }
 
-int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *err,
-                    size_t errlen)
+int stg_output_open(struct stg_output *o, const char *path, mode_t mode, const char *what)
 {
     memset(o, 0, sizeof *o);
     o->fd = o->dirfd = -1;
     o->path = stg_xstrdup(path);
+    o->what = what;
+    int rc;
     /* a link to a file: that file is written (in its own directory) */
     struct stat st;
     bool exists = stat(path, &st) == 0;
@@ -70,34 +95,34 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
     const char *p = target ? target : path;
     const char *slash = strrchr(p, '/');
     if (!slash || !slash[1]) {
-        snprintf(err, errlen, "cannot write '%s': not a file name", path);
+        rc = fail(what, open_status(o), "cannot write '%s': not a file name", path);
         free(target);
         reset(o);
-        return -1;
+        return rc;
     }
     if (exists && S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "cannot write '%s': it is a directory", path);
+        rc = fail(what, open_status(o), "cannot write '%s': it is a directory", path);
         free(target);
         reset(o);
-        return -1;
+        return rc;
     }
     if (exists && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISFIFO(st.st_mode)) {
-        snprintf(err, errlen, "cannot write '%s': not a regular file, a character device or "
-                 "a FIFO", path);
+        rc = fail(what, open_status(o), "cannot write '%s': not a regular file, a character "
+                  "device or a FIFO", path);
         free(target);
         reset(o);
-        return -1;
+        return rc;
     }
     o->name = stg_xstrdup(slash + 1);
     char *dir = slash == p ? stg_xstrdup("/") : stg_xasprintf("%.*s", (int)(slash - p), p);
     free(target);
     char *real = realpath(dir, NULL);
     if (!real) {
-        snprintf(err, errlen, "cannot write '%s': directory '%s': %s", path, dir,
-                 strerror(errno));
+        rc = fail(what, open_status(o), "cannot write '%s': directory '%s': %s", path, dir,
+                  strerror(errno));
         free(dir);
         reset(o);
-        return -1;
+        return rc;
     }
     free(dir);
     /* As root, the path as given answers to root alone: a link that another
@@ -114,25 +139,25 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
         stg_trust_check(*given ? given : "/", 0, 0, &t);
         free(given);
         if (!t.ok) {
-            snprintf(err, errlen, "refusing to write '%s' as root: %s; another user could "
-                     "put what root writes where they choose", path, t.why);
+            rc = fail(what, open_status(o), "refusing to write '%s' as root: %s; another "
+                      "user could put what root writes where they choose", path, t.why);
             free(real);
             reset(o);
-            return -1;
+            return rc;
         }
     }
     if (exists && !S_ISREG(st.st_mode)) {
         free(real);
-        return open_in_place(o, &st, err, errlen);
+        return open_in_place(o, &st);
     }
     /* the directory just resolved and checked, or an error: never another */
     o->dirfd = stg_trust_open(real, O_RDONLY | O_DIRECTORY);
     free(real);
     if (o->dirfd < 0) {
-        snprintf(err, errlen, "cannot write '%s': its directory changed: %s", path,
-                 strerror(errno));
+        rc = fail(what, open_status(o), "cannot write '%s': its directory changed: %s", path,
+                  strerror(errno));
         reset(o);
-        return -1;
+        return rc;
     }
     if (mode == 0) {
         mode_t um = umask(0);
@@ -155,12 +180,12 @@ int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *e
             break;
     }
     if (o->fd < 0) {
-        snprintf(err, errlen, "cannot create '%s' beside '%s': %s", o->tmp, path,
-                 strerror(errno));
+        rc = fail(what, open_status(o), "cannot create '%s' beside '%s': %s", o->tmp, path,
+                  strerror(errno));
         reset(o);
-        return -1;
+        return rc;
     }
-    return 0;
+    return STG_OK;
 }
 
 void stg_output_abort(struct stg_output *o)
@@ -170,46 +195,47 @@ void stg_output_abort(struct stg_output *o)
     reset(o);
 }
 
-int stg_output_commit(struct stg_output *o, char *err, size_t errlen)
+int stg_output_commit(struct stg_output *o)
 {
     if (!o->tmp) {      /* in place: a device or a FIFO */
         int fd = o->fd;
         o->fd = -1;
         if (close(fd) < 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+            int rc = fail(o->what, STG_EFAIL, "cannot write '%s': %s", o->path,
+                          strerror(errno));
             reset(o);
-            return -1;
+            return rc;
         }
         reset(o);
-        return 0;
+        return STG_OK;
     }
-    const char *what = "chmod";
+    const char *step = "chmod";
     if (fchmod(o->fd, o->mode) < 0)
         goto fail;
-    what = "fsync";
+    step = "fsync";
     if (fsync(o->fd) < 0)
         goto fail;
-    what = "close";
+    step = "close";
     int fd = o->fd;
     o->fd = -1;
     if (close(fd) < 0)
         goto fail;
-    what = "rename";
+    step = "rename";
     if (renameat(o->dirfd, o->tmp, o->dirfd, o->name) < 0)
         goto fail;
     fsync(o->dirfd);    /* the new name survives a crash of the node */
     free(o->tmp);
     o->tmp = NULL;
     reset(o);
-    return 0;
-fail:
-    snprintf(err, errlen, "cannot write '%s' (%s): %s", o->path, what, strerror(errno));
+    return STG_OK;
+fail:;
+    int rc = fail(o->what, STG_EFAIL, "cannot write '%s' (%s): %s", o->path, step,
+                  strerror(errno));
     stg_output_abort(o);
-    return -1;
+    return rc;
 }
 
-int stg_output_put(struct stg_output *o, const char *data, size_t len, char *err,
-                   size_t errlen)
+int stg_output_put(struct stg_output *o, const char *data, size_t len)
 {
     size_t off = 0;
     while (off < len) {
@@ -217,21 +243,12 @@ int stg_output_put(struct stg_output *o, const char *data, size_t len, char *err
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0) {
-            snprintf(err, errlen, "cannot write '%s': %s", o->path, strerror(errno));
+            int rc = fail(o->what, STG_EFAIL, "cannot write '%s': %s", o->path,
+                          strerror(errno));
             stg_output_abort(o);
-            return -1;
+            return rc;
         }
         off += (size_t)w;
     }
-    return stg_output_commit(o, err, errlen);
+    return stg_output_commit(o);
 }
-
-int stg_output_write(const char *path, const char *data, size_t len, mode_t mode, char *err,
-                     size_t errlen)
-{
-    struct stg_output o;
-    if (stg_output_open(&o, path, mode, err, errlen) < 0)
-        return -1;
-    return stg_output_put(&o, data, len, err, errlen);
-}
-

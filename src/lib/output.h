@@ -28,29 +28,29 @@ struct stg_output {
     char *path;             /* as given, for messages */
     char *name;             /* the file's name in dirfd */
     char *tmp;              /* the temporary name in dirfd; NULL: in place */
+    const char *what;       /* the option that named it ("--output"); NULL: none */
     mode_t mode;
 };
 
 /*
  * Start writing path (absolute): where it is going is checked and opened
  * now, so a command opens its outputs before it does any work.  mode: a
- * new file's mode whatever the umask (0: 0666 less the umask).  OUT o.
- * Returns 0, or -1 with the reason in err (nothing is left behind).
+ * new file's mode whatever the umask (0: 0666 less the umask).  what: the
+ * option that named path (kept, not copied), which every message starts
+ * with; a path that cannot be opened is then a usage error (STG_EUSAGE);
+ * NULL (a file stage-py chose, a bundle): STG_EFAIL.  OUT o.  Returns
+ * STG_OK or the error recorded (stg_err_set()); nothing is left behind.
  */
-int stg_output_open(struct stg_output *o, const char *path, mode_t mode, char *err,
-                    size_t errlen);
-/* Make it whole (fsync), give it its mode and its name.  Returns 0, or -1
- * with the reason in err, having removed the temporary file.  Either way
+int stg_output_open(struct stg_output *o, const char *path, mode_t mode, const char *what);
+/* Make it whole (fsync), give it its mode and its name.  Returns STG_OK
+ * or STG_EFAIL (recorded), having removed the temporary file.  Either way
  * o is closed. */
-int stg_output_commit(struct stg_output *o, char *err, size_t errlen);
+int stg_output_commit(struct stg_output *o);
 /* Remove the temporary file and close o. */
 void stg_output_abort(struct stg_output *o);
 
-/* Write len bytes of data to o and commit it (on failure: abort it). */
-int stg_output_put(struct stg_output *o, const char *data, size_t len, char *err,
-                   size_t errlen);
-/* All of the above for len bytes of data. */
-int stg_output_write(const char *path, const char *data, size_t len, mode_t mode, char *err,
-                     size_t errlen);
+/* Write len bytes of data to o and commit it (on failure: abort it).
+ * Returns as stg_output_commit(). */
+int stg_output_put(struct stg_output *o, const char *data, size_t len);
 
 #endif

@@ -83,20 +83,18 @@ char *stg_pyenv_exclude_for(const char *pattern, const char *rel)
     return out;
 }
 
-static int fail(const struct stg_manifest *m, int status, int line, char *err, size_t errlen,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Record "file:line: what" for the manifest's [python] section. */
+static int fail(const struct stg_manifest *m, int status, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static int fail(const struct stg_manifest *m, int status, int line, char *err, size_t errlen,
-                const char *fmt, ...)
+static int fail(const struct stg_manifest *m, int status, int line, const char *fmt, ...)
 {
-    int n = snprintf(err, errlen, "%s:%d: ", m->path, line);
-    if (n > 0 && (size_t)n < errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return status;
+    char msg[STG_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return stg_err_set(status, "%s:%d: %s", m->path, line, msg);
 }
 
 /* The logical path of p if it lies below the prefix (given as itself or as
@@ -139,7 +137,7 @@ static char *literal(const char *name)
 
 /* The selected paths, one derived tree per directory. */
 static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct stg_strv *globs,
-                     const char *real_prefix, char *err, size_t errlen)
+                     const char *real_prefix)
 {
     struct stg_pyenv *e = m->pyenv;
     qsort(sel->v, sel->n, sizeof *sel->v, cmp_str);
@@ -164,7 +162,7 @@ static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct 
         if (!t) {
             char *real = realpath(dir, NULL);
             if (!real) {
-                int rc = fail(m, STG_EUSAGE, e->prefix_line, err, errlen,
+                int rc = fail(m, STG_EUSAGE, e->prefix_line,
                               "[python %s]: '%s': %s", e->name, dir, strerror(errno));
                 free(dir);
                 return rc;
@@ -204,31 +202,30 @@ static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct 
     return STG_OK;
 }
 
-int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m, char *err,
-                   size_t errlen)
+int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m)
 {
-    int rc = stg_manifest_load(path, flags, m, err, errlen);
+    int rc = stg_manifest_load(path, flags, m);
     bool walked = (flags & STG_MANIFEST_SOURCES) &&
                   !((*m && (*m)->bundle) && (flags & STG_MANIFEST_BUNDLE_FIRST));
     if (rc == STG_OK && (*m)->pyenv && walked) {
         /* The environment's interpreter says what it needs: trees of their own. */
-        rc = stg_pyenv_resolve(*m, err, errlen);
+        rc = stg_pyenv_resolve(*m);
         if (rc)
             stg_manifest_free(m);
     }
     return rc;
 }
 
-int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
+int stg_pyenv_resolve(struct stg_manifest *m)
 {
     struct stg_pyenv *e = m->pyenv;
     const char *P = e->prefix;
     struct stat st;
     if (stat(P, &st) < 0)
-        return fail(m, STG_EUSAGE, e->prefix_line, err, errlen, "prefix '%s': %s", P,
+        return fail(m, STG_EUSAGE, e->prefix_line, "prefix '%s': %s", P,
                     strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return fail(m, STG_EUSAGE, e->prefix_line, err, errlen, "prefix '%s' is not a "
+        return fail(m, STG_EUSAGE, e->prefix_line, "prefix '%s' is not a "
                     "directory", P);
     static const char *const names[] = {"bin/python3", "bin/python"};
     for (size_t i = 0; i < 2 && !e->interpreter; i++) {
@@ -239,7 +236,7 @@ int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
             free(x);
     }
     if (!e->interpreter)
-        return fail(m, STG_EUSAGE, e->prefix_line, err, errlen, "prefix '%s' has no "
+        return fail(m, STG_EUSAGE, e->prefix_line, "prefix '%s' has no "
                     "bin/python3 or bin/python: not a Python environment", P);
     char *cfg = stg_xasprintf("%s/pyvenv.cfg", P), *meta = stg_xasprintf("%s/conda-meta", P);
     e->kind = stat(cfg, &st) == 0 && S_ISREG(st.st_mode)   ? STG_ENV_VENV
@@ -253,7 +250,7 @@ int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
     if (stg_python_run(e->interpreter, NULL, true, facts_script, args, &facts) != STG_OK) {
         char why[STG_MSG_MAX];
         int status = stg_err_take(why, sizeof why);  /* a refusal to run it as root is the manifest's */
-        return fail(m, status, e->prefix_line, err, errlen, "[python %s]: %s", e->name, why);
+        return fail(m, status, e->prefix_line, "[python %s]: %s", e->name, why);
     }
     char *real_prefix = realpath(P, NULL);
     if (!real_prefix)
@@ -304,7 +301,7 @@ int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
     free(facts);
     int rc = STG_OK;
     if (!exe || !version[0])
-        rc = fail(m, STG_EFAIL, e->prefix_line, err, errlen, "[python %s]: '%s' did not say "
+        rc = fail(m, STG_EFAIL, e->prefix_line, "[python %s]: '%s' did not say "
                   "what it is made of", e->name, e->interpreter);
     if (rc == STG_OK && !e->include.n && !whole) {
         /* a system prefix: the interpreter's other names in bin/ */
@@ -321,7 +318,7 @@ int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen)
         }
     }
     if (rc == STG_OK)
-        rc = add_trees(m, &sel, &globs, real_prefix, err, errlen);
+        rc = add_trees(m, &sel, &globs, real_prefix);
     if (rc == STG_OK)
         stg_log_debug("[python %s]: '%s' (Python %s, %s): %zu paths in %zu trees", e->name,
                       e->interpreter, version, kind_names[e->kind], sel.n, m->ntrees);

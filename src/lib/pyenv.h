@@ -18,17 +18,16 @@
  * from its prefixes, and append to m->trees one derived tree (env = none)
  * per directory that holds something to stage.  Sets m->pyenv's
  * interpreter and kind.  Returns STG_OK, or STG_EUSAGE (STG_EFAIL when the
- * interpreter fails) with "file:line: what" in err.
+ * interpreter fails) with "file:line: what" recorded (stg_err_set()).
  */
-int stg_pyenv_resolve(struct stg_manifest *m, char *err, size_t errlen);
+int stg_pyenv_resolve(struct stg_manifest *m);
 
 /*
  * stg_manifest_load(), then, with STG_MANIFEST_SOURCES and sources that are
  * to be walked (not a bundle with STG_MANIFEST_BUNDLE_FIRST), the [python]
  * section resolved into trees (stg_pyenv_resolve()).  Returns as they do.
  */
-int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m, char *err,
-                   size_t errlen);
+int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m);
 
 /* "plain", "venv", "conda": a bundle records the kind, since a job that
  * streams it does not look at the prefix. */

@@ -29,9 +29,6 @@
 
 extern char **environ;
 
-/* What an interpreter may print: the scan of a large stack is some MiB. */
-#define OUTPUT_MAX (256 << 20)
-
 /* What Python reads and runs at start-up below a prefix, as globs. */
 static const char *const env_dirs[] = {
     "lib*/python*/site-packages", "lib*/python*/dist-packages", "lib*/python3*",
@@ -150,6 +147,12 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
                    const char *script, const char *const *args, char **out)
 {
     *out = NULL;
+    size_t nargs = 0;
+    while (args[nargs])
+        nargs++;
+    if (nargs > STG_PYTHON_ARGS_MAX)    /* a caller's bug: never drop one silently */
+        return stg_err_set(STG_EINTERNAL, "'%s': %zu arguments, at most %d", python, nargs,
+                           STG_PYTHON_ARGS_MAX);
     struct stg_python_id self;
     if (!id) {
         int rc = stg_python_identity(python, &self);
@@ -168,14 +171,14 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
         close(fds[1]);
         return stg_err_set(STG_EFAIL, "pipe: %s", strerror(errno));
     }
-    const char *argv[16] = {python, "-I", "-c", script};
+    const char *argv[4 + STG_PYTHON_ARGS_MAX + 1] = {python, "-I", "-c", script};
     int k = 4;
     if (!isolated) {
         argv[1] = "-c";
         argv[2] = script;
         k = 3;
     }
-    for (int i = 0; args[i] && k < 15; i++)
+    for (int i = 0; args[i]; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
     posix_spawn_file_actions_t fa;
@@ -227,7 +230,7 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
     struct pollfd pf[2] = {{fds[0], POLLIN, 0}, {errs[0], POLLIN, 0}};
     while (pf[0].fd >= 0) {
         if (len + 1 == cap) {
-            if (cap >= OUTPUT_MAX) {
+            if (cap >= STG_PYTHON_OUT_MAX) {
                 flood = true;
                 break;
             }
@@ -270,7 +273,7 @@ int stg_python_run(const char *python, const struct stg_python_id *id, bool isol
     if (flood) {
         free(buf);
         return stg_err_set(STG_EFAIL, "'%s' wrote more than %d MiB: stopped", python,
-                           OUTPUT_MAX >> 20);
+                           (int)(STG_PYTHON_OUT_MAX >> 20));
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         free(buf);

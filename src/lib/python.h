@@ -29,9 +29,15 @@ struct stg_python_id {
  */
 int stg_python_identity(const char *python, struct stg_python_id *id);
 
+/* The most arguments a script is given (more is an error, STG_EINTERNAL). */
+#define STG_PYTHON_ARGS_MAX 16
+/* The most output a script may write (more stops it: an error). */
+#define STG_PYTHON_OUT_MAX ((size_t)256 << 20)
+
 /*
- * Run python -c script args... (args NULL-terminated, at most 12), its
- * standard output into OUT out (malloc'd), its standard error passed on,
+ * Run python -c script args... (args NULL-terminated, at most
+ * STG_PYTHON_ARGS_MAX), its standard output (at most STG_PYTHON_OUT_MAX)
+ * into OUT out (malloc'd), its standard error passed on,
  * without the launcher's variables (a module that starts MPI starts a job
  * of its own).  id: whom it runs as (NULL: stg_python_identity() decides).
  * isolated: -I, no PYTHONPATH or user site.  Returns STG_OK, or an error

@@ -4,7 +4,7 @@
  * environment, the absolute paths that Python (or the kernel) reads as
  * paths are pointed at the copy: .pth and .egg-link files, pyvenv.cfg, and
  * the #! lines of scripts in bin/ directories.  Symbolic links need no
- * rewriting: scan.c already made the staged ones relative.
+ * rewriting: walk.c already made the staged ones relative.
  */
 #ifndef STG_RELOCATE_H
 #define STG_RELOCATE_H

@@ -30,8 +30,6 @@
 struct parse {
     struct stg_site *s;
     int line;               /* inih does not pass it: counted from the reader */
-    char *err;
-    size_t errlen;
     bool failed;
 };
 
@@ -41,12 +39,12 @@ static int fail(struct parse *p, const char *fmt, ...)
     if (p->failed)
         return 0;
     p->failed = true;
-    int n = snprintf(p->err, p->errlen, "%s:%d: ", p->s->path, p->line);
+    char msg[STG_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < p->errlen)
-        vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    stg_err_set(STG_EUSAGE, "%s:%d: %s", p->s->path, p->line, msg);
     return 0;
 }
 
@@ -68,13 +66,7 @@ static int handler(void *user, const char *section, const char *name, const char
             return fail(p, "dest '%s' has a ':' or a newline, which a path list cannot hold",
                         value);
     } else if (strcmp(name, "reuse") == 0) {
-        if (strcasecmp(value, "yes") == 0 || strcasecmp(value, "true") == 0 ||
-            strcmp(value, "1") == 0)
-            s->reuse = true;
-        else if (strcasecmp(value, "no") == 0 || strcasecmp(value, "false") == 0 ||
-                 strcmp(value, "0") == 0)
-            s->reuse = false;
-        else
+        if (stg_parse_bool(value, &s->reuse) < 0)
             return fail(p, "reuse '%s': use yes or no", value);
         s->reuse_line = p->line;
     } else if (strcmp(name, "max_cache") == 0) {
@@ -143,12 +135,11 @@ static char *reader(char *str, int num, void *stream)
     return r;
 }
 
-int stg_site_load(struct stg_site *s, char *err, size_t errlen)
+int stg_site_load(struct stg_site *s)
 {
     memset(s, 0, sizeof *s);
     s->reuse = true;
     s->lock_wait = -1;
-    err[0] = '\0';
     const char *path = getenv("STAGE_PY_CONF");
     if (!path || !*path)
         path = STG_SITE_CONF;
@@ -159,31 +150,27 @@ int stg_site_load(struct stg_site *s, char *err, size_t errlen)
     s->path = stg_xstrdup(path);
     /* Its limits hold for every user: nobody but its owner may change them. */
     if (known == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH))) {
-        snprintf(err, errlen, "refusing the site file '%s': writable by group or others "
-                 "(mode %04o)", path, (unsigned)(st.st_mode & 07777));
-        return STG_EUSAGE;
+        return stg_err_set(STG_EUSAGE, "refusing the site file '%s': writable by group or "
+                           "others (mode %04o)", path, (unsigned)(st.st_mode & 07777));
     }
-    int fd = stg_trust_open_input(path, "the site file", false, err, errlen);
+    int fd = stg_trust_open_input(path, "the site file", false);
     FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (!f) {
-        if (fd >= 0)
-            close(fd);
-        return STG_EUSAGE;
+        if (fd < 0)
+            return STG_EUSAGE;      /* recorded */
+        close(fd);
+        return stg_err_set(STG_EUSAGE, "cannot read the site file '%s': %s", path, strerror(errno));
     }
-    struct parse p = {.s = s, .err = err, .errlen = errlen};
+    struct parse p = {.s = s};
     void *stream[2] = {f, &p};
     int rc = ini_parse_stream(reader, stream, handler, &p);
     fclose(f);
     if (p.failed)
         return STG_EUSAGE;
-    if (rc == -2) {
-        snprintf(err, errlen, "%s: out of memory while parsing", path);
-        return STG_EUSAGE;
-    }
-    if (rc != 0) {
-        snprintf(err, errlen, "%s:%d: syntax error", path, rc);
-        return STG_EUSAGE;
-    }
+    if (rc == -2)
+        return stg_err_set(STG_EUSAGE, "%s: out of memory while parsing", path);
+    if (rc != 0)
+        return stg_err_set(STG_EUSAGE, "%s:%d: syntax error", path, rc);
     return STG_OK;
 }
 

@@ -2,7 +2,7 @@
 /*
  * site: the site configuration file, $(sysconfdir)/stage-py.conf (or
  * $STAGE_PY_CONF), where administrators set the defaults and the limits of
- * every run on their system (stage-py(1), SITE CONFIGURATION).
+ * every run on their system (stage-py.conf(5)).
  */
 #ifndef STG_SITE_H
 #define STG_SITE_H
@@ -33,9 +33,9 @@ struct stg_site {
 /*
  * Read the site file: $STAGE_PY_CONF if set, else STG_SITE_CONF.  A missing
  * file is no error (OUT s then holds no settings).  Returns STG_OK, or
- * STG_EUSAGE with "file:line: what" in err.
+ * STG_EUSAGE with "file:line: what" recorded (stg_err_set()).
  */
-int stg_site_load(struct stg_site *s, char *err, size_t errlen);
+int stg_site_load(struct stg_site *s);
 void stg_site_free(struct stg_site *s);
 /* "the site's KEY (FILE:LINE)", for messages about a limit. */
 char *stg_site_where(const struct stg_site *s, const char *key, int line);

@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 #define LINKS_MAX 40        /* the kernel's own bound (ELOOP) */
@@ -308,44 +309,43 @@ bool stg_trust_opened(const char *path, const struct stat *st, struct stg_trust 
     return t->ok && (t->dev != st->st_dev || t->ino != st->st_ino);
 }
 
-int stg_trust_open_input(const char *path, const char *what, bool warn, char *err, size_t errlen)
+int stg_trust_open_input(const char *path, const char *what, bool warn)
 {
     /* O_NONBLOCK: a FIFO must be refused, not waited on */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s '%s': %s", what, path, strerror(errno));
+        stg_err_set(STG_EUSAGE, "cannot open %s '%s': %s", what, path, strerror(errno));
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        snprintf(err, errlen, "cannot stat %s '%s': %s", what, path, strerror(errno));
+        stg_err_set(STG_EUSAGE, "cannot stat %s '%s': %s", what, path, strerror(errno));
         close(fd);
         return -1;
     }
     if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s '%s' is not a regular file (%s)", what, path,
-                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
-                 : "a device or socket");
+        stg_err_set(STG_EUSAGE, "%s '%s' is not a regular file (%s)", what, path,
+                    S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                    : "a device or socket");
         close(fd);
         return -1;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     struct stg_trust t;
     if (stg_trust_opened(path, &st, &t)) {
-        snprintf(err, errlen, "%s '%s' changed while it was being read", what, path);
+        stg_err_set(STG_EUSAGE, "%s '%s' changed while it was being read", what, path);
         close(fd);
         return -1;
     }
-    if (!t.ok) {
-        snprintf(err, errlen, "%s %s '%s': %s; someone other than root and you could change "
-                 "what it says (see SECURITY in stage-py(1))", warn ? "using" : "refusing",
-                 what, path, t.why);
-        if (!warn) {
-            close(fd);
-            return -1;
-        }
-        stg_log_warn("%s (the site file allows it)", err);
-        err[0] = '\0';
+    if (!t.ok && !warn) {
+        stg_err_set(STG_EUSAGE, "refusing %s '%s': %s; someone other than root and you could "
+                    "change what it says (see SECURITY in stage-py(1))", what, path, t.why);
+        close(fd);
+        return -1;
     }
+    if (!t.ok)
+        stg_log_warn("using %s '%s': %s; someone other than root and you could change what "
+                     "it says (see SECURITY in stage-py(1)) (the site file allows it)", what,
+                     path, t.why);
     return fd;
 }

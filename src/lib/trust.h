@@ -59,10 +59,10 @@ bool stg_trust_opened(const char *path, const struct stat *st, struct stg_trust 
  * refused without blocking on it) that nobody but root and the caller can
  * change.  what: "manifest", "the site file", "bundle", for messages.
  * warn: a finding is a warning (the site allows it), not a refusal.
- * Returns the descriptor, or -1 with the reason in err.
+ * Returns the descriptor, or -1 having recorded why (stg_err_set(),
+ * STG_EUSAGE).
  */
-int stg_trust_open_input(const char *path, const char *what, bool warn, char *err,
-                         size_t errlen);
+int stg_trust_open_input(const char *path, const char *what, bool warn);
 
 /*
  * Pure core of the ACL rule: given the value of system.posix_acl_access

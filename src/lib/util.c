@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +173,17 @@ void stg_strset_free(struct stg_strset *set)
     set->n = set->cap = 0;
 }
 
+int stg_parse_bool(const char *s, bool *out)
+{
+    if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0)
+        *out = true;
+    else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
 int stg_parse_size(const char *s, uint64_t *out)
 {
     char *end;
@@ -252,7 +264,7 @@ void stg_buf_put(struct stg_buf *b, const char *s, size_t n)
     b->s[b->n] = '\0';
 }
 
-void stg_buf_printf(struct stg_buf *b, const char *fmt, ...)
+int stg_buf_printf(struct stg_buf *b, const char *fmt, ...)
 {
     va_list ap, ap2;
     va_start(ap, fmt);
@@ -268,29 +280,29 @@ void stg_buf_printf(struct stg_buf *b, const char *fmt, ...)
         b->n += (size_t)n;
     }
     va_end(ap2);
+    return n > 0 ? n : 0;
+}
+
+void stg_buf_json_str(struct stg_buf *b, const char *s)
+{
+    stg_buf_put(b, "\"", 1);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            stg_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            stg_buf_printf(b, "\\u%04x", c);
+        else
+            stg_buf_put(b, s, 1);
+    }
+    stg_buf_put(b, "\"", 1);
 }
 
 char *stg_json_quote(const char *s)
 {
-    char *out = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&out, &len);
-    if (!f)
-        stg_oom();
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-    if (fclose(f) != 0)
-        stg_oom();
-    return out;
+    struct stg_buf b = {0};
+    stg_buf_json_str(&b, s);
+    return b.s;
 }
 
 double stg_now(void)
@@ -421,11 +433,30 @@ void stg_json_field(const char *json, const char *key, char *out, size_t len)
     snprintf(pat, sizeof pat, "\"%s\": ", key);
     const char *s = strstr(json, pat);
     out[0] = '\0';
-    if (!s)
+    if (!s || len == 0)
         return;
     s += strlen(pat);
-    size_t n = *s == '"' ? strcspn(++s, "\"") : strcspn(s, ",\n}");
-    snprintf(out, len, "%.*s", (int)n, s);
+    if (*s != '"') {
+        size_t n = strcspn(s, ",\n}");
+        snprintf(out, len, "%.*s", (int)n, s);
+        return;
+    }
+    /* a string, as stg_buf_json_str() wrote it: \" \\ and \u00XX */
+    size_t k = 0;
+    for (s++; *s && *s != '"' && k + 1 < len; s++) {
+        char c = *s;
+        if (c == '\\' && s[1] == 'u' && isxdigit((unsigned char)s[2]) &&
+            isxdigit((unsigned char)s[3]) && isxdigit((unsigned char)s[4]) &&
+            isxdigit((unsigned char)s[5])) {
+            char hex[5] = {s[2], s[3], s[4], s[5], '\0'};
+            c = (char)strtol(hex, NULL, 16);
+            s += 5;
+        } else if (c == '\\' && s[1]) {
+            c = *++s;
+        }
+        out[k++] = c;
+    }
+    out[k] = '\0';
 }
 
 unsigned long long stg_json_u64(const char *json, const char *key)

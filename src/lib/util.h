@@ -53,9 +53,15 @@ struct stg_buf {
 };
 /* Append the n bytes at s. */
 void stg_buf_put(struct stg_buf *b, const char *s, size_t n);
-/* Append printf-style. */
-void stg_buf_printf(struct stg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append printf-style.  Returns the bytes appended. */
+int stg_buf_printf(struct stg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append s as a JSON string, with its quotes: the one JSON writer (the
+ * rest of a document is plain text around it). */
+void stg_buf_json_str(struct stg_buf *b, const char *s);
 
+/* A setting's yes or no: "yes", "true", "1" or "no", "false", "0", in any
+ * case.  Returns 0 or -1. */
+int stg_parse_bool(const char *s, bool *out);
 /* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
 int stg_parse_size(const char *s, uint64_t *out);
 /* "90", "90s", "5m", "2h", "7d": seconds.  Returns 0 or -1. */
@@ -67,8 +73,8 @@ const char *stg_format_size(uint64_t n, char *buf, size_t len);
 char *stg_json_quote(const char *s);
 
 /* A field of a flat JSON object that stage-py wrote itself (records,
- * bundle trailers): "key": "text" (no escapes) or "key": 123.  OUT out:
- * the value, "" if absent. */
+ * bundle trailers): "key": "text" (escaped as stg_buf_json_str() does) or
+ * "key": 123.  OUT out: the value, "" if absent. */
 void stg_json_field(const char *json, const char *key, char *out, size_t len);
 /* The same for a number; 0 if absent. */
 unsigned long long stg_json_u64(const char *json, const char *key);

@@ -15,7 +15,17 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "log.h"
 #include "tap.h"
+
+/* stg_env_render(), with the message it records in err. */
+static char *env_render(const struct stg_env *env, enum stg_shell sh, char *err, size_t len)
+{
+    stg_err_take(NULL, 0);
+    char *text = stg_env_render(env, sh);
+    stg_err_take(err, len);
+    return text;
+}
 
 static char dir[64], file[128], inj[128];
 
@@ -134,7 +144,7 @@ static void check_shell(const char *shell, enum stg_shell kind, const char *old)
         stg_env_add(&env, "MYSET", p, false);
         stg_env_add(&env, "STAGE_PY_DIR", "/dev/shm/stage-py-1/x-0123", false);
         char err[256];
-        char *text = stg_env_render(&env, kind, err, sizeof err);
+        char *text = env_render(&env, kind, err, sizeof err);
         stg_env_free(&env);
         if (!text) {
             ok(0, "%s: render '%s': %s", desc, p, err);
@@ -180,12 +190,12 @@ int main(void)
     struct stg_env env = {0};
     stg_env_add(&env, "PYTHONPATH", "/dev/shm/a", true);
     char err[256];
-    char *text = stg_env_render(&env, STG_SHELL_SH, err, sizeof err);
+    char *text = env_render(&env, STG_SHELL_SH, err, sizeof err);
     is_str(text, "PYTHONPATH='/dev/shm/a'\"${PYTHONPATH:+:$PYTHONPATH}\"; export PYTHONPATH\n",
            "sh keeps the existing value with ${VAR:+:$VAR}");
     free(text);
     setenv("PYTHONPATH", "x\ny", 1);
-    text = stg_env_render(&env, STG_SHELL_CSH, err, sizeof err);
+    text = env_render(&env, STG_SHELL_CSH, err, sizeof err);
     ok(text == NULL, "csh: a value with a newline is refused");
     like(err, "newline", "... saying why");
     free(text);

@@ -17,6 +17,13 @@ static char dir[64];
 static char path[128];
 static char err[1024];
 
+/* rc, with the message recorded meanwhile in err (and set aside). */
+static int with_err(int rc)
+{
+    stg_err_take(err, sizeof err);
+    return rc;
+}
+
 /* Write text as the manifest and load it as a staging does (a [python]
  * section resolved too: stg_pyenv_load()).  Returns the status. */
 static int load(const char *text, struct stg_manifest **m)
@@ -24,7 +31,7 @@ static int load(const char *text, struct stg_manifest **m)
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
-    return stg_pyenv_load(path, STG_MANIFEST_SOURCES, m, err, sizeof err);
+    return with_err(stg_pyenv_load(path, STG_MANIFEST_SOURCES, m));
 }
 
 /* Expect an error whose text has want (after "path:"). */
@@ -195,7 +202,7 @@ int main(void)
     fputs("[stage]\nname = x\n[python env]\nprefix = /opt/envs/x/\n"
           "include = bin lib/python3.11\n  lib/libpython3*.so*\nexclude = test/ /lib/a\n", pf);
     fclose(pf);
-    rc = stg_manifest_load(path, 0, &pm, err, sizeof err);
+    rc = with_err(stg_manifest_load(path, 0, &pm));
     if (!ok(rc == 0 && pm && pm->pyenv, "a [python] section loads"))
         diag("%s", err);
     if (pm && pm->pyenv) {
@@ -252,7 +259,7 @@ int main(void)
 
     /* The file itself. */
     struct stg_manifest *m2 = NULL;
-    rc = stg_manifest_load("/nonexistent/m.ini", STG_MANIFEST_SOURCES, &m2, err, sizeof err);
+    rc = with_err(stg_manifest_load("/nonexistent/m.ini", STG_MANIFEST_SOURCES, &m2));
     ok(rc == STG_EUSAGE && m2 == NULL, "a missing manifest is refused");
     like(err, "cannot open manifest '/nonexistent/m.ini': No such file or directory",
          "... naming it and why");

@@ -63,17 +63,16 @@ static bool same(const char *rel)
  * "copy"; between the walk and the pack, between() runs.  OUT err. */
 static int stage(size_t chunk, int threads, void (*between)(void), char *err, size_t len)
 {
-    char merr[STG_MSG_MAX];
     char *path = stg_xasprintf("%s/m.ini", top);
     struct stg_manifest *m = NULL;
     struct stg_walk *s = NULL;
     stg_err_take(NULL, 0);
-    int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m, merr, sizeof merr);
+    int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m);
     free(path);
     if (rc == STG_OK)
         rc = stg_walk_run(m, &s);
     if (rc) {
-        snprintf(err, len, "%s", merr);
+        stg_err_get(err, len);
         stg_manifest_free(&m);
         return rc;
     }

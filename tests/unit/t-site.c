@@ -18,6 +18,15 @@
 
 static char dir[64], path[128];
 
+/* stg_site_load(), with the message it records in err. */
+static int site_load(struct stg_site *s, char *err, size_t len)
+{
+    stg_err_take(NULL, 0);
+    int rc = stg_site_load(s);
+    stg_err_take(err, len);
+    return rc;
+}
+
 /* Write text as the site file and load it.  OUT err. */
 static int load(const char *text, struct stg_site *s, char *err, size_t len)
 {
@@ -26,7 +35,7 @@ static int load(const char *text, struct stg_site *s, char *err, size_t len)
     fclose(f);
     chmod(path, 0644);
     setenv("STAGE_PY_CONF", path, 1);
-    return stg_site_load(s, err, len);
+    return site_load(s, err, len);
 }
 
 static void fails(const char *text, const char *want, const char *desc)
@@ -76,18 +85,18 @@ int main(void)
     fputs("[site]\nreuse = yes\n", f);
     fclose(f);
     chmod(path, 0664);
-    rc = stg_site_load(&s, err, sizeof err);
+    rc = site_load(&s, err, sizeof err);
     ok(rc == STG_EUSAGE && strstr(err, "writable by group or others (mode 0664)"),
        "a site file its group can write: refused (%s)", err);
     stg_site_free(&s);
     setenv("STAGE_PY_CONF", dir, 1);
-    rc = stg_site_load(&s, err, sizeof err);
+    rc = site_load(&s, err, sizeof err);
     ok(rc == STG_EUSAGE && strstr(err, "is not a regular file (a directory)"),
        "STAGE_PY_CONF naming a directory: an error (%s)", err);
     stg_site_free(&s);
     char *none = stg_xasprintf("%s/none.conf", dir);
     setenv("STAGE_PY_CONF", none, 1);
-    rc = stg_site_load(&s, err, sizeof err);
+    rc = site_load(&s, err, sizeof err);
     ok(rc == STG_OK && !s.path && s.reuse, "no site file: the defaults");
     stg_site_free(&s);
     free(none);

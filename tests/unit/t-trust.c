@@ -172,24 +172,33 @@ static void test_reachable(void)
        "reachable: ... however deep: it names that directory");
 }
 
+/* stg_trust_open_input(), with the message it records in err. */
+static int open_input(const char *p, const char *what, bool warn, char *err, size_t len)
+{
+    stg_err_take(NULL, 0);
+    int fd = stg_trust_open_input(p, what, warn);
+    stg_err_take(err, len);
+    return fd;
+}
+
 static void test_input(void)
 {
     char err[STG_MSG_MAX];
-    int fd = stg_trust_open_input(at("d/f"), "manifest", false, err, sizeof err);
+    int fd = open_input(at("d/f"), "manifest", false, err, sizeof err);
     ok(fd >= 0, "input: a file of one's own opens");
     if (fd >= 0)
         close(fd);
-    fd = stg_trust_open_input(at("d/fifo"), "manifest", false, err, sizeof err);
+    fd = open_input(at("d/fifo"), "manifest", false, err, sizeof err);
     ok(fd < 0 && strstr(err, "is not a regular file (a FIFO)"), "input: a FIFO: refused, no "
        "wait (%s)", err);
-    fd = stg_trust_open_input(at("d"), "the site file", false, err, sizeof err);
+    fd = open_input(at("d"), "the site file", false, err, sizeof err);
     ok(fd < 0 && strstr(err, "is not a regular file (a directory)"), "input: a directory: "
        "refused (%s)", err);
     chmod(at("d"), 0777);
-    fd = stg_trust_open_input(at("d/f"), "manifest", false, err, sizeof err);
+    fd = open_input(at("d/f"), "manifest", false, err, sizeof err);
     ok(fd < 0 && strstr(err, "refusing manifest"), "input: in a directory others can write: "
        "refused (%s)", err);
-    fd = stg_trust_open_input(at("d/f"), "manifest", true, err, sizeof err);
+    fd = open_input(at("d/f"), "manifest", true, err, sizeof err);
     ok(fd >= 0, "input: ... or used, with a warning, where the site allows it");
     if (fd >= 0)
         close(fd);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests: hostile archives, built here with libarchive, fed to the
- * unpack thread as the broadcast would: every one is refused and nothing
- * is written outside the copy.
+ * Unit tests: the checks of an entry's name and a link's target; hostile
+ * archives, built here with libarchive, fed to the unpack thread as the
+ * broadcast would: every one is refused and nothing is written outside the
+ * copy.
  */
 #include "config.h"
 
@@ -290,8 +291,30 @@ static void cases(void)
     like(err, "damaged archive", "... as damaged");
 }
 
+/* The pure checks of an entry's name and a link's target. */
+static void safe_paths(void)
+{
+    ok(stg_unpack_safe_path("usr/lib/x.py"), "a relative entry is safe");
+    ok(!stg_unpack_safe_path("/etc/passwd"), "an absolute entry is not");
+    ok(!stg_unpack_safe_path("usr/../../etc"), "'..' is not");
+    ok(!stg_unpack_safe_path(""), "an empty name is not");
+    ok(stg_unpack_safe_path("usr/lib/"), "a directory's trailing '/' is safe");
+    ok(!stg_unpack_safe_path("usr//lib") && !stg_unpack_safe_path("./usr") &&
+           !stg_unpack_safe_path("usr/./lib"),
+       "an empty or '.' component is not (one spelling per path)");
+    ok(stg_unpack_safe_symlink("usr/lib/a/l", "../b/x"), "a link inside the copy is safe");
+    ok(stg_unpack_safe_symlink("usr/lib/l", "../../x"), "... up to its root");
+    ok(!stg_unpack_safe_symlink("usr/lib/l", "../../../x"), "a link above the copy is not");
+    ok(!stg_unpack_safe_symlink("usr/l", "/etc/passwd"), "an absolute link is not");
+    ok(!stg_unpack_safe_symlink("usr/l", "a/../../.."), "a link that climbs out later is not");
+    ok(!stg_unpack_safe_symlink("usr/lib/l", "a/../b"),
+       "'..' after a name is not (the name may be a link)");
+    ok(stg_unpack_safe_symlink("usr/lib/l", "./../b/./c"), "'.' anywhere is");
+}
+
 int main(void)
 {
+    safe_paths();
     snprintf(top, sizeof top, "/tmp/t-unpack-XXXXXX");
     if (!mkdtemp(top))
         return 1;
