@@ -18,6 +18,10 @@
 #   T_TIMEOUT=300     hard limit in seconds for one t_cluster job
 #   T_WRAP='strace -f -o LOG'   a command that t_cluster runs the launcher under
 #   T_SHM_SIZE_nodeK=1m, T_RO_nodeK=1   per-node /dev/shm (see tests/fake-rsh)
+#   T_NET_RATE=1gbit  each fake node also in a network namespace of its own,
+#                     joined to the others by a link limited to that rate
+#                     both ways (tc tbf); T_NET_RATE_nodeK: that node's link;
+#                     T_NET_LOSS_nodeK=PCT: loss on it (see t_net_up)
 
 set -eu
 if [ "${T_TRACE:-0}" = 1 ]; then set -x; fi
@@ -76,6 +80,7 @@ _t_exit() {
     _t_stop_job                       # interrupted during a test
     # a test may define t_cleanup (stop its daemons etc.)
     if declare -F t_cleanup >/dev/null; then t_cleanup; fi
+    _t_net_down
     # memory cgroups that fake-rsh made for T_MEM_nodeK (empty once the job ended)
     if [ -f "$T_TMP/cgroups" ]; then
         local cg
@@ -93,6 +98,86 @@ _t_exit() {
 }
 trap _t_exit EXIT
 _t_traps
+
+# ---- a network between the fake nodes (T_NET_RATE) -------------------------
+
+# With T_NET_RATE set, every fake node is also a network namespace of its
+# own (stg<pid>-nodeK), with one veth link (eth0 inside, s<pid>nK outside)
+# to a bridge of this test's (sb<pid>), in a /24 of 10.0.0.0/8 that no route
+# of the machine uses yet: node K is .K, the bridge .254.  Each link is
+# limited to its rate in both directions by a token bucket (tc tbf), so
+# traffic between fake nodes costs what it would on a cluster.  Everything
+# is removed at the test's exit, also when it is killed (_t_net_down).
+_t_net='' _t_net_br=''
+
+# t_net_up NODES: nodes 1..NODES on the network, each link at its rate now
+# (T_NET_RATE_nodeK, else T_NET_RATE); t_cluster calls it.
+t_net_up() {
+    local nodes=$1 k ns host rate loss a b
+    # made already, maybe in a subshell (t_ok): its address is on file
+    [ -z "$_t_net" ] && [ -f "$T_TMP/net.addr" ] && read -r _t_net _t_net_br <"$T_TMP/net.addr"
+    if [ -z "$_t_net" ]; then
+        a=$((($$ >> 8) & 255)) b=$(($$ & 255))
+        while ip route show | grep -q "^10\.$a\.$b\.0/24 "; do b=$(((b + 1) & 255)); done
+        _t_net=10.$a.$b _t_net_br=sb$$
+        echo "$_t_net $_t_net_br" >"$T_TMP/net.addr"
+        echo "$_t_net_br" >>"$T_TMP/net"
+        ip link add "$_t_net_br" type bridge || return 1
+        ip addr add "$_t_net.254/24" dev "$_t_net_br"
+        ip link set "$_t_net_br" up
+    fi
+    for ((k = 1; k <= nodes; k++)); do
+        ns=stg$$-node$k host=s$$n$k
+        if [ ! -e "/run/netns/$ns" ]; then
+            echo "$ns $host" >>"$T_TMP/net"
+            ip netns add "$ns" || return 1
+            ip link add "$host" type veth peer name eth0 netns "$ns" || return 1
+            ip link set "$host" master "$_t_net_br" up
+            ip -n "$ns" addr add "$_t_net.$k/24" dev eth0
+            ip -n "$ns" link set lo up
+            ip -n "$ns" link set eth0 up
+        fi
+        rate=$(eval "printf '%s' \"\${T_NET_RATE_node$k:-$T_NET_RATE}\"")
+        tc qdisc replace dev "$host" root tbf rate "$rate" burst 512kb latency 50ms || return 1
+        ip netns exec "$ns" tc qdisc replace dev eth0 root tbf rate "$rate" burst 512kb \
+            latency 50ms || return 1
+        # T_NET_LOSS_nodeK=PCT: that share of the packets coming in to
+        # node K is dropped (nftables, in the node's namespace; this
+        # kernel has no netem)
+        loss=$(eval "printf '%s' \"\${T_NET_LOSS_node$k-}\"")
+        ip netns exec "$ns" nft delete table inet stgloss 2>/dev/null || true
+        if [ -n "$loss" ]; then
+            ip netns exec "$ns" nft -f - <<EOT || return 1
+table inet stgloss {
+    chain in {
+        type filter hook input priority 0;
+        iifname "eth0" numgen random mod 1000 < $((loss * 10)) drop
+    }
+}
+EOT
+        fi
+    done
+}
+
+# t_net_ns K: node K's network namespace (for ip netns exec).
+t_net_ns() { printf 'stg%s-node%s\n' "$$" "$1"; }
+
+# _t_net_down: remove the namespaces, links and bridge that t_net_up made
+# (processes left in a namespace are killed first).
+_t_net_down() {
+    [ -f "$T_TMP/net" ] || return 0
+    local ns host pid
+    while read -r ns host; do
+        [ -n "$host" ] || continue
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+        ip link del "$host" 2>/dev/null
+        ip netns del "$ns" 2>/dev/null
+    done <"$T_TMP/net"
+    while read -r ns host; do
+        [ -z "$host" ] && ip link del "$ns" 2>/dev/null
+    done <"$T_TMP/net"
+    rm -f "$T_TMP/net" "$T_TMP/net.addr"
+}
 
 # ---- TAP ----------------------------------------------------------------
 
@@ -328,6 +413,14 @@ t_cluster() {
     local -x TMPDIR
     TMPDIR=$(mktemp -d "$T_TMP/mpi-tmp.XXXXXX")
     chmod 1777 "$TMPDIR"              # also for ranks of an ordinary user (T_AS_USER)
+    # The network: lo, or with T_NET_RATE the test's bridge (fake-rsh then
+    # starts each node in its namespace: T_NET_NS).
+    local net=lo iface=lo
+    local -x T_NET_NS=''
+    if [ -n "${T_NET_RATE-}" ]; then
+        t_net_up "$nodes" || { echo "t_cluster: cannot make the network (T_NET_RATE)" >&2; return 2; }
+        net=$_t_net.0/24 iface=$_t_net_br T_NET_NS=stg$$-
+    fi
 
     case ${T_MPI:-openmpi} in
     openmpi)
@@ -337,7 +430,8 @@ t_cluster() {
         # plm_rsh_no_tree_spawn: mpirun starts every orted itself;
         # pml ob1 + btl self,vader,tcp: shared memory within a node, TCP
         #   between nodes (pml ucx would be picked up on some hosts);
-        # *_if_include lo: works without any other network interface;
+        # *_if_include lo: works without any other network interface (with
+        #   T_NET_RATE: the nodes' subnet);
         # *_backing_directory: see mpishm above;
         # --bind-to none: 2 cores, many ranks; no hwloc binding.
         set -- mpiexec.openmpi --host "$hosts" -n "$np" --oversubscribe \
@@ -345,7 +439,7 @@ t_cluster() {
             --mca plm_rsh_agent "$agent" \
             --mca plm_rsh_no_tree_spawn 1 \
             --mca pml ob1 --mca btl self,vader,tcp \
-            --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
+            --mca btl_tcp_if_include "$net" --mca oob_tcp_if_include "$net" \
             --mca btl_vader_backing_directory "$mpishm" \
             --mca osc_sm_backing_directory "$mpishm" \
             --mca osc_rdma_backing_directory "$mpishm" \
@@ -356,15 +450,19 @@ t_cluster() {
         # hydra: one pmi_proxy per fake node, started by fake-rsh; node
         #   locality (hence MPI_COMM_TYPE_SHARED) comes from hydra;
         # -iface lo: proxies call back to 127.0.0.1, not to this host's
-        #   name (which need not resolve).
+        #   name (which need not resolve); with T_NET_RATE, the bridge.
         # MPICH here is ch4:ucx: UCX identifies a machine by boot id, not
         # host name, so ranks on different fake nodes still talk through
         # UCX shared memory (sysv/posix/cma), not TCP. UCX_TLS=self,tcp
         # would force TCP but then jobs with 2+ ranks per node hang in
         # MPI_Finalize (UCX 1.13), so it is left alone.
+        # With T_NET_RATE, UCX is held to TCP on the nodes' links (it
+        # would otherwise reach across them through shared memory).
+        local ucx=()
+        [ -n "$T_NET_NS" ] && ucx=(-genv UCX_TLS tcp -genv UCX_NET_DEVICES eth0)
         set -- mpiexec.mpich -launcher ssh -launcher-exec "$agent" \
-            -iface lo -hosts "$hosts" -n "$np" \
-            -genv UCX_POSIX_DIR "$mpishm" \
+            -iface "$iface" -hosts "$hosts" -n "$np" \
+            -genv UCX_POSIX_DIR "$mpishm" "${ucx[@]}" \
             "${extra[@]}" "$@"
         ;;
     *)

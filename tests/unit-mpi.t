@@ -1,12 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The MPI unit tests (tests/unit/t-node, t-agree, t-bcast, t-stream) on the
-# fake cluster.  Each program runs as one MPI job; world rank 0 prints its
-# TAP, whose test points are passed through here, each named after the
-# program and the cluster's shape, then one more point for the job itself:
-# its plan complete and its exit status 0.  The watchdog's time limit and
-# signals end the job: those runs are checked here by their exit status,
-# stderr and the files that their cleanups leave.
+# The MPI unit tests (tests/unit/t-node, t-agree, t-bcast, t-stream,
+# t-watchdog) on the fake cluster.  Each program runs as one MPI job; world
+# rank 0 prints its TAP, whose test points are passed through here, each
+# named after the program and the cluster's shape, then one more point for
+# the job itself: its plan complete and its exit status 0.  The watchdog's
+# time limit and signals end the job: those runs are checked here by their
+# exit status, stderr and the files that their cleanups leave.
 . "${srcdir:-.}/tests/lib.sh"
 t_need_cluster
 unit=${T_BUILDDIR:-.}/tests/unit
@@ -69,8 +69,11 @@ unit 5 2 t-bcast
 # --- stream: pack, broadcast, unpack; every copy is the tree ---------------
 unit 3 2 t-stream
 
+# --- watchdog: set up, time limits, phases, waits, cleanups --------------
+unit 3 2 t-watchdog
+
 # --- watchdog: a node that never arrives, a signal -------------------------
-# t-agree MODE DIR ends the job; each job is bounded (a watchdog that never
+# t-watchdog MODE DIR ends the job; each job is bounded (a watchdog that never
 # fires fails here rather than hangs), and DIR gets cleanup-RANK from every
 # cleanup that ran (only the root's is certain: it runs before MPI_Abort).
 marks=$T_TMP/marks
@@ -78,7 +81,7 @@ mkdir -p "$marks"
 wd() {
     rm -f "$marks"/*
     rc=0
-    T_TIMEOUT=60 t_cluster 3 2 "$unit/t-agree" "$1" "$marks" \
+    T_TIMEOUT=60 t_cluster 3 2 "$unit/t-watchdog" "$1" "$marks" \
         >"$T_TMP/wd.out" 2>"$T_TMP/wd.err" || rc=$?
     err=$(cat "$T_TMP/wd.err")
 }

@@ -85,6 +85,7 @@ static int clean_all_users(const struct stg_node *n, const struct stg_target *tg
      * refused) must not spare the users after it: each is tried, and the
      * first error is the run's. */
     int rc = STG_OK;
+    char first[STG_MSG_MAX] = "";
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         uid_t uid;
@@ -109,10 +110,15 @@ static int clean_all_users(const struct stg_node *n, const struct stg_target *tg
         int r = stg_cache_open_as(&c, tg->dest, uid);
         if (r == STG_OK)
             r = clean_dir(n, tg, &c, who, rows);
-        if (r != STG_OK && rc != STG_OK) {
-            char why[STG_MSG_MAX];      /* the first error is kept; say this one */
-            stg_err_get(why, sizeof why);
-            stg_log_warn("%s: %s", de->d_name, why);
+        if (r != STG_OK) {
+            /* the first user's error is the run's (recorded again below);
+             * each later one is said here */
+            char why[STG_MSG_MAX];
+            stg_err_take(why, sizeof why);
+            if (rc != STG_OK)
+                stg_log_warn("%s: %s", de->d_name, why);
+            else
+                snprintf(first, sizeof first, "%s", why);
         }
         rc = rc ? rc : r;
         stg_cache_close(&c);
@@ -120,6 +126,10 @@ static int clean_all_users(const struct stg_node *n, const struct stg_target *tg
         setfsgid(0);
     }
     closedir(d);
+    if (first[0]) {
+        stg_err_take(NULL, 0);
+        stg_err_set(rc, "%s", first);
+    }
     return rc;
 }
 

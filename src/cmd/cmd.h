@@ -12,8 +12,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bcast.h"
 #include "env.h"
 #include "node.h"
+#include "python.h"
 #include "util.h"
 #include "watchdog.h"
 
@@ -31,6 +33,7 @@ struct stg_opts {
     char *stats;            /* absolute, or NULL */
     uint64_t chunk_size;
     int depth;
+    enum stg_bcast_algo algo;   /* --broadcast */
     int unpack_threads;     /* threads that write a node's copy; 0: auto */
     uint64_t headroom;      /* memory kept free beside the copy */
     bool headroom_set;
@@ -106,6 +109,8 @@ int stg_cmd_per_node(const struct stg_opts *o, struct stg_node *n, struct stg_wa
 int stg_row_split(char *row, char **f, int max);
 
 #define STG_IMPORTS_MAX 12     /* scan, check: --import given at most this often */
+/* check hands its script the copy, the sources and every import */
+_Static_assert(STG_IMPORTS_MAX + 2 <= STG_PYTHON_ARGS_MAX, "check's arguments must fit");
 #define STG_DEFAULT_CHUNK ((uint64_t)1 << 20)   /* see stage-py-performance(7) */
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */

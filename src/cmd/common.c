@@ -28,7 +28,7 @@
 #include "output.h"
 
 int stg_cmd_on_root(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w,
-                    const char *phase, stg_root_work work, bool output)
+                    const char *phase, stg_root_work work, bool to_file_ok)
 {
     char msg[STG_MSG_MAX] = "";
     char *text = NULL;
@@ -37,7 +37,7 @@ int stg_cmd_on_root(const struct stg_opts *o, struct stg_node *n, struct stg_wat
      * manifest gets no group or other write bits whatever the umask: a job
      * would refuse it. */
     struct stg_output out;
-    bool to_file = output && o->output, opened = false;
+    bool to_file = to_file_ok && o->output, opened = false;
     mode_t um = umask(0);
     umask(um);
     int rc = STG_OK;

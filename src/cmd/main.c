@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bcast.h"
 #include "bundle.h"
 #include "chunk.h"
 #include "conf.h"
@@ -68,6 +69,9 @@ static const char usage_text[] =
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 1M; 4K to 1G)\n"
     "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
+    "      --broadcast ALGO    two-tree (default: full link speed at any node\n"
+    "                          count) or binary (one tree, half the speed where\n"
+    "                          links are the limit; for comparison)\n"
     "      --unpack-threads N|auto\n"
     "                          threads that write each node's copy, 1 to 64\n"
     "                          (default auto: one fewer than the CPUs the\n"
@@ -190,7 +194,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
            OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK, OPT_PYTHON, OPT_IMPORT,
-           OPT_NAME, OPT_UNPACK_THREADS, OPT_ALL_USERS };
+           OPT_NAME, OPT_UNPACK_THREADS, OPT_ALL_USERS, OPT_BROADCAST };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -198,6 +202,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"output", required_argument, NULL, 'o'},
         {"chunk-size", required_argument, NULL, OPT_CHUNK},
         {"pipeline-depth", required_argument, NULL, OPT_DEPTH},
+        {"broadcast", required_argument, NULL, OPT_BROADCAST},
         {"unpack-threads", required_argument, NULL, OPT_UNPACK_THREADS},
         {"stats", required_argument, NULL, OPT_STATS},
         {"headroom", required_argument, NULL, OPT_HEADROOM},
@@ -349,6 +354,10 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             break;
         case OPT_DEPTH:
             small_number("--pipeline-depth", optarg, &o->depth, NULL);
+            break;
+        case OPT_BROADCAST:
+            if (stg_bcast_algo_parse(optarg, &o->algo) < 0)
+                bad("--broadcast '%s': use two-tree or binary", optarg);
             break;
         case OPT_UNPACK_THREADS:
             small_number("--unpack-threads", optarg, &o->unpack_threads, "auto");

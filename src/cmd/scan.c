@@ -62,7 +62,7 @@ static int scan_root(const struct stg_opts *o, struct stg_watchdog *watch, char 
     (void)watch;
     const char *args[STG_IMPORTS_MAX + 3];
     size_t k = 0;
-    for (size_t i = 0; i < o->imports.n && k < STG_IMPORTS_MAX + 2; i++)
+    for (size_t i = 0; i < o->imports.n && k < STG_IMPORTS_MAX; i++)
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;

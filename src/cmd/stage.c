@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "agree.h"
+#include "bcast.h"
 #include "bundle.h"
 #include "conf.h"
 #include "cache.h"
@@ -81,6 +82,7 @@ struct plan {
     char key[24];
     uint64_t chunk_size;
     int depth;
+    int algo;               /* enum stg_bcast_algo */
     int unpack_threads;
     uint64_t bytes, files;  /* what the copy holds */
     uint64_t headroom;
@@ -272,6 +274,8 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
     stg_buf_printf(&f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
     stg_buf_printf(&f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
             (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
+    stg_buf_printf(&f, "  \"tree\": \"%s\",\n", o->algo == STG_BCAST_BINARY ? "binary"
+                                                                              : "two-tree");
     stg_buf_printf(&f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
             (unsigned long long)o->chunk_size, o->depth,
             o->unpack_threads ? o->unpack_threads : stg_unpack_threads_auto());
@@ -300,11 +304,17 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
             rel(b->t_bcast0, t->start), rel(b->t_bcast1, t->start),
             rel(b->t_unpack0, t->start), rel(b->t_unpack1, t->start));
     w->have_stats = false;
+    /* The run's own error (if any) is set aside meanwhile: a failure to
+     * write the figures is a warning, and must say why it is one. */
+    char run_msg[STG_MSG_MAX];
+    int run_status = stg_err_take(run_msg, sizeof run_msg);
     if (stg_output_put(&w->stats, f.s, f.n) != STG_OK) {
         char why[STG_MSG_MAX];  /* the run stands: the figures are lost */
         stg_err_take(why, sizeof why);
         stg_log_warn("%s", why);
     }
+    if (run_status != STG_OK)
+        stg_err_set(run_status, "%s", run_msg);
     free(f.s);
 }
 
@@ -613,6 +623,52 @@ static void merge(struct stg_stream_result *t, const struct stg_stream_result *r
  * skip sets failures aside.  r->waits: this node will wait for another
  * run's copy.  Updates r->rc.
  */
+/* The stream's ranks (scomm, a part of the leaders) as leader ranks. */
+static int *stream_members(MPI_Comm scomm, MPI_Comm leaders, int *size)
+{
+    MPI_Comm_size(scomm, size);
+    MPI_Group gs, gl;
+    MPI_Comm_group(scomm, &gs);
+    MPI_Comm_group(leaders, &gl);
+    int *in = stg_xcalloc((size_t)*size, sizeof *in);
+    int *out = stg_xcalloc((size_t)*size, sizeof *out);
+    for (int i = 0; i < *size; i++)
+        in[i] = i;
+    MPI_Group_translate_ranks(gs, *size, in, gl, out);
+    free(in);
+    MPI_Group_free(&gs);
+    MPI_Group_free(&gl);
+    return out;
+}
+
+/* The root: each leader's parent in the stream's tree (of the even chunks),
+ * by leader rank; -1 for the root and for leaders outside the stream
+ * (watchdog.h). */
+static int *stream_tree(enum stg_bcast_algo algo, const int *members, int size, int nnodes)
+{
+    int *parent = stg_xmalloc((size_t)nnodes * sizeof *parent);
+    for (int i = 0; i < nnodes; i++)
+        parent[i] = -1;
+    for (int j = 1; j < size; j++) {
+        int up, child[2];
+        stg_bcast_tree(algo, size, j, 0, &up, child);
+        parent[members[j]] = members[up];
+    }
+    return parent;
+}
+
+/* bcast.h's held: the child (a rank of the stream) holds this node's
+ * stream back; the watchdog tells the root, by leader rank. */
+struct held_ctx {
+    struct stg_watchdog *w;
+    const int *members;
+};
+static void held(void *arg, int child)
+{
+    const struct held_ctx *h = arg;
+    stg_watchdog_held_by(h->w, h->members[child]);
+}
+
 static void stream_round(struct run *r)
 {
     struct stg_node *n = r->n;
@@ -659,7 +715,7 @@ static void stream_round(struct run *r)
     if (cold && fchdir(cache->fd) < 0)
         r->rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
     struct stg_stream_args ba = {
-        .watch = r->w, .is_root = n->is_root, .comm = scomm, .votes = svotes, .members = sum[0],
+        .watch = r->w, .algo = (enum stg_bcast_algo)p->algo, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
         .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
         .scan = r->walk, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
@@ -671,7 +727,18 @@ static void stream_round(struct run *r)
     };
     struct stg_stream_result br;
     memset(&br, 0, sizeof br);
+    int nmembers;
+    int *members = stream_members(scomm, n->leaders, &nmembers);
+    int *tree = n->is_root ? stream_tree((enum stg_bcast_algo)p->algo, members, nmembers,
+                                         n->nnodes) : NULL;
+    struct held_ctx hc = {r->w, members};
+    ba.held = held;
+    ba.held_arg = &hc;
+    stg_watchdog_set_tree(r->w, tree);
     int brc = stg_stream_run(&ba, &br);
+    stg_watchdog_set_tree(r->w, NULL);
+    free(tree);
+    free(members);
     r->rc = r->rc ? r->rc : brc;
     merge(&t->br, &br);
     free(final);
@@ -721,6 +788,7 @@ static int plan(struct run *r)
             r->rc = plan_root(r);
         r->p.chunk_size = o->chunk_size;
         r->p.depth = o->depth;
+        r->p.algo = (int)o->algo;
         r->p.unpack_threads = o->unpack_threads;
         r->p.skip_failed = o->skip_failed;
     }

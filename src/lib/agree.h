@@ -19,7 +19,9 @@
  * failing rank that recorded an error of its own (else of the lowest
  * failing rank), and OUT msg (on every rank) gets that rank's message
  * prefixed with its node name (usage errors, the same everywhere, go
- * without).  On the world it ends the watchdog's phase.
+ * without).  On the world it ends the watchdog's phase: each rank first
+ * waits for the other ranks of its node, so that a leader notes its node's
+ * end of the phase to the root (watchdog.h) only once they all reached it.
  */
 int stg_agree(struct stg_watchdog *w, MPI_Comm comm, int status, char msg[STG_MSG_MAX]);
 

@@ -1,19 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bcast: pipelined chunk broadcast down a binary tree (see bcast.h for the
+ * bcast: pipelined chunk broadcast down two trees (see bcast.h for the
  * protocol; stream.c feeds it and drains it).
  *
- * The tree, over the stream communicator's ranks with the root at 0: rank
- * r receives every chunk from (r - 1) / 2 and forwards it to 2r + 1 and
- * 2r + 2.  With several chunks in flight, a node forwards chunk i while it
- * receives chunk i + 1, so for k chunks of C bytes on N nodes the stream
- * takes about (k + log2 N) * 2C / B on links of bandwidth B: 2M / B for a
- * stream of M bytes, whatever N, which is within a factor of two of the
- * least any broadcast needs (M / B), and log2 N chunk times of latency.
- * MPI_Ibcast would leave the choice to the library, and Open MPI 4.1's
- * picks a binomial tree above 4 ranks, where the root sends every chunk
- * log2 N times: at 1 000 nodes, 10 M / B.
+ * The two trees (Sanders, Speck and Traff, "Two-tree algorithms for full
+ * bandwidth broadcast, reduction and scan", 2009; NCCL's double binary
+ * trees): the sender, rank 0 of the stream communicator, sends the even
+ * chunks to the root of one binary tree of the receivers and the odd ones
+ * to the root of another, built so that a receiver that is interior in
+ * one is a leaf in the other.  Every rank then sends at most as much as it
+ * receives, so for a stream of M bytes on links of bandwidth B the stream
+ * takes about M / B whatever the node count N, the least any broadcast
+ * needs, after a fill of about 2 log2 N chunk times.
  *
+ * The binary tree (STG_BCAST_BINARY), kept to measure against: rank r
+ * receives every chunk from (r - 1) / 2 and forwards it to 2r + 1 and
+ * 2r + 2; an inner node sends every chunk twice, so where the links are
+ * the limit the stream takes 2M / B.  MPI_Ibcast would leave the choice
+ * to the library, and Open MPI 4.1's picks a binomial tree above 4 ranks,
+ * where the root sends every chunk log2 N times: at 1 000 nodes, 10 M / B.
+ *
+ * Chunks are processed in stream order on every rank (the digest, the
+ * votes and the unpacking need it), whichever tree they come down.
  * Non-blocking calls only progress inside MPI calls, so the loops below
  * test the oldest requests often and sleep only briefly.
  */
@@ -35,23 +43,122 @@
 /* The chunks' tag on the stream communicator, which carries nothing else. */
 #define TAG_CHUNK 1
 
-/* This rank's place in the tree. */
+/* A chunk still being sent on to a child after this many seconds: that
+ * child (its node or its link) holds the stream back, and a->held says so. */
+#define HELD_AFTER 1.0
+
+/* This rank's place in the trees: chunk seq goes down tree seq % 2 (the
+ * binary tree: the same tree twice). */
 struct tree {
-    int parent;             /* MPI_PROC_NULL at the root */
-    int child[2];
-    int nchild;
+    int parent[2];          /* MPI_PROC_NULL at the root */
+    int child[2][2];
+    int nchild[2];
 };
 
-static void tree_of(MPI_Comm comm, struct tree *t)
+/* The binary tree of NCCL's double binary tree (trees.cc, ncclGetBtree)
+ * over n ranks 0..n-1: rank 0 is its root, with one child; interior ranks
+ * are even, leaves odd.  OUT up, d0, d1: parent and children, -1: none. */
+static void btree(int n, int r, int *up, int *d0, int *d1)
+{
+    int bit;
+    for (bit = 1; bit < n; bit <<= 1)
+        if (bit & r)
+            break;
+    if (r == 0) {
+        *up = *d0 = -1;
+        *d1 = n > 1 ? bit >> 1 : -1;
+        return;
+    }
+    int u = (r ^ bit) | (bit << 1);
+    *up = u >= n ? r ^ bit : u;
+    int low = bit >> 1;
+    *d0 = low ? r - low : -1;
+    int c = low ? r + low : -1;
+    while (c >= n) {
+        low >>= 1;
+        c = low ? r + low : -1;
+    }
+    *d1 = c;
+}
+
+/* The receivers' two trees (ranks 1..size-1 as 0..n-1): tree 0 is btree(),
+ * tree 1 the same mirrored (n even) or shifted by one (n odd), so that a
+ * receiver interior in one is a leaf in the other, and forwards each chunk
+ * of the stream at most once.  The sender (rank 0) is the parent of both
+ * roots.  OUT parent, children (ranks of comm; -1: none). */
+static void two_tree(int size, int rank, int k, int *parent, int child[2])
+{
+    int n = size - 1, i = rank - 1, up, d0, d1;
+    if (k == 0 || n == 1) {
+        btree(n, i, &up, &d0, &d1);
+    } else if (n % 2 == 1) {
+        btree(n, (i - 1 + n) % n, &up, &d0, &d1);
+        up = up < 0 ? -1 : (up + 1) % n;
+        d0 = d0 < 0 ? -1 : (d0 + 1) % n;
+        d1 = d1 < 0 ? -1 : (d1 + 1) % n;
+    } else {
+        btree(n, n - 1 - i, &up, &d0, &d1);
+        up = up < 0 ? -1 : n - 1 - up;
+        d0 = d0 < 0 ? -1 : n - 1 - d0;
+        d1 = d1 < 0 ? -1 : n - 1 - d1;
+    }
+    *parent = up < 0 ? 0 : up + 1;
+    child[0] = d0 < 0 ? -1 : d0 + 1;
+    child[1] = d1 < 0 ? -1 : d1 + 1;
+}
+
+/* The receiver at the root of tree k (a rank of comm). */
+static int two_tree_root(int size, int k)
+{
+    int n = size - 1;
+    return k == 0 || n == 1 ? 1 : n % 2 == 1 ? 2 : n;
+}
+
+void stg_bcast_tree(enum stg_bcast_algo algo, int size, int rank, int k, int *parent,
+                    int child[2])
+{
+    child[0] = child[1] = -1;
+    *parent = -1;
+    if (rank < 0 || rank >= size)
+        return;
+    if (algo == STG_BCAST_BINARY) {
+        *parent = rank ? (rank - 1) / 2 : -1;
+        for (int j = 0; j < 2; j++)
+            if (2 * rank + 1 + j < size)
+                child[j] = 2 * rank + 1 + j;
+    } else if (rank == 0) {
+        if (size > 1)
+            child[0] = two_tree_root(size, k);
+    } else {
+        two_tree(size, rank, k, parent, child);
+    }
+}
+
+int stg_bcast_algo_parse(const char *s, enum stg_bcast_algo *algo)
+{
+    if (strcmp(s, "two-tree") == 0)
+        *algo = STG_BCAST_TWO_TREE;
+    else if (strcmp(s, "binary") == 0)
+        *algo = STG_BCAST_BINARY;
+    else
+        return -1;
+    return 0;
+}
+
+static void tree_of(MPI_Comm comm, enum stg_bcast_algo algo, struct tree *t)
 {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    t->parent = rank ? (rank - 1) / 2 : MPI_PROC_NULL;
-    t->nchild = 0;
-    for (int k = 1; k <= 2; k++)
-        if (2 * rank + k < size)
-            t->child[t->nchild++] = 2 * rank + k;
+    for (int k = 0; k < 2; k++) {
+        int parent, child[2];
+        stg_bcast_tree(algo, size, rank, k, &parent, child);
+        t->parent[k] = parent < 0 ? MPI_PROC_NULL : parent;
+        t->nchild[k] = 0;
+        for (int j = 0; j < 2; j++)
+            if (child[j] >= 0)
+                t->child[k][t->nchild[k]++] = child[j];
+    }
 }
 
 /* A chunk in flight: received (req[0], leaders) and forwarded to the
@@ -60,6 +167,8 @@ struct slot {
     struct stg_chunk *c;
     MPI_Request req[3];
     bool forwarding;        /* received and checked; the sends are posted */
+    double since;           /* when the sends were posted */
+    bool told;              /* a->held was told who holds this chunk back */
 };
 
 /* A FIFO of chunks in flight, in stream order. */
@@ -86,9 +195,34 @@ static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c)
 static void forward(const struct stg_bcast_args *a, const struct tree *t, struct slot *s)
 {
     int count = (int)(STG_CHUNK_HDR_SIZE + stg_chunk_hdr(s->c)->len);
-    for (int i = 0; i < t->nchild; i++)
-        MPI_Isend(s->c->buf, count, MPI_BYTE, t->child[i], TAG_CHUNK, a->comm, &s->req[1 + i]);
+    int k = (int)(stg_chunk_hdr(s->c)->seq % 2);
+    for (int i = 0; i < t->nchild[k]; i++)
+        MPI_Isend(s->c->buf, count, MPI_BYTE, t->child[k][i], TAG_CHUNK, a->comm,
+                  &s->req[1 + i]);
     s->forwarding = true;
+    s->since = stg_now();
+    s->told = false;
+}
+
+/* The oldest chunk still being sent on after HELD_AFTER: the child that
+ * has not taken it holds the stream back.  Said once per chunk. */
+static void check_held(const struct stg_bcast_args *a, struct inflight *f, const struct tree *t)
+{
+    if (!a->held || f->n == 0)
+        return;
+    struct slot *s = inflight_at(f, 0);
+    if (!s->forwarding || s->told || stg_now() - s->since < HELD_AFTER)
+        return;
+    int k = (int)(stg_chunk_hdr(s->c)->seq % 2);
+    for (int i = 0; i < t->nchild[k]; i++) {
+        int done = 0;
+        MPI_Test(&s->req[1 + i], &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            s->told = true;
+            a->held(a->held_arg, t->child[k][i]);
+            return;
+        }
+    }
 }
 
 /* The oldest chunk, once forwarded to every child; else NULL. */
@@ -203,7 +337,7 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
     struct stg_chunk_pool *pool = a->pool;
     struct stg_chunkq *outq = a->in;
     struct tree t;
-    tree_of(a->comm, &t);
+    tree_of(a->comm, a->algo, &t);
     struct inflight f = {.cap = a->depth};
     f.s = stg_xcalloc((size_t)f.cap, sizeof *f.s);
     struct votes v;
@@ -268,6 +402,7 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
             stg_chunkq_push(a->out ? a->out : &pool->free, c);
             progressed = true;
         }
+        check_held(a, &f, &t);
         if (!progressed && (f.n > 0 || nready > 0))
             nap(a->watch, 20);
     }
@@ -341,7 +476,7 @@ static void arrived(struct follow *st, struct slot *s)
 static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r)
 {
     struct follow st = {.a = a, .r = r, .h = stg_hash_new(), .post_upto = 1, .rc = STG_OK};
-    tree_of(a->comm, &st.t);
+    tree_of(a->comm, a->algo, &st.t);
     struct inflight f = {.cap = a->depth};
     f.s = stg_xcalloc((size_t)f.cap, sizeof *f.s);
     struct votes v;
@@ -360,7 +495,8 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
         while (!st.ended && posted < upto && f.n < f.cap &&
                (c = stg_chunkq_trypop(&a->pool->free, 0)) != NULL) {
             struct slot *s = inflight_push(&f, c);
-            MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE, st.t.parent,
+            MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE,
+                      st.t.parent[posted % 2],
                       TAG_CHUNK, a->comm, &s->req[0]);
             posted++;
             progressed = true;
@@ -383,6 +519,7 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
             stg_chunkq_push(a->out ? a->out : &a->pool->free, c);
             progressed = true;
         }
+        check_held(a, &f, &st.t);
         if (!progressed)
             nap(a->watch, 20);
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bcast: chunks from the root to every node leader, down a binary tree of
- * the leaders, several chunks in flight.  What the chunks hold and where
+ * bcast: chunks from the root to every node leader, down two trees of the
+ * leaders (or one binary tree), several chunks in flight.  What the chunks hold and where
  * they go is stream.h's: the root's come from a queue that the pack thread
  * fills, and every rank hands each chunk on to a queue that the unpack
  * thread drains.  Only the caller (the MPI thread) makes MPI calls.
@@ -33,8 +33,15 @@
 #include "hash.h"
 #include "watchdog.h"
 
+/* The shape of the broadcast (see bcast.c). */
+enum stg_bcast_algo {
+    STG_BCAST_TWO_TREE = 0, /* full bandwidth, logarithmic fill: the default */
+    STG_BCAST_BINARY        /* one binary tree: half the bandwidth */
+};
+
 struct stg_bcast_args {
     struct stg_watchdog *watch; /* checked wherever the stream waits */
+    enum stg_bcast_algo algo;
     MPI_Comm comm;          /* the root (rank 0) and the cold leaders: the chunks */
     MPI_Comm votes;         /* the same ranks, for the votes */
     int members;            /* the cold nodes in comm (not a warm root) */
@@ -53,6 +60,11 @@ struct stg_bcast_args {
      * chunk alone, which its drain sees too. */
     void (*stop)(void *);
     void *stop_arg;
+    /* A chunk has waited more than a second to go on to child (a rank of
+     * comm): that child, or its link, holds the stream back.  NULL: not
+     * asked. */
+    void (*held)(void *, int child);
+    void *held_arg;
 };
 
 struct stg_bcast_result {
@@ -62,6 +74,15 @@ struct stg_bcast_result {
     unsigned char digest[STG_DIGEST_LEN];
     double t0, t1;
 };
+
+/* The place of rank, among size ranks of comm (rank 0 sends), in tree k:
+ * chunk seq goes down tree seq % 2 (the binary tree is both).  OUT parent
+ * (-1 at rank 0) and child[] (-1: none). */
+void stg_bcast_tree(enum stg_bcast_algo algo, int size, int rank, int k, int *parent,
+                    int child[2]);
+
+/* "two-tree", "binary" -> OUT algo.  Returns 0 or -1. */
+int stg_bcast_algo_parse(const char *s, enum stg_bcast_algo *algo);
 
 /* Every rank of comm.  Returns this rank's status; errors are recorded
  * with stg_err_set(). */

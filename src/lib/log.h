@@ -45,8 +45,10 @@ void stg_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * with stg_err_set(), which names what failed (the file:line, the path,
  * the node); callers pass the status on, and the agreement at the end of
  * the phase (agree.h) carries the message of the lowest failing rank to
- * every rank.  Only pure predicates and parsers (bool, or -1 like the
- * system calls they wrap) have no message of their own.
+ * every rank.  A function that returns something else (a descriptor, a
+ * string) returns -1 or NULL on failure, having recorded its message just
+ * the same.  Only pure predicates and parsers (bool, or -1 like the system
+ * calls they wrap) have no message of their own.
  *
  * stg_err_set(): record an error of this rank without printing it: the
  * first one wins and later ones are dropped, since they are usually its

@@ -11,15 +11,21 @@
 #include <string.h>
 #include <unistd.h>
 
-void stg_node_name(char *buf, size_t len)
+bool stg_node_name(char *buf, size_t len)
 {
+    if (len == 0)
+        return false;
     const char *sn = getenv("SLURMD_NODENAME");
-    if (sn && *sn)
+    if (sn && *sn) {
         snprintf(buf, len, "%s", sn);
-    else if (len == 0 || gethostname(buf, len - 1) < 0)
-        snprintf(buf, len, "%s", "localhost");
-    else
-        buf[len - 1] = '\0';
+        return true;
+    }
+    if (gethostname(buf, len - 1) < 0) {
+        buf[0] = '\0';
+        return false;
+    }
+    buf[len - 1] = '\0';
+    return buf[0] != '\0';
 }
 
 void stg_node_init(struct stg_node *n)
@@ -44,7 +50,8 @@ void stg_node_init(struct stg_node *n)
     }
     /* Everyone learns the node count (for --stats and messages). */
     MPI_Bcast(&n->nnodes, 1, MPI_INT, 0, n->world);
-    stg_node_name(n->name, sizeof n->name);
+    if (!stg_node_name(n->name, sizeof n->name))
+        snprintf(n->name, sizeof n->name, "rank%d", n->rank);     /* unique all the same */
 }
 
 void stg_node_fini(struct stg_node *n)

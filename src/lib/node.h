@@ -21,7 +21,7 @@ struct stg_node {
     int leader_rank, nnodes;  /* leader_rank: -1 on other ranks */
     bool is_leader;
     bool is_root;           /* world rank 0, also leader rank 0 */
-    char name[256];         /* stg_node_name(): SLURMD_NODENAME, else the host name */
+    char name[256];         /* stg_node_name(), else "rank<world rank>" */
 };
 
 /* Collective over MPI_COMM_WORLD.  OUT n. */
@@ -29,7 +29,8 @@ void stg_node_init(struct stg_node *n);
 void stg_node_fini(struct stg_node *n);
 
 /* This machine's name as stage-py reports it, whether or not MPI runs:
- * SLURMD_NODENAME when set, else the host name.  OUT buf. */
-void stg_node_name(char *buf, size_t len);
+ * SLURMD_NODENAME when set, else the host name.  OUT buf.  Returns false
+ * (buf "") when there is neither. */
+bool stg_node_name(char *buf, size_t len);
 
 #endif

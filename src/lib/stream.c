@@ -44,7 +44,10 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
         rc = stg_unpack_start(&e.unpack, a->prefix, a->relocate_root, a->need,
                               a->unpack_threads, &unpackq, &pool.free);
     bool source_failed = false;
-    if (a->is_root) {
+    int rank;
+    MPI_Comm_rank(a->comm, &rank);
+    bool is_root = rank == 0;   /* the sender, as bcast.h has it */
+    if (is_root) {
         const struct stg_bundle *b = a->bundle;
         prc = b ? stg_pack_start_file(&e.pack, b->fd, b->path, b->archive_bytes, b->digest,
                                       &pool.free, &packq)
@@ -61,11 +64,12 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
     /* Without an unpacker (warm node, or it could not start) the chunks go
      * straight back to the pool: the broadcast is collective, so follow it. */
     struct stg_bcast_args ba = {
-        .watch = a->watch, .comm = a->comm, .votes = a->votes, .members = a->members,
+        .watch = a->watch, .algo = a->algo, .comm = a->comm, .votes = a->votes, .members = a->members,
         .chunk_size = a->chunk_size, .depth = a->depth, .vote_every = a->vote_every,
         .stop_on_failure = a->stop_on_failure, .corrupt_seq = a->corrupt_seq,
         .pool = &pool, .in = &packq, .source_failed = source_failed,
         .out = e.unpack ? &unpackq : NULL, .stop = stop_ends, .stop_arg = &e,
+        .held = a->held, .held_arg = a->held_arg,
     };
     struct stg_bcast_result br;
     int brc = stg_bcast_run(&ba, &br);
@@ -91,7 +95,7 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
     stg_chunk_pool_destroy(&pool);
     if (rc)
         return rc;
-    if (a->is_root && prc)
+    if (is_root && prc)
         brc = brc ? brc : prc;
     return brc ? brc : urc;
 }

@@ -28,8 +28,8 @@ struct stg_bundle;
 
 struct stg_stream_args {
     struct stg_watchdog *watch;
-    bool is_root;
-    MPI_Comm comm;          /* the root and the cold leaders: the chunks */
+    enum stg_bcast_algo algo;   /* the broadcast's shape (bcast.h) */
+    MPI_Comm comm;          /* the root (rank 0, the sender) and the cold leaders */
     MPI_Comm votes;         /* the same ranks, for the votes */
     int members;            /* the cold nodes in comm (not a warm root) */
     size_t chunk_size;      /* data bytes per message */
@@ -44,6 +44,8 @@ struct stg_stream_args {
     int vote_every;         /* chunks between votes */
     bool stop_on_failure;   /* abort mode: one failed node stops the stream */
     long corrupt_seq;       /* test hook: flip a byte of this chunk here; -1: never */
+    void (*held)(void *, int child);    /* see bcast.h; NULL: not asked */
+    void *held_arg;
 };
 
 struct stg_stream_result {

@@ -431,9 +431,11 @@ void stg_json_field(const char *json, const char *key, char *out, size_t len)
 {
     char pat[64];
     snprintf(pat, sizeof pat, "\"%s\": ", key);
-    const char *s = strstr(json, pat);
+    if (len == 0)
+        return;
     out[0] = '\0';
-    if (!s || len == 0)
+    const char *s = strstr(json, pat);
+    if (!s)
         return;
     s += strlen(pat);
     if (*s != '"') {

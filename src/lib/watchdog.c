@@ -24,9 +24,11 @@ static struct stg_watchdog *armed;
 /* Ranks other than the root wait this much longer, so that the root, which
  * knows which nodes are late, normally speaks first. */
 #define DEADLINE_GRACE 3.0
-/* The tag of the root's word to stop, on the notes communicator (phase
- * notes use the phase number). */
+/* The tags of the root's word to stop and of a leader's word of whom its
+ * stream waits for, on the notes communicator (phase notes use the phase
+ * number). */
 #define TAG_STOP 32000
+#define TAG_HELD 32001
 
 static void note_signal(int sig)
 {
@@ -64,6 +66,7 @@ void stg_watchdog_init(struct stg_watchdog *w, const struct stg_node *n)
     w->node = n;
     w->notes = MPI_COMM_NULL;
     w->stop_req = MPI_REQUEST_NULL;
+    w->held_req = MPI_REQUEST_NULL;
     w->start = stg_now();
     if (n->is_leader) {
         /* The root learns every node's name once, for timeout messages. */
@@ -75,6 +78,11 @@ void stg_watchdog_init(struct stg_watchdog *w, const struct stg_node *n)
         MPI_Gather(mine, 64, MPI_CHAR, w->names, 64, MPI_CHAR, 0, n->leaders);
         w->note_req = stg_xcalloc((size_t)n->nnodes, sizeof *w->note_req);
         w->note_buf = stg_xcalloc((size_t)n->nnodes, sizeof *w->note_buf);
+        if (n->is_root) {
+            w->held_by = stg_xmalloc((size_t)n->nnodes * sizeof *w->held_by);
+            for (int i = 0; i < n->nnodes; i++)
+                w->held_by[i] = -1;
+        }
     }
     if (n->is_leader && !n->is_root) {
         /* Posted now, tested where the leader waits: on a timeout the root
@@ -91,6 +99,9 @@ void stg_watchdog_fini(struct stg_watchdog *w)
         MPI_Cancel(&w->stop_req);
         MPI_Wait(&w->stop_req, MPI_STATUS_IGNORE);
     }
+    if (w->held_req != MPI_REQUEST_NULL)
+        MPI_Wait(&w->held_req, MPI_STATUS_IGNORE);     /* one int: sent eagerly */
+    free(w->held_by);
     free(w->names);
     free(w->note_req);
     free(w->note_buf);
@@ -105,14 +116,65 @@ void stg_watchdog_on_cleanup(struct stg_watchdog *w, void (*cleanup)(void *), vo
     armed = cleanup ? w : NULL;
 }
 
+void stg_watchdog_set_tree(struct stg_watchdog *w, const int *parent)
+{
+    w->tree = parent;
+}
+
 void stg_watchdog_set_timeout(struct stg_watchdog *w, double seconds)
 {
     w->deadline = seconds > 0 ? w->start + seconds : 0;
 }
 
+void stg_watchdog_held_by(struct stg_watchdog *w, int leader)
+{
+    if (!w)
+        return;
+    const struct stg_node *n = w->node;
+    if (leader < 0 || leader >= n->nnodes || !n->is_leader)
+        return;
+    if (n->is_root) {
+        if (w->held_by[0] != leader)
+            stg_log_info("the stream waits for %s", w->names[leader]);
+        w->held_by[0] = leader;
+        return;
+    }
+    if (w->held_req != MPI_REQUEST_NULL) {
+        int done = 0;
+        MPI_Test(&w->held_req, &done, MPI_STATUS_IGNORE);
+        if (!done)
+            return;     /* the last word is still on its way */
+    }
+    w->held_buf = leader;
+    MPI_Isend(&w->held_buf, 1, MPI_INT, 0, TAG_HELD, w->notes, &w->held_req);
+}
+
+/* The root: take the leaders' words of whom their streams wait for. */
+static void drain_held(struct stg_watchdog *w)
+{
+    for (;;) {
+        int flag = 0, v;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, TAG_HELD, w->notes, &flag, &st);
+        if (!flag)
+            return;
+        MPI_Recv(&v, 1, MPI_INT, st.MPI_SOURCE, TAG_HELD, w->notes, MPI_STATUS_IGNORE);
+        if (v < 0 || v >= w->node->nnodes || st.MPI_SOURCE <= 0)
+            continue;
+        if (w->held_by[st.MPI_SOURCE] != v)
+            stg_log_info("%s: the stream waits for %s", w->names[st.MPI_SOURCE], w->names[v]);
+        w->held_by[st.MPI_SOURCE] = v;
+    }
+}
+
 void stg_watchdog_phase(struct stg_watchdog *w, const char *name)
 {
     const struct stg_node *n = w->node;
+    if (n->is_root) {
+        drain_held(w);
+        for (int i = 0; i < n->nnodes; i++)
+            w->held_by[i] = -1;
+    }
     w->phase = name;
     w->phase_tag++;
     w->in_phase = true;
@@ -176,18 +238,48 @@ static void check_stop(struct stg_watchdog *w)
 static void timeout_root(struct stg_watchdog *w, const char *phase)
 {
     const struct stg_node *n = w->node;
-    char late[STG_MSG_MAX] = "";
-    size_t off = 0;
+    bool *behind = stg_xcalloc((size_t)n->nnodes, sizeof *behind);
     for (int i = 1; w->in_phase && i < n->nnodes; i++) {
         int done = 0;
         MPI_Test(&w->note_req[i], &done, MPI_STATUS_IGNORE);
-        if (!done) {
-            int len = snprintf(late + off, sizeof late - off, "%s%s", off ? ", " : "",
-                               w->names[i]);
-            if (len > 0 && (size_t)len < sizeof late - off)
-                off += (size_t)len;
-        }
+        behind[i] = !done;
     }
+    /* Name the nodes that are late of their own; those that wait for a
+     * late node above them in the tree are counted. */
+    char late[STG_MSG_MAX] = "";
+    size_t off = 0;
+    int below = 0;
+    for (int i = 1; i < n->nnodes; i++) {
+        if (!behind[i])
+            continue;
+        int up = w->tree ? w->tree[i] : -1;
+        if (up > 0 && behind[up]) {
+            below++;
+            continue;
+        }
+        int len = snprintf(late + off, sizeof late - off, "%s%s", off ? ", " : "", w->names[i]);
+        if (len > 0 && (size_t)len < sizeof late - off)
+            off += (size_t)len;
+    }
+    /* Where the words of whom each stream waits for lead: that node's
+     * link or the node itself holds the stream back, and the others wait
+     * behind it. */
+    drain_held(w);
+    int x = w->held_by[0];
+    for (int steps = 0; x > 0 && w->held_by[x] > 0 && steps < n->nnodes; steps++)
+        x = w->held_by[x];
+    if (x > 0 && behind[x]) {
+        int others = -1;
+        for (int i = 1; i < n->nnodes; i++)
+            others += behind[i];
+        snprintf(late, sizeof late, "%s, where the stream stalls", w->names[x]);
+        off = strlen(late);
+        below = others;
+    }
+    free(behind);
+    if (below && off < sizeof late)
+        snprintf(late + off, sizeof late - off, " (and %d other node%s, which %s for it)", below,
+                 below == 1 ? "" : "s", below == 1 ? "waits" : "wait");
     fprintf(stderr, "stage-py: timeout: %.0f s passed in phase '%s'; not finished: %s\n",
             w->deadline - w->start, phase, off ? late : n->name);
     fflush(stderr);
@@ -216,6 +308,8 @@ void stg_watchdog_check(struct stg_watchdog *w)
     check_signal(w);
     if (!w || w->fired)
         return;
+    if (w->held_by)
+        drain_held(w);
     check_stop(w);
     if (w->deadline <= 0)
         return;

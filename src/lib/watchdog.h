@@ -4,7 +4,8 @@
  *
  * --timeout: the run has a deadline.  At the start of every collective
  * phase the root posts one receive per other leader; each leader sends its
- * note when it reaches the phase's agreement (agree.h).  Past the deadline
+ * note once every rank of its node has reached the phase's agreement
+ * (agree.h).  Past the deadline
  * the root names the nodes whose notes are missing, tells every leader to
  * clean up and go, and aborts the job (STG_ETIMEOUT); other ranks wait a
  * little longer, so that the root, which knows who is late, speaks first.
@@ -43,9 +44,16 @@ struct stg_watchdog {
     void (*cleanup)(void *);
     void *cleanup_arg;
     bool fired;             /* the deadline passed: checked no more */
+    const int *tree;        /* root: the phase's tree, each leader's parent; NULL: none */
+    int *held_by;           /* root: whom each leader's stream waits for (-1: nobody) */
+    MPI_Request held_req;   /* leaders: the last word of that to the root */
+    int held_buf;
 };
 
-/* Collective over the world (of n).  Installs the signal handlers.  OUT w. */
+/* Collective over the leaders of n (every rank calls it; only leaders
+ * communicate).  Installs the signal handlers.  OUT w.  A watchdog is
+ * either made here or NULL (no checks but signals): a zeroed struct is
+ * not one (MPI_REQUEST_NULL need not be 0). */
 void stg_watchdog_init(struct stg_watchdog *w, const struct stg_node *n);
 void stg_watchdog_fini(struct stg_watchdog *w);
 
@@ -55,6 +63,18 @@ void stg_watchdog_set_timeout(struct stg_watchdog *w, double seconds);
 /* Start of a collective phase named name (for timeout messages).
  * Collective over the world; ended by stg_agree() on the world. */
 void stg_watchdog_phase(struct stg_watchdog *w, const char *name);
+
+/* The root, for the phase under way: the tree that data goes down, as
+ * each leader's parent leader (-1: none), kept (not copied) until set to
+ * NULL.  A node that waits only because a node above it is late is then
+ * counted, not named: the message names the node where the stream stalled. */
+void stg_watchdog_set_tree(struct stg_watchdog *w, const int *parent);
+
+/* This leader's stream waits for the leader `leader` (bcast.h's held):
+ * the root learns it, says it at -v, and on a timeout follows these words
+ * down to the node where the stream stalls (its link cut, its node hung),
+ * which is the one it names. */
+void stg_watchdog_held_by(struct stg_watchdog *w, int leader);
 
 /* What runs on a signal, a timeout or exit() before the run's end (NULL:
  * nothing).  Called again with NULL once the run no longer needs it. */

@@ -4,7 +4,9 @@
  * fake cluster).  Every rank checks; world rank 0 alone prints: a test
  * point passes when it holds on every rank, and a failure shows each
  * failing rank, its host and what it saw.  Every mt_* call is collective
- * over MPI_COMM_WORLD.
+ * over MPI_COMM_WORLD.  And the frame of such a test: its start and end
+ * (mt_start, mt_finish) and the agreement that ends a phase of it, as a
+ * command ends one (mt_agree).
  */
 #ifndef STG_MPITAP_H
 #define STG_MPITAP_H
@@ -17,7 +19,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agree.h"
+#include "log.h"
+#include "node.h"
 #include "tap.h"
+#include "watchdog.h"
 
 #define MT_DETAIL 512
 
@@ -93,6 +99,42 @@ __attribute__((format(printf, 3, 4))) TAP_UNUSED static bool mt_ok(bool cond, co
         mt_ok(c_, c_ ? NULL : mt_fmt("got '%s', want '%s'", g_ ? g_ : "(null)",          \
                                      w_ ? w_ : "(null)"), __VA_ARGS__);                  \
     } while (0)
+
+/* An MPI unit test's start: MPI (threads funneled, as stage-py asks), the
+ * test's TAP (mt_init), the topology, the watchdog (no time limit) and the
+ * log's node name.  OUT n, w. */
+TAP_UNUSED static void mt_start(int *argc, char ***argv, struct stg_node *n,
+                                struct stg_watchdog *w)
+{
+    int provided = 0;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    mt_init();
+    stg_node_init(n);
+    stg_watchdog_init(w, n);
+    stg_log_init(n->name, STG_NORMAL);
+}
+
+/* Its end, after mt_done(): the watchdog, the topology, MPI.  Returns
+ * rc. */
+TAP_UNUSED static int mt_finish(struct stg_node *n, struct stg_watchdog *w, int rc)
+{
+    stg_watchdog_fini(w);
+    stg_node_fini(n);
+    MPI_Finalize();
+    return rc;
+}
+
+/* The agreement after a phase of the test (named phase), on the world, as
+ * a command would: each rank brings rc, and the errors recorded meanwhile
+ * are set aside.  Returns the agreed status; OUT msg. */
+TAP_UNUSED static int mt_agree(struct stg_watchdog *w, const struct stg_node *n,
+                               const char *phase, int rc, char msg[STG_MSG_MAX])
+{
+    stg_watchdog_phase(w, phase);
+    rc = stg_agree(w, n->world, rc, msg);
+    stg_err_take(NULL, 0);
+    return rc;
+}
 
 /* A comment, from rank 0. */
 __attribute__((format(printf, 1, 2))) TAP_UNUSED static void mt_diag(const char *fmt, ...)

@@ -1,33 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * t-agree: the agreement that ends a phase, the collectives the commands
- * share, and the watchdog, on the fake cluster (tests/unit-mpi.t; 3 nodes
- * of 2 ranks).
- *
- *   t-agree                 stg_agree (which rank's status and message
- *                           win), stg_gather_text, stg_agree_shared_dir
- *   t-agree timeout-leader DIR   a node's leader never reaches the end of a
- *                           phase: with a 1 s time limit the job ends with
- *                           status 3 and the root names the phase and the
- *                           node (unit-mpi.t checks the status and stderr;
- *                           DIR gets a file from every cleanup that ran)
- *   t-agree timeout-rank DIR     the same with a rank that is not a leader
- *   t-agree signal DIR      the root gets SIGTERM while it waits: its
- *                           cleanup runs, it says so, the job ends
+ * t-agree: the agreement that ends a phase and the collectives the
+ * commands share, on the fake cluster (tests/unit-mpi.t; 3 nodes of 2
+ * ranks): stg_agree (which rank's status and message win),
+ * stg_gather_text, stg_agree_shared_dir.  The watchdog that they wait
+ * through is t-watchdog's.
  */
 #include "config.h"
 
 #include <fcntl.h>
 #include <mpi.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "agree.h"
+#include "fixture.h"
 #include "log.h"
 #include "mpitap.h"
 #include "node.h"
@@ -47,10 +37,7 @@ static int phase(int status, const char *own, char msg[STG_MSG_MAX])
     stg_err_take(NULL, 0);
     if (own)
         stg_err_set(status == STG_OK ? STG_EFAIL : status, "%s", own);
-    stg_watchdog_phase(&w, "test");
-    int rc = stg_agree(&w, n.world, status, msg);
-    stg_err_take(NULL, 0);
-    return rc;
+    return mt_agree(&w, &n, "test", status, msg);
 }
 
 /* The agreed status and message on every rank. */
@@ -201,29 +188,11 @@ static void test_gather(void)
     free(all);
 }
 
-/* The entries of dir, "." and ".." aside; -1 if it cannot be read. */
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        k += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return k;
-}
-
 static void test_shared_dir(void)
 {
     char base[4096] = "";
-    if (n.is_root) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(base, sizeof base, "%s/t-agree-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(base))
-            base[0] = '\0';
-    }
+    if (n.is_root && !fx_tmpdir(base, sizeof base, "t-agree"))
+        base[0] = '\0';
     MPI_Bcast(base, sizeof base, MPI_CHAR, 0, MPI_COMM_WORLD);
     if (!base[0]) {
         mt_ok(false, NULL, "a temporary directory");
@@ -244,9 +213,9 @@ static void test_shared_dir(void)
     stg_err_take(err, sizeof err);
     mt_ok(rc == STG_OK, mt_fmt("status %d: %s", rc, err),
           "stg_agree_shared_dir: a directory every rank of a node sees: OK on every rank");
-    stg_watchdog_phase(&w, "shared");
-    int arc = stg_agree(&w, n.world, rc, msg);
-    mt_ok(arc == STG_OK && entries(shared) == 0, mt_fmt("%d entries left", entries(shared)),
+    int arc = mt_agree(&w, &n, "shared", rc, msg);
+    mt_ok(arc == STG_OK && fx_entries(shared, NULL) == 0,
+          mt_fmt("%d entries left", fx_entries(shared, NULL)),
           "... and the leaders' probe files are gone");
 
     /* Every rank its own directory: every rank but the leaders fails. */
@@ -262,9 +231,7 @@ static void test_shared_dir(void)
     for (int r = n.size - 1; r >= 0; r--)
         if (leader_of[r] < 0)
             first = r;
-    stg_watchdog_phase(&w, "shared");
-    arc = stg_agree(&w, n.world, rc, msg);
-    stg_err_take(NULL, 0);
+    arc = mt_agree(&w, &n, "shared", rc, msg);
     snprintf(want, sizeof want, "%s: rank %d does not see", first >= 0 ? names[first] : "",
              first);
     mt_ok(first < 0 ? arc == STG_OK : arc == STG_EFAIL && strncmp(msg, want, strlen(want)) == 0,
@@ -303,65 +270,9 @@ static void test_shared_dir(void)
     free(missing);
 }
 
-static const char *mark_dir;
-
-/* A cleanup: leaves DIR/cleanup-RANK. */
-static void mark(void *arg)
-{
-    (void)arg;
-    char *p = stg_xasprintf("%s/cleanup-%d", mark_dir, n.rank);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0)
-        close(fd);
-    free(p);
-}
-
-/* The watchdog modes: these end the job, never return. */
-static void stall(const char *mode, const char *dir)
-{
-    char msg[STG_MSG_MAX];
-    mark_dir = dir;
-    stg_watchdog_on_cleanup(&w, mark, NULL);
-    if (strcmp(mode, "signal") == 0) {
-        stg_watchdog_phase(&w, "signal-phase");
-        if (n.is_root) {
-            /* Noted by the handler, acted on where the root waits: for a
-             * word that never comes, so that the others wait for it. */
-            raise(SIGTERM);
-            int word;
-            MPI_Request req;
-            MPI_Irecv(&word, 1, MPI_INT, 1, 77, n.world, &req);
-            stg_wait(&w, &req);
-            fprintf(stderr, "t-agree: the root's wait ended after a signal\n");
-        } else {
-            stg_agree(&w, n.world, STG_OK, msg);
-            fprintf(stderr, "t-agree: rank %d: the agreement ended without the root\n", n.rank);
-        }
-        exit(99);
-    }
-    stg_watchdog_set_timeout(&w, 1);
-    stg_watchdog_phase(&w, "slow-phase");
-    bool late = n.leader_rank == n.nnodes - 1;    /* the last node's leader */
-    if (strcmp(mode, "timeout-rank") == 0)        /* or the last rank, not a leader */
-        late = !n.is_leader && n.rank == n.size - 1;
-    if (late)
-        for (;;)
-            sleep(1);           /* never arrives, never checks */
-    stg_agree(&w, n.world, STG_OK, msg);
-    fprintf(stderr, "t-agree: rank %d: the agreement ended without the late rank\n", n.rank);
-    exit(99);
-}
-
 int main(int argc, char **argv)
 {
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    stg_node_init(&n);
-    stg_watchdog_init(&w, &n);
-    stg_log_init(n.name, STG_NORMAL);
-    if (argc > 2)
-        stall(argv[1], argv[2]);
-    mt_init();
+    mt_start(&argc, &argv, &n, &w);
     names = stg_xcalloc((size_t)n.size, sizeof *names);
     leader_of = stg_xcalloc((size_t)n.size, sizeof *leader_of);
     MPI_Allgather(n.name, sizeof n.name, MPI_CHAR, names, sizeof *names, MPI_CHAR, n.world);
@@ -379,9 +290,5 @@ int main(int argc, char **argv)
     }
     free(names);
     free(leader_of);
-    int rc = n.size < 4 || n.nnodes < 2 ? 0 : mt_done();
-    stg_watchdog_fini(&w);
-    stg_node_fini(&n);
-    MPI_Finalize();
-    return rc;
+    return mt_finish(&n, &w, n.size < 4 || n.nnodes < 2 ? 0 : mt_done());
 }

@@ -46,6 +46,7 @@ struct plan {
     size_t chunk_size;
     int depth, vote_every, nchunks;
     bool empty_last;        /* the last chunk has no data */
+    enum stg_bcast_algo algo;   /* the two trees unless said */
 };
 
 static uint32_t len_of(const struct plan *p, int i)
@@ -243,7 +244,7 @@ static int bcast(MPI_Comm comm, const struct plan *p, const struct trouble *t, s
         feeding = true;
     }
     struct stg_bcast_args a = {
-        .watch = &w, .comm = comm, .votes = votes, .members = size,
+        .watch = &w, .algo = p->algo, .comm = comm, .votes = votes, .members = size,
         .chunk_size = p->chunk_size, .depth = p->depth, .vote_every = p->vote_every,
         .stop_on_failure = t->stop_on_failure,
         .corrupt_seq = t->corrupt_leader == rank ? t->corrupt_seq : -1,
@@ -275,18 +276,16 @@ static MPI_Comm stream_comm(void)
 /* The agreement after a run, on the world, as a command would. */
 static int agree(int rc, char msg[STG_MSG_MAX])
 {
-    stg_watchdog_phase(&w, "stream");
-    rc = stg_agree(&w, n.world, rc, msg);
-    stg_err_take(NULL, 0);
-    return rc;
+    return mt_agree(&w, &n, "stream", rc, msg);
 }
 
 static void test_plan(const struct plan *p)
 {
     char what[200];
-    snprintf(what, sizeof what, "%d leaders, %d chunks of %zu bytes%s, depth %d, a vote every %d",
-             n.nnodes, p->nchunks, p->chunk_size, p->empty_last ? " (the last empty)" : "",
-             p->depth, p->vote_every);
+    snprintf(what, sizeof what, "%s, %d leaders, %d chunks of %zu bytes%s, depth %d, a vote "
+             "every %d", p->algo == STG_BCAST_BINARY ? "binary tree" : "two trees", n.nnodes,
+             p->nchunks, p->chunk_size, p->empty_last ? " (the last empty)" : "", p->depth,
+             p->vote_every);
     MPI_Comm comm = stream_comm();
     struct run r;
     struct stg_bcast_result res;
@@ -321,7 +320,7 @@ static void test_alone(void)
 {
     MPI_Comm comm = MPI_COMM_NULL;
     MPI_Comm_split(n.world, n.is_root ? 0 : MPI_UNDEFINED, 0, &comm);
-    struct plan p = {4096, 2, 2, 10, false};
+    struct plan p = {4096, 2, 2, 10, false, STG_BCAST_TWO_TREE};
     struct run r;
     struct stg_bcast_result res;
     char err[STG_MSG_MAX];
@@ -340,7 +339,7 @@ static void test_alone(void)
 static void test_no_out(void)
 {
     MPI_Comm comm = stream_comm();
-    struct plan p = {4096, 2, 2, 30, false};
+    struct plan p = {4096, 2, 2, 30, false, STG_BCAST_TWO_TREE};
     struct trouble t = none;
     t.no_out_leader = n.nnodes - 1;
     struct run r;
@@ -366,7 +365,7 @@ static void test_no_out(void)
 static void test_fail_abort(void)
 {
     MPI_Comm comm = stream_comm();
-    struct plan p = {4096, 2, 2, 200, false};
+    struct plan p = {4096, 2, 2, 200, false, STG_BCAST_TWO_TREE};
     struct trouble t = none;
     t.fail_leader = n.nnodes - 1;
     struct run r;
@@ -411,7 +410,7 @@ static void test_fail_abort(void)
 static void test_fail_skip(void)
 {
     MPI_Comm comm = stream_comm();
-    struct plan p = {4096, 2, 2, 60, false};
+    struct plan p = {4096, 2, 2, 60, false, STG_BCAST_TWO_TREE};
     struct trouble t = none;
     t.stop_on_failure = false;
     t.fail_leader = n.nnodes - 1;
@@ -444,7 +443,7 @@ static void test_fail_skip(void)
 static void test_source_failed(void)
 {
     MPI_Comm comm = stream_comm();
-    struct plan p = {4096, 2, 2, 20, false};
+    struct plan p = {4096, 2, 2, 20, false, STG_BCAST_TWO_TREE};
     struct trouble t = none;
     t.source_failed = true;
     struct run r;
@@ -475,7 +474,7 @@ static void test_source_failed(void)
 static void test_corrupt(void)
 {
     MPI_Comm comm = stream_comm();
-    struct plan p = {4096, 2, 2, 100, false};
+    struct plan p = {4096, 2, 2, 100, false, STG_BCAST_TWO_TREE};
     struct trouble t = none;
     t.corrupt_leader = 1;
     t.corrupt_seq = 2;
@@ -500,14 +499,79 @@ static void test_corrupt(void)
         MPI_Comm_free(&comm);
 }
 
+/* The shapes, for every size up to 300 (pure: the same on every rank):
+ * each tree reaches every rank once, a child's parent lists it, and with
+ * two trees no rank sends more than it receives (children in both trees
+ * together at most 2, the sender's one per tree), within a fill of about
+ * 2 log2 N. */
+static void test_shapes(void)
+{
+    for (int a = 0; a < 2; a++) {
+        enum stg_bcast_algo algo = a ? STG_BCAST_BINARY : STG_BCAST_TWO_TREE;
+        char bad[200] = "";
+        for (int size = 1; size <= 300 && !bad[0]; size++) {
+            int log2n = 0;
+            while ((1 << log2n) < size)
+                log2n++;
+            for (int k = 0; k < 2 && !bad[0]; k++) {
+                int *seen = stg_xcalloc((size_t)size, sizeof *seen);
+                int *queue = stg_xcalloc((size_t)size, sizeof *queue);
+                int *level = stg_xcalloc((size_t)size, sizeof *level);
+                int head = 0, tail = 0, deepest = 0;
+                queue[tail++] = 0;
+                seen[0] = 1;
+                while (head < tail && !bad[0]) {
+                    int r = queue[head++], up, child[2];
+                    stg_bcast_tree(algo, size, r, k, &up, child);
+                    if (r == 0 && up != -1)
+                        snprintf(bad, sizeof bad, "size %d tree %d: the sender has a parent",
+                                 size, k);
+                    for (int j = 0; j < 2 && !bad[0]; j++) {
+                        int c = child[j], cup, cc[2];
+                        if (c < 0)
+                            continue;
+                        stg_bcast_tree(algo, size, c, k, &cup, cc);
+                        if (c >= size || seen[c] || cup != r)
+                            snprintf(bad, sizeof bad, "size %d tree %d: rank %d under %d (its "
+                                     "parent %d, seen %d)", size, k, c, r, cup,
+                                     c < size ? seen[c] : -1);
+                        else {
+                            seen[c] = 1;
+                            level[c] = level[r] + 1;
+                            deepest = level[c] > deepest ? level[c] : deepest;
+                            queue[tail++] = c;
+                        }
+                    }
+                }
+                if (!bad[0] && tail != size)
+                    snprintf(bad, sizeof bad, "size %d tree %d reaches %d ranks", size, k, tail);
+                if (!bad[0] && algo == STG_BCAST_TWO_TREE && deepest > 2 * log2n + 2)
+                    snprintf(bad, sizeof bad, "size %d tree %d: %d levels", size, k, deepest);
+                free(seen);
+                free(queue);
+                free(level);
+            }
+            for (int r = 0; r < size && !bad[0] && algo == STG_BCAST_TWO_TREE; r++) {
+                int sends = 0;
+                for (int k = 0; k < 2; k++) {
+                    int up, child[2];
+                    stg_bcast_tree(algo, size, r, k, &up, child);
+                    sends += (child[0] >= 0) + (child[1] >= 0);
+                }
+                if (sends > 2)
+                    snprintf(bad, sizeof bad, "size %d: rank %d sends %d times per two chunks",
+                             size, r, sends);
+            }
+        }
+        mt_ok(!bad[0], bad[0] ? bad : NULL, "%s: every shape from 1 to 300 ranks is a tree over "
+              "all of them%s", a ? "binary tree" : "two trees",
+              a ? "" : ", every rank sends at most what it receives, in at most 2 log2 N + 2 levels");
+    }
+}
+
 int main(int argc, char **argv)
 {
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    mt_init();
-    stg_node_init(&n);
-    stg_watchdog_init(&w, &n);
-    stg_log_init(n.name, STG_NORMAL);
+    mt_start(&argc, &argv, &n, &w);
     /* A hang ends the job with status 3 and a message, not at make's limit. */
     stg_watchdog_set_timeout(&w, 240);
     names = stg_xcalloc((size_t)n.size, sizeof *names);
@@ -520,14 +584,18 @@ int main(int argc, char **argv)
             printf("1..0 # SKIP needs 2 nodes\n");
     } else {
         static const struct plan plans[] = {
-            {4096, 1, 2, 1, false},     /* one chunk: LAST at once */
-            {4096, 1, 2, 9, false},
-            {4096, 2, 2, 40, true},
-            {10000, 3, 3, 25, false},
-            {65536, 4, 4, 30, false},
-            {4096, 8, 1, 64, false},
-            {4096, 2, 5, 33, true},
+            {4096, 1, 2, 1, false, STG_BCAST_TWO_TREE},     /* one chunk: LAST at once */
+            {4096, 1, 2, 9, false, STG_BCAST_TWO_TREE},
+            {4096, 2, 2, 40, true, STG_BCAST_TWO_TREE},
+            {10000, 3, 3, 25, false, STG_BCAST_TWO_TREE},
+            {65536, 4, 4, 30, false, STG_BCAST_TWO_TREE},
+            {4096, 8, 1, 64, false, STG_BCAST_TWO_TREE},
+            {4096, 2, 5, 33, true, STG_BCAST_TWO_TREE},
+            {4096, 1, 2, 9, false, STG_BCAST_BINARY},
+            {10000, 3, 3, 25, false, STG_BCAST_BINARY},
+            {4096, 2, 5, 33, true, STG_BCAST_BINARY},
         };
+        test_shapes();
         for (size_t i = 0; i < sizeof plans / sizeof *plans; i++)
             test_plan(&plans[i]);
         test_alone();
@@ -538,9 +606,5 @@ int main(int argc, char **argv)
         test_corrupt();
     }
     free(names);
-    int rc = n.nnodes < 2 ? 0 : mt_done();
-    stg_watchdog_fini(&w);
-    stg_node_fini(&n);
-    MPI_Finalize();
-    return rc;
+    return mt_finish(&n, &w, n.nnodes < 2 ? 0 : mt_done());
 }

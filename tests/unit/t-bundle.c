@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,40 +24,26 @@
 
 #include "bundle.h"
 #include "conf.h"
+#include "fixture.h"
 #include "hash.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
 #include "walk.h"
 
-#define TEST_USER "stagepy-test"
 #define FOOTER_LEN 16
 
-static char top[64];
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! t-bundle: opening a bundle hung\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0)
-        _exit(2);
-    _exit(1);
-}
+static char top[4096];
 
 static char *at(const char *rel)
 {
-    return stg_xasprintf("%s/%s", top, rel);
+    return fx_path(top, rel);
 }
 
 static void put(const char *rel, const void *data, size_t len, mode_t mode)
 {
     char *p = at(rel);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fwrite(data, 1, len, f);
-        fclose(f);
-    }
-    chmod(p, mode);
+    fx_write(p, data, len, mode);
     free(p);
 }
 
@@ -71,20 +56,8 @@ static void puts_at(const char *rel, const char *text)
 static unsigned char *slurp(const char *rel, size_t *len)
 {
     char *p = at(rel);
-    FILE *f = fopen(p, "r");
+    unsigned char *buf = (unsigned char *)fx_read(p, len);
     free(p);
-    *len = 0;
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16;
-    unsigned char *buf = stg_xmalloc(cap);
-    size_t n;
-    while ((n = fread(buf + *len, 1, cap - *len, f)) > 0) {
-        *len += n;
-        if (*len == cap)
-            buf = stg_xrealloc(buf, cap *= 2);
-    }
-    fclose(f);
     return buf;
 }
 
@@ -100,11 +73,8 @@ static uint64_t le(const unsigned char *b, int n)
 static int load(const char *name, struct stg_conf *c, struct stg_walk **s)
 {
     char *path = at(name);
-    *s = NULL;
-    int rc = stg_conf_load(c, path, STG_MANIFEST_SOURCES);
+    int rc = fx_load_walk(c, path, s);
     free(path);
-    if (rc == STG_OK)
-        rc = stg_walk_run(c->m, s);
     return rc;
 }
 
@@ -215,9 +185,8 @@ static char *archive_paths(const unsigned char *data, size_t len, int *nentries)
 
 int main(void)
 {
-    signal(SIGALRM, on_alarm);
-    snprintf(top, sizeof top, "/tmp/t-bundle-XXXXXX");
-    if (!mkdtemp(top))
+    fx_bail_on_alarm("Bail out! t-bundle: opening a bundle hung\n");
+    if (!fx_tmpdir(top, sizeof top, "t-bundle"))
         return 1;
     chmod(top, 0755);
     char *noconf = at("no-site.conf");
@@ -227,8 +196,7 @@ int main(void)
 
     char *dirs[] = {at("src"), at("src/pkg"), at("src/pkg/sub")};
     for (int i = 0; i < 3; i++) {
-        mkdir(dirs[i], 0755);
-        chmod(dirs[i], 0755);
+        fx_mkdir(dirs[i], 0755);
         free(dirs[i]);
     }
     puts_at("src/pkg/__init__.py", "");
@@ -242,12 +210,13 @@ int main(void)
         put("src/pkg/blob.bin", blob, big, 0644);
         free(blob);
     }
-    char *text = stg_xasprintf("[stage]\nname = tb\n[tree a]\nsource = %s/src\n", top);
-    puts_at("m.ini", text);
-    free(text);
-    text = stg_xasprintf("[stage]\nname = other\n[tree a]\nsource = %s/src\n", top);
-    puts_at("m2.ini", text);
-    free(text);
+    char *trees = stg_xasprintf("[tree a]\nsource = %s/src\n", top);
+    char *mpath = at("m.ini"), *m2path = at("m2.ini");
+    fx_manifest(mpath, "tb", trees);
+    fx_manifest(m2path, "other", trees);
+    free(mpath);
+    free(m2path);
+    free(trees);
 
     struct stg_conf c, c2;
     struct stg_walk *s = NULL, *s2 = NULL;
@@ -485,14 +454,14 @@ int main(void)
     free(want);
     ok(open_bundle("bundle.copy", NULL, err, sizeof err) == STG_OK, "... and with none: "
        "opened (%s)", err);
-    struct passwd *pw = root ? getpwnam(TEST_USER) : NULL;
+    struct passwd *pw = fx_user();
     if (pw) {
         rc = chown(copy, pw->pw_uid, pw->pw_gid);
         REFUSED("bundle.copy", "someone other than root and you could change", "as root, "
                 "another user's bundle");
         (void)rc;
     } else {
-        skip(root ? "no user " TEST_USER : "not root: cannot give a bundle to another "
+        skip(root ? "no user " FX_USER : "not root: cannot give a bundle to another "
              "user");
     }
     free(copy);

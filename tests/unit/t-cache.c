@@ -16,11 +16,12 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
 
-static char dest[64];
+static char dest[4096];
 
 /* A complete copy named copy, of bytes (recorded), made as a run does. */
 static int make_copy(struct stg_cache *c, const char *name, const char *key, uint64_t bytes)
@@ -45,8 +46,7 @@ static bool exists(const struct stg_cache *c, const char *name)
 
 int main(void)
 {
-    snprintf(dest, sizeof dest, "/tmp/t-cache-XXXXXX");
-    if (!mkdtemp(dest))
+    if (!fx_tmpdir(dest, sizeof dest, "t-cache"))
         return 1;
     chmod(dest, 01777);     /* like /dev/shm */
     struct stg_cache c;

@@ -10,7 +10,6 @@
 #include "config.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +18,9 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "fixture.h"
 #include "tap.h"
 #include "util.h"
-
-/* A queue that loses a wake-up must fail the test, not hang it. */
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! t-chunk: a queue operation hung\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0)
-        _exit(2);
-    _exit(1);
-}
 
 static void sleep_ms(long ms)
 {
@@ -138,7 +128,8 @@ static void *consumer(void *arg)
 
 int main(void)
 {
-    signal(SIGALRM, on_alarm);
+    /* A queue that loses a wake-up must fail the test, not hang it. */
+    fx_bail_on_alarm("Bail out! t-chunk: a queue operation hung\n");
     alarm(120);
 
     /* --- the header and the data --- */

@@ -18,29 +18,17 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
 
-#define TEST_USER "stagepy-test"
-
-static char top[64];
-static char site[128], mpath[128], src[128], stderr_path[128];
-static int saved_stderr = -1;
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-    chmod(path, mode);
-}
+static char top[4096];
+static char site[4200], mpath[4200], src[4200];
 
 static void write_site(const char *text)
 {
-    write_file(site, text, 0644);
+    fx_write_text(site, text, 0644);
     setenv("STAGE_PY_CONF", site, 1);
 }
 
@@ -49,55 +37,32 @@ static void write_manifest(const char *dest, mode_t mode)
 {
     char *text = stg_xasprintf("[stage]\nname = t\n%s%s%s[tree a]\nsource = %s\n",
                                dest ? "dest = " : "", dest ? dest : "", dest ? "\n" : "", src);
-    write_file(mpath, text, mode);
+    fx_write_text(mpath, text, mode);
     free(text);
 }
 
-/* Warnings go to stderr: keep them for a look. */
-static void stderr_to_file(void)
-{
-    fflush(stderr);
-    int fd = open(stderr_path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    saved_stderr = dup(STDERR_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-}
-
-static void stderr_back(char *text, size_t len)
-{
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    FILE *f = fopen(stderr_path, "r");
-    size_t n = f ? fread(text, 1, len - 1, f) : 0;
-    text[n] = '\0';
-    if (f)
-        fclose(f);
-}
-
-/* stg_conf_load() of path, its recorded error in OUT err, its warnings in
- * OUT warn. */
+/* stg_conf_load() of path, its recorded error in OUT err, its warnings (on
+ * stderr) in OUT warn. */
 static int load(struct stg_conf *c, const char *path, unsigned flags, char *err, size_t len,
                 char *warn, size_t wlen)
 {
+    struct fx_capture e;
     stg_err_take(NULL, 0);
-    stderr_to_file();
+    fx_capture(&e, STDERR_FILENO, top);
     int rc = stg_conf_load(c, path, flags);
-    stderr_back(warn, wlen);
+    fx_captured(&e, warn, wlen);
     stg_err_take(err, len);
     return rc;
 }
 
 int main(void)
 {
-    snprintf(top, sizeof top, "/tmp/t-conf-XXXXXX");
-    if (!mkdtemp(top))
+    if (!fx_tmpdir(top, sizeof top, "t-conf"))
         return 1;
     chmod(top, 0755);
     snprintf(site, sizeof site, "%s/site.conf", top);
     snprintf(mpath, sizeof mpath, "%s/m.ini", top);
     snprintf(src, sizeof src, "%s/src", top);
-    snprintf(stderr_path, sizeof stderr_path, "%s/stderr", top);
     mkdir(src, 0755);
     bool root = geteuid() == 0;
     struct stg_conf c;
@@ -163,7 +128,7 @@ int main(void)
 
     /* --- sources checked or not --- */
     char *text = stg_xasprintf("[stage]\nname = t\n[tree a]\nsource = %s/nosuch\n", top);
-    write_file(mpath, text, 0644);
+    fx_write_text(mpath, text, 0644);
     free(text);
     rc = load(&c, mpath, STG_MANIFEST_SOURCES, err, sizeof err, warn, sizeof warn);
     want = stg_xasprintf("%s:4:", mpath);
@@ -198,16 +163,16 @@ int main(void)
     chmod(mpath, 0644);
 
     /* --- as root, another user's manifest --- */
-    struct passwd *pw = root ? getpwnam(TEST_USER) : NULL;
+    struct passwd *pw = fx_user();
     if (pw) {
         int crc = chown(mpath, pw->pw_uid, pw->pw_gid);
         write_site("[site]\n");
         rc = load(&c, mpath, STG_MANIFEST_SOURCES, err, sizeof err, warn, sizeof warn);
         want = stg_xasprintf("refusing manifest '%s'", mpath);
-        ok(crc == 0 && rc == STG_EUSAGE && c.m == NULL, "as root, a manifest of " TEST_USER
+        ok(crc == 0 && rc == STG_EUSAGE && c.m == NULL, "as root, a manifest of " FX_USER
            "'s: refused, status 2");
         like(err, want, "... naming it");
-        like(err, "is owned by " TEST_USER, "... and its owner");
+        like(err, "is owned by " FX_USER, "... and its owner");
         free(want);
         stg_conf_free(&c);
         write_site("[site]\nwritable_manifests = warn\n");
@@ -221,7 +186,7 @@ int main(void)
             diag("chown back: failed");
     } else {
         for (int i = 0; i < 5; i++)
-            skip(root ? "no user " TEST_USER : "not root: cannot give a manifest to another "
+            skip(root ? "no user " FX_USER : "not root: cannot give a manifest to another "
                  "user");
     }
 
@@ -235,7 +200,7 @@ int main(void)
     ok(c.m == NULL, "... and the manifest is not loaded");
     free(want);
     stg_conf_free(&c);
-    write_file(site, "[site]\n", 0664);
+    fx_write_text(site, "[site]\n", 0664);
     rc = load(&c, NULL, 0, err, sizeof err, warn, sizeof warn);
     want = stg_xasprintf("'%s'", site);
     ok(rc == STG_EUSAGE && strstr(err, want) && strstr(err, "0664"), "a site file its group "

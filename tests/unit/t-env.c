@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "env.h"
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 
@@ -27,7 +28,7 @@ static char *env_render(const struct stg_env *env, enum stg_shell sh, char *err,
     return text;
 }
 
-static char dir[64], file[128], inj[128];
+static char dir[4096], file[4200], inj[4200];
 
 /* Run argv, return its stdout (malloc'd) or NULL if it did not exit 0. */
 static char *run(char *const argv[])
@@ -74,16 +75,14 @@ static bool have(const char *prog)
 
 static void write_file(const char *text)
 {
-    FILE *f = fopen(file, "w");
-    fputs(text, f);
-    fclose(f);
+    fx_write_text(file, text, 0);
 }
 
 /* Evaluate the settings in shell sh; the output is PYTHONPATH, then MYSET,
  * then STAGE_PY_DIR, one per line. */
 static char *evaluate(const char *shell, enum stg_shell kind)
 {
-    char cmd[512];
+    char cmd[8192];
     switch (kind) {
     case STG_SHELL_SH: {
         snprintf(cmd, sizeof cmd, ". '%s' && printf '%%s\\n' \"$PYTHONPATH\" \"$MYSET\" "
@@ -130,7 +129,7 @@ static void check_shell(const char *shell, enum stg_shell kind, const char *old)
     size_t n = sizeof awkward / sizeof *awkward;
     for (size_t i = 0; i < n; i++) {
         /* Each awkward path once as a path list element and once as a set value. */
-        char p[256];
+        char p[8192];
         snprintf(p, sizeof p, "%s", awkward[i]);
         char *at = strstr(p, "INJ");
         if (at) {
@@ -152,7 +151,7 @@ static void check_shell(const char *shell, enum stg_shell kind, const char *old)
         }
         write_file(text);
         char *out = evaluate(shell, kind);
-        char want[1024];
+        char want[20000];
         snprintf(want, sizeof want, "%s:/dev/shm/second%s%s\n%s\n/dev/shm/stage-py-1/x-0123\n",
                  p, old && *old ? ":" : "", old && *old ? old : "", p);
         if (!ok(out && strcmp(out, want) == 0, "%s: path '%s' comes out as itself", desc, p)) {
@@ -170,8 +169,7 @@ static void check_shell(const char *shell, enum stg_shell kind, const char *old)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/t-env-XXXXXX");
-    if (!mkdtemp(dir))
+    if (!fx_tmpdir(dir, sizeof dir, "t-env"))
         return 1;
     snprintf(file, sizeof file, "%s/settings", dir);
     snprintf(inj, sizeof inj, "%s/injected", dir);

@@ -14,11 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
 
-static char dir[64];
+static char dir[4096];
 
 /* --- escaping --- */
 
@@ -35,31 +36,12 @@ static void escapes(const char *in, const char *want, const char *desc)
 /* Run fn with stdout and stderr in files; OUT out, err: what each got. */
 static void capture(void (*fn)(void), char *out, size_t olen, char *err, size_t elen)
 {
-    fflush(stdout);
-    fflush(stderr);
-    char *po = stg_xasprintf("%s/out", dir), *pe = stg_xasprintf("%s/err", dir);
-    int fo = open(po, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    int fe = open(pe, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    int so = dup(STDOUT_FILENO), se = dup(STDERR_FILENO);
-    dup2(fo, STDOUT_FILENO);
-    dup2(fe, STDERR_FILENO);
+    struct fx_capture o, e;
+    fx_capture(&o, STDOUT_FILENO, dir);
+    fx_capture(&e, STDERR_FILENO, dir);
     fn();
-    fflush(stdout);
-    fflush(stderr);
-    dup2(so, STDOUT_FILENO);
-    dup2(se, STDERR_FILENO);
-    close(so);
-    close(se);
-    ssize_t n = pread(fo, out, olen - 1, 0);
-    out[n > 0 ? n : 0] = '\0';
-    n = pread(fe, err, elen - 1, 0);
-    err[n > 0 ? n : 0] = '\0';
-    close(fo);
-    close(fe);
-    unlink(po);
-    unlink(pe);
-    free(po);
-    free(pe);
+    fx_captured(&e, err, elen);
+    fx_captured(&o, out, olen);
 }
 
 static void say_all(void)
@@ -93,8 +75,7 @@ static void *record(void *arg)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/t-log-XXXXXX");
-    if (!mkdtemp(dir))
+    if (!fx_tmpdir(dir, sizeof dir, "t-log"))
         return 1;
 
     /* --- stg_log_escape --- */

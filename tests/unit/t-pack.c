@@ -16,24 +16,21 @@
 #include <unistd.h>
 
 #include "chunk.h"
+#include "conf.h"
+#include "fixture.h"
 #include "log.h"
-#include "manifest.h"
 #include "pack.h"
 #include "walk.h"
 #include "tap.h"
 #include "unpack.h"
 #include "util.h"
 
-static char top[64];
+static char top[4096];
 
 static void put(const char *rel, const char *text, size_t len)
 {
     char *p = stg_xasprintf("%s/src/%s", top, rel);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fwrite(text, 1, len, f);
-        fclose(f);
-    }
+    fx_write(p, text, len, 0);
     free(p);
 }
 
@@ -42,18 +39,7 @@ static bool same(const char *rel)
 {
     char *a = stg_xasprintf("%s/src/%s", top, rel);
     char *b = stg_xasprintf("copy%s/src/%s", top, rel);
-    FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
-    bool eq = fa && fb;
-    while (eq) {
-        int x = fgetc(fa), y = fgetc(fb);
-        eq = x == y;
-        if (x == EOF)
-            break;
-    }
-    if (fa)
-        fclose(fa);
-    if (fb)
-        fclose(fb);
+    bool eq = fx_same_file(a, b);
     free(a);
     free(b);
     return eq;
@@ -64,16 +50,14 @@ static bool same(const char *rel)
 static int stage(size_t chunk, int threads, void (*between)(void), char *err, size_t len)
 {
     char *path = stg_xasprintf("%s/m.ini", top);
-    struct stg_manifest *m = NULL;
+    struct stg_conf c;
     struct stg_walk *s = NULL;
     stg_err_take(NULL, 0);
-    int rc = stg_manifest_load(path, STG_MANIFEST_SOURCES, &m);
+    int rc = fx_load_walk(&c, path, &s);
     free(path);
-    if (rc == STG_OK)
-        rc = stg_walk_run(m, &s);
     if (rc) {
         stg_err_get(err, len);
-        stg_manifest_free(&m);
+        stg_conf_free(&c);
         return rc;
     }
     if (between)
@@ -94,7 +78,7 @@ static int stage(size_t chunk, int threads, void (*between)(void), char *err, si
     stg_chunkq_destroy(&mid);
     stg_chunk_pool_destroy(&pool);
     stg_walk_free(&s);
-    stg_manifest_free(&m);
+    stg_conf_free(&c);
     return prc ? prc : urc;
 }
 
@@ -119,15 +103,16 @@ static void swap_for_link(void)
 
 int main(void)
 {
-    snprintf(top, sizeof top, "/tmp/t-pack-XXXXXX");
-    if (!mkdtemp(top))
+    if (!fx_tmpdir(top, sizeof top, "t-pack"))
         return 1;
     chmod(top, 0755);   /* as root, only what others can reach is staged */
-    char *dirs[] = {stg_xasprintf("%s/src", top), stg_xasprintf("%s/src/pkg", top),
-                    stg_xasprintf("%s/src/pkg/sub", top), stg_xasprintf("%s/elsewhere", top),
-                    stg_xasprintf("%s/work", top)};
+    char *noconf = fx_path(top, "no-site.conf");
+    setenv("STAGE_PY_CONF", noconf, 1);     /* no site file: its defaults */
+    free(noconf);
+    char *dirs[] = {fx_path(top, "src"), fx_path(top, "src/pkg"), fx_path(top, "src/pkg/sub"),
+                    fx_path(top, "elsewhere"), fx_path(top, "work")};
     for (int i = 0; i < 5; i++) {
-        mkdir(dirs[i], 0755);
+        fx_mkdir(dirs[i], 0755);
         free(dirs[i]);
     }
     put("pkg/a.py", "x = 1\n", 6);
@@ -138,20 +123,12 @@ int main(void)
     put("pkg/blob.bin", blob, big);
     free(blob);
     put("pkg/sub/c.txt", "see\n", 4);
-    char *other = stg_xasprintf("%s/elsewhere/c.txt", top);
-    FILE *f = fopen(other, "w");
-    if (f) {
-        fputs("ZZZ\n", f);      /* the same size as sub/c.txt */
-        fclose(f);
-    }
+    char *other = fx_path(top, "elsewhere/c.txt");
+    fx_write_text(other, "ZZZ\n", 0);     /* the same size as sub/c.txt */
     free(other);
-    char *m = stg_xasprintf("%s/m.ini", top);
-    f = fopen(m, "w");
-    if (f) {
-        fprintf(f, "[stage]\nname = t\n[tree a]\nsource = %s/src\n", top);
-        fclose(f);
-    }
-    chmod(m, 0644);
+    char *m = fx_path(top, "m.ini"), *trees = stg_xasprintf("[tree a]\nsource = %s/src\n", top);
+    fx_manifest(m, "t", trees);
+    free(trees);
     free(m);
     char *work = stg_xasprintf("%s/work", top);
     if (chdir(work) < 0)

@@ -14,32 +14,21 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "log.h"
 #include "python.h"
 #include "tap.h"
 #include "util.h"
 
 #define PY "/usr/bin/python3"
-#define TEST_USER "stagepy-test"
 
-static char top[64];
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "Bail out! t-python: an interpreter run hung\n";
-    if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0)
-        _exit(2);
-    _exit(1);
-}
+static char top[4096];
 
 /* Run script with args as id; stdout into OUT out (never NULL), stderr into
  * OUT errtext, the recorded error into OUT err. */
@@ -47,12 +36,8 @@ static int run(const char *python, const struct stg_python_id *id, bool isolated
                const char *script, const char *const *args, char **out, char *errtext,
                size_t elen, char *err, size_t len)
 {
-    fflush(stdout);
-    fflush(stderr);
-    char *path = stg_xasprintf("%s/stderr", top);
-    int fe = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    int saved = dup(STDERR_FILENO);
-    dup2(fe, STDERR_FILENO);
+    struct fx_capture c;
+    fx_capture(&c, STDERR_FILENO, top);
     stg_err_take(NULL, 0);
     static const char *const none[] = {NULL};
     *out = NULL;
@@ -60,14 +45,7 @@ static int run(const char *python, const struct stg_python_id *id, bool isolated
     int rc = stg_python_run(python, id, isolated, script, args ? args : none, out);
     alarm(0);
     stg_err_take(err, len);
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    ssize_t n = pread(fe, errtext, elen - 1, 0);
-    errtext[n > 0 ? n : 0] = '\0';
-    close(fe);
-    unlink(path);
-    free(path);
+    fx_captured(&c, errtext, elen);
     if (!*out)
         *out = stg_xstrdup("");
     return rc;
@@ -87,48 +65,34 @@ struct as_user {
     unsigned uid, ran_uid;
 };
 
+/* In the child: the identity of python, and a run of it. */
+static void identity_child(void *arg, void *result)
+{
+    const char *python = arg;
+    struct as_user *o = result;
+    struct stg_python_id id;
+    o->rc = stg_python_identity(python, &id);
+    o->drop = id.drop;
+    o->uid = (unsigned)id.uid;
+    char *out = NULL;
+    static const char *const none[] = {NULL};
+    if (o->rc == STG_OK &&
+        stg_python_run(python, &id, true, "import os; print(os.getuid())", none, &out) == 0)
+        o->ran_uid = (unsigned)strtoul(out, NULL, 10);
+    else
+        o->ran_uid = (unsigned)-1;
+    free(out);
+}
+
 static bool identity_as(const struct passwd *pw, const char *python, struct as_user *r)
 {
-    int fds[2];
-    if (pipe(fds) < 0)
-        return false;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        struct as_user o = {0};
-        if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-            _exit(3);
-        struct stg_python_id id;
-        o.rc = stg_python_identity(python, &id);
-        o.drop = id.drop;
-        o.uid = (unsigned)id.uid;
-        char *out = NULL;
-        static const char *const none[] = {NULL};
-        if (o.rc == STG_OK &&
-            stg_python_run(python, &id, true, "import os; print(os.getuid())", none, &out) == 0)
-            o.ran_uid = (unsigned)strtoul(out, NULL, 10);
-        else
-            o.ran_uid = (unsigned)-1;
-        free(out);
-        if (write(fds[1], &o, sizeof o) != (ssize_t)sizeof o)
-            _exit(4);
-        _exit(0);
-    }
-    close(fds[1]);
-    ssize_t n = pid > 0 ? read(fds[0], r, sizeof *r) : -1;
-    close(fds[0]);
-    int status = 0;
-    if (pid > 0)
-        waitpid(pid, &status, 0);
-    return n == (ssize_t)sizeof *r && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return fx_as_user(pw, identity_child, (void *)python, r, sizeof *r);
 }
 
 int main(void)
 {
-    signal(SIGALRM, on_alarm);
-    snprintf(top, sizeof top, "/tmp/t-python-XXXXXX");
-    if (!mkdtemp(top))
+    fx_bail_on_alarm("Bail out! t-python: an interpreter run hung\n");
+    if (!fx_tmpdir(top, sizeof top, "t-python"))
         return 1;
     chmod(top, 0755);
     bool root = geteuid() == 0;
@@ -280,13 +244,8 @@ int main(void)
        "leads to: %s (the interpreter says %s)", version, want);
     {
         /* a name that does not tell: it is run */
-        char *wrap = stg_xasprintf("%s/mypython", top);
-        FILE *f = fopen(wrap, "w");
-        if (f) {
-            fprintf(f, "#!/bin/sh\nexec %s \"$@\"\n", PY);
-            fclose(f);
-        }
-        chmod(wrap, 0755);
+        char *wrap = fx_path(top, "mypython");
+        fx_write_text(wrap, "#!/bin/sh\nexec " PY " \"$@\"\n", 0755);
         version[0] = '\0';
         stg_err_take(NULL, 0);
         rc = stg_python_version(wrap, version, sizeof version);
@@ -308,10 +267,10 @@ int main(void)
     rc = stg_python_identity(PY, &id);
     ok(rc == STG_OK && !id.drop && id.uid == geteuid(), "root's own interpreter: %s",
        root ? "run as root" : "not root: run as oneself");
-    struct passwd *pw = root ? getpwnam(TEST_USER) : NULL;
+    struct passwd *pw = fx_user();
     if (!pw) {
         for (int i = 0; i < 11; i++)
-            skip(root ? "no user " TEST_USER : "not root: an interpreter always runs as "
+            skip(root ? "no user " FX_USER : "not root: an interpreter always runs as "
                  "oneself");
     } else {
         /* a tree of the user's: env/bin/python3, a link of the user's to
@@ -328,7 +287,7 @@ int main(void)
         rc = stg_python_identity(py, &id);
         stg_err_take(err, sizeof err);
         ok(crc == 0 && rc == STG_OK && id.drop && id.uid == pw->pw_uid &&
-           id.gid == pw->pw_gid, "an interpreter in a tree of " TEST_USER "'s: run as that "
+           id.gid == pw->pw_gid, "an interpreter in a tree of " FX_USER "'s: run as that "
            "user (uid %u, gid %u) (%s)", (unsigned)id.uid, (unsigned)id.gid, err);
         rc = run(py, NULL, true, "import os, sys\n"
                  "print(os.getuid(), os.geteuid(), os.getgid(), os.getegid())\n"
@@ -363,10 +322,10 @@ int main(void)
         struct as_user r;
         bool ran = identity_as(pw, py, &r);
         ok(ran && r.rc == STG_OK && !r.drop && r.uid == pw->pw_uid && r.ran_uid == pw->pw_uid,
-           "as " TEST_USER ": its own interpreter runs as itself");
+           "as " FX_USER ": its own interpreter runs as itself");
         ran = identity_as(pw, PY, &r);
         ok(ran && r.rc == STG_OK && !r.drop && r.uid == pw->pw_uid && r.ran_uid == pw->pw_uid,
-           "as " TEST_USER ": root's interpreter runs as itself too");
+           "as " FX_USER ": root's interpreter runs as itself too");
 
         /* writable by the user's group: others could change it */
         chmod(bin, 0775);
@@ -386,12 +345,7 @@ int main(void)
         mkdir(lib, 0755);
         mkdir(lp, 0755);
         mkdir(sp, 0755);
-        FILE *f = fopen(pth, "w");
-        if (f) {
-            fputs("import os\n", f);
-            fclose(f);
-        }
-        chmod(pth, 0644);
+        fx_write_text(pth, "import os\n", 0644);
         crc = lchown(lib, pw->pw_uid, pw->pw_gid) | lchown(lp, pw->pw_uid, pw->pw_gid) |
               lchown(sp, pw->pw_uid, pw->pw_gid) | lchown(pth, 65534, 65534);
         stg_err_take(NULL, 0);

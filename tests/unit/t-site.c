@@ -11,12 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "log.h"
 #include "site.h"
 #include "tap.h"
 #include "util.h"
 
-static char dir[64], path[128];
+static char dir[4096], path[4200];
 
 /* stg_site_load(), with the message it records in err. */
 static int site_load(struct stg_site *s, char *err, size_t len)
@@ -30,10 +31,7 @@ static int site_load(struct stg_site *s, char *err, size_t len)
 /* Write text as the site file and load it.  OUT err. */
 static int load(const char *text, struct stg_site *s, char *err, size_t len)
 {
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-    chmod(path, 0644);
+    fx_write_text(path, text, 0644);
     setenv("STAGE_PY_CONF", path, 1);
     return site_load(s, err, len);
 }
@@ -49,8 +47,7 @@ static void fails(const char *text, const char *want, const char *desc)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/t-site-XXXXXX");
-    if (!mkdtemp(dir))
+    if (!fx_tmpdir(dir, sizeof dir, "t-site"))
         return 1;
     chmod(dir, 0755);
     snprintf(path, sizeof path, "%s/site.conf", dir);
@@ -81,10 +78,7 @@ int main(void)
     fails("[site]\ndest = relative\n", "dest 'relative' is not a clean absolute path",
           "a relative dest");
 
-    FILE *f = fopen(path, "w");
-    fputs("[site]\nreuse = yes\n", f);
-    fclose(f);
-    chmod(path, 0664);
+    fx_write_text(path, "[site]\nreuse = yes\n", 0664);
     rc = site_load(&s, err, sizeof err);
     ok(rc == STG_EUSAGE && strstr(err, "writable by group or others (mode 0664)"),
        "a site file its group can write: refused (%s)", err);

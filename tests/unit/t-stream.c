@@ -21,8 +21,9 @@
 #include <unistd.h>
 
 #include "agree.h"
+#include "conf.h"
+#include "fixture.h"
 #include "log.h"
-#include "manifest.h"
 #include "mpitap.h"
 #include "node.h"
 #include "stream.h"
@@ -37,12 +38,7 @@ static char base[4096];     /* the test's directory, the same on every rank */
 static void put(const char *rel, const char *text, size_t len, mode_t mode)
 {
     char *p = stg_xasprintf("%s/src/%s", base, rel);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fwrite(text, 1, len, f);
-        fclose(f);
-    }
-    chmod(p, mode);
+    fx_write(p, text, len, mode);
     free(p);
 }
 
@@ -53,8 +49,8 @@ static void make_tree(void)
     const char *dirs[] = {"src", "src/pkg", "src/pkg/sub", "src/pkg/sub/deeper", "src/pkg/empty",
                           "src/data"};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        char *d = stg_xasprintf("%s/%s", base, dirs[i]);
-        mkdir(d, 0755);
+        char *d = fx_path(base, dirs[i]);
+        fx_mkdir(d, 0755);
         free(d);
     }
     put("pkg/__init__.py", "ANSWER = 42\n", 12, 0644);
@@ -85,13 +81,9 @@ static void make_tree(void)
         utimensat(AT_FDCWD, p, t, AT_SYMLINK_NOFOLLOW);
         free(p);
     }
-    char *m = stg_xasprintf("%s/m.ini", base);
-    FILE *f = fopen(m, "w");
-    if (f) {
-        fprintf(f, "[stage]\nname = t\n[tree a]\nsource = %s/src\n", base);
-        fclose(f);
-    }
-    chmod(m, 0644);
+    char *m = fx_path(base, "m.ini"), *trees = stg_xasprintf("[tree a]\nsource = %s/src\n", base);
+    fx_manifest(m, "t", trees);
+    free(trees);
     free(m);
 }
 
@@ -126,18 +118,7 @@ static bool same_tree(const char *a, const char *b, char *why, size_t len)
         return true;
     }
     if (S_ISREG(sa.st_mode)) {
-        FILE *fa = fopen(a, "r"), *fb = fopen(b, "r");
-        bool eq = fa && fb;
-        while (eq) {
-            int x = fgetc(fa), y = fgetc(fb);
-            eq = x == y;
-            if (x == EOF)
-                break;
-        }
-        if (fa)
-            fclose(fa);
-        if (fb)
-            fclose(fb);
+        bool eq = fx_same_file(a, b);
         if (!eq)
             snprintf(why, len, "'%s': other bytes", b);
         return eq;
@@ -195,7 +176,7 @@ static int stream(const struct stg_walk *s, const struct shared *sh, size_t chun
     MPI_Comm_dup(n.leaders, &comm);
     MPI_Comm_dup(comm, &votes);
     struct stg_stream_args a = {
-        .watch = &w, .is_root = n.is_root, .comm = comm, .votes = votes, .members = n.nnodes,
+        .watch = &w, .comm = comm, .votes = votes, .members = n.nnodes,
         .chunk_size = chunk, .depth = depth, .unpack_threads = threads,
         .scan = s, .bundle = NULL, .unpack = true, .prefix = prefix, .relocate_root = NULL,
         .need = sh->bytes, .vote_every = depth < 2 ? 2 : depth, .stop_on_failure = true,
@@ -209,10 +190,7 @@ static int stream(const struct stg_walk *s, const struct shared *sh, size_t chun
 
 static int agree(int rc, char msg[STG_MSG_MAX])
 {
-    stg_watchdog_phase(&w, "stream");
-    rc = stg_agree(&w, n.world, rc, msg);
-    stg_err_take(NULL, 0);
-    return rc;
+    return mt_agree(&w, &n, "stream", rc, msg);
 }
 
 static void test_copies(const struct stg_walk *s, const struct shared *sh, size_t chunk,
@@ -303,17 +281,10 @@ static void test_failure(const struct stg_walk *s, const struct shared *sh)
 
 int main(int argc, char **argv)
 {
-    int provided = 0;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-    mt_init();
-    stg_node_init(&n);
-    stg_watchdog_init(&w, &n);
-    stg_log_init(n.name, STG_NORMAL);
+    mt_start(&argc, &argv, &n, &w);
     stg_watchdog_set_timeout(&w, 240);
     if (n.is_root) {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(base, sizeof base, "%s/t-stream-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(base))
+        if (!fx_tmpdir(base, sizeof base, "t-stream"))
             base[0] = '\0';
         else {
             chmod(base, 0755);  /* as root, only what others can reach is staged */
@@ -329,14 +300,15 @@ int main(int argc, char **argv)
     }
 
     /* The root walks the tree. */
-    struct stg_manifest *m = NULL;
+    struct stg_conf c = {0};
     struct stg_walk *s = NULL;
     struct shared sh = {STG_OK, 0, 0};
     char err[STG_MSG_MAX] = "";
     if (n.is_root) {
-        sh.rc = stg_manifest_load("m.ini", STG_MANIFEST_SOURCES, &m);
-        if (sh.rc == STG_OK)
-            sh.rc = stg_walk_run(m, &s);
+        char *noconf = fx_path(base, "no-site.conf");
+        setenv("STAGE_PY_CONF", noconf, 1);     /* no site file: its defaults */
+        free(noconf);
+        sh.rc = fx_load_walk(&c, "m.ini", &s);
         if (s) {
             sh.entries = s->n;
             sh.bytes = s->bytes;
@@ -353,13 +325,10 @@ int main(int argc, char **argv)
         test_failure(s, &sh);
     }
     stg_walk_free(&s);
-    stg_manifest_free(&m);
+    if (n.is_root)
+        stg_conf_free(&c);
     MPI_Barrier(MPI_COMM_WORLD);
     if (n.is_root && chdir("/") == 0)
         stg_rm_tree_at(AT_FDCWD, base);
-    int rc = mt_done();
-    stg_watchdog_fini(&w);
-    stg_node_fini(&n);
-    MPI_Finalize();
-    return rc;
+    return mt_finish(&n, &w, mt_done());
 }

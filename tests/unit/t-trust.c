@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 #include "trust.h"
@@ -207,9 +208,7 @@ static void test_input(void)
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(base, sizeof base, "%s/t-trust.XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(base)) {
+    if (!fx_tmpdir(base, sizeof base, "t-trust")) {
         printf("1..0 # SKIP cannot make a temporary directory\n");
         return 0;
     }

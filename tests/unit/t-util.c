@@ -19,12 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "tap.h"
 #include "util.h"
 
-#define TEST_USER "stagepy-test"
-
-static char top[64];
+static char top[4096];
 static uid_t owner_uid;
 static gid_t owner_gid;
 
@@ -45,11 +44,7 @@ static bool exists(const char *path)
 
 static void put(const char *path, const char *text)
 {
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    fx_write_text(path, text, 0);
 }
 
 static void size_is(uint64_t n, const char *want)
@@ -81,7 +76,7 @@ static void strip_is(const char *in, const char *want)
  * survive) and a link to a file outside. */
 static void make_tree(const char *base, const char *outside)
 {
-    char p[512];
+    char p[8192];
     snprintf(p, sizeof p, "%s/t", base);
     mkdir(p, 0755);
     snprintf(p, sizeof p, "%s/t/f", base);
@@ -102,7 +97,7 @@ static void make_tree(const char *base, const char *outside)
     snprintf(p, sizeof p, "%s/t/out", base);
     if (symlink(outside, p) < 0)
         diag("symlink %s: %s", p, strerror(errno));
-    char q[512];
+    char q[8192];
     snprintf(q, sizeof q, "%s/keep", outside);
     snprintf(p, sizeof p, "%s/t/outfile", base);
     if (symlink(q, p) < 0)
@@ -369,8 +364,7 @@ int main(void)
     ok(stg_json_u64(json, "format") == 1, "... the first field");
 
     /* --- paths --- */
-    snprintf(top, sizeof top, "/tmp/t-util-XXXXXX");
-    if (!mkdtemp(top))
+    if (!fx_tmpdir(top, sizeof top, "t-util"))
         return 1;
     chmod(top, 0755);
     char *cwd = getcwd(NULL, 0);
@@ -448,10 +442,10 @@ int main(void)
 
     /* As an ordinary user: the read-only directories are the user's own to
      * make writable, and what the user cannot remove is an error. */
-    struct passwd *pw = geteuid() == 0 ? getpwnam(TEST_USER) : NULL;
+    struct passwd *pw = fx_user();
     if (!pw) {
         skip(geteuid() != 0 ? "not root: cannot take an ordinary user's file-system identity"
-                            : "no user " TEST_USER);
+                            : "no user " FX_USER);
         skip("(as an ordinary user: the links' targets)");
         skip("(as an ordinary user: a directory that is not the user's)");
     } else {
@@ -472,7 +466,7 @@ int main(void)
         int e = errno;
         setfsuid(0);
         setfsgid(0);
-        ok(crc == 0 && dropped && rc == 0 && !exists("t"), "as " TEST_USER ": its tree with "
+        ok(crc == 0 && dropped && rc == 0 && !exists("t"), "as " FX_USER ": its tree with "
            "read-only and closed directories is removed (%s)", rc ? strerror(e) : "ok");
         ok(exists(keep), "... and the target of its link to outside is not");
         /* root's directory, which the user cannot change */

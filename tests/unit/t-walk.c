@@ -13,47 +13,38 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "fixture.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
 #include "walk.h"
 
-#define TEST_USER "stagepy-test"
-
-static char top[64];
+static char top[4096];
 
 static char *at(const char *rel)
 {
-    return stg_xasprintf("%s/%s", top, rel);
+    return fx_path(top, rel);
 }
 
 static void put(const char *rel, const char *text)
 {
     char *p = at(rel);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-    chmod(p, 0644);
+    fx_write_text(p, text, 0644);
     free(p);
 }
 
 static void dir(const char *rel, mode_t mode)
 {
     char *p = at(rel);
-    mkdir(p, mode);
-    chmod(p, mode);
+    fx_mkdir(p, mode);
     free(p);
 }
 
@@ -74,12 +65,12 @@ static off_t size_of(const char *rel)
     return n;
 }
 
-/* The manifest m.ini (mode 0644) with these trees' sections. */
+/* The manifest name (mode 0644) with these trees' sections. */
 static void manifest(const char *name, const char *trees)
 {
-    char *text = stg_xasprintf("[stage]\nname = t\n%s", trees);
-    put(name, text);
-    free(text);
+    char *p = at(name);
+    fx_manifest(p, "t", trees);
+    free(p);
 }
 
 /* Load the manifest as a staging does, and walk it.  OUT s (NULL on
@@ -88,12 +79,9 @@ static int walk(const char *name, struct stg_walk **s, char *err, size_t len)
 {
     struct stg_conf c;
     char *path = at(name);
-    *s = NULL;
     stg_err_take(NULL, 0);
-    int rc = stg_conf_load(&c, path, STG_MANIFEST_SOURCES);
+    int rc = fx_load_walk(&c, path, s);
     free(path);
-    if (rc == STG_OK)
-        rc = stg_walk_run(c.m, s);
     stg_err_take(err, len);
     stg_conf_free(&c);
     return rc;
@@ -161,42 +149,33 @@ struct as_user {
     char err[512];
 };
 
+struct walk_job {
+    const char *name, *mine, *inner;
+};
+
+/* In the child: walk the manifest, look for the two entries. */
+static void walk_child(void *arg, void *result)
+{
+    const struct walk_job *j = arg;
+    struct as_user *out = result;
+    struct stg_walk *s;
+    out->rc = walk(j->name, &s, out->err, sizeof out->err);
+    out->has_mine = has(s, j->mine);
+    out->has_inner = has(s, j->inner);
+    stg_walk_free(&s);
+}
+
 /* Walk manifest name as user pw in a child; OUT r. */
 static bool walk_as(const struct passwd *pw, const char *name, const char *mine,
                     const char *inner, struct as_user *r)
 {
-    int fds[2];
-    if (pipe(fds) < 0)
-        return false;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        struct as_user out = {0};
-        if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
-            _exit(3);
-        struct stg_walk *s;
-        out.rc = walk(name, &s, out.err, sizeof out.err);
-        out.has_mine = has(s, mine);
-        out.has_inner = has(s, inner);
-        stg_walk_free(&s);
-        if (write(fds[1], &out, sizeof out) != (ssize_t)sizeof out)
-            _exit(4);
-        _exit(0);
-    }
-    close(fds[1]);
-    ssize_t n = pid > 0 ? read(fds[0], r, sizeof *r) : -1;
-    close(fds[0]);
-    int status = 0;
-    if (pid > 0)
-        waitpid(pid, &status, 0);
-    return n == (ssize_t)sizeof *r && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    struct walk_job j = {name, mine, inner};
+    return fx_as_user(pw, walk_child, &j, r, sizeof *r);
 }
 
 int main(void)
 {
-    snprintf(top, sizeof top, "/tmp/t-walk-XXXXXX");
-    if (!mkdtemp(top))
+    if (!fx_tmpdir(top, sizeof top, "t-walk"))
         return 1;
     chmod(top, 0755);   /* as root, only what others can reach is staged */
     char *noconf = at("no-site.conf");
@@ -443,7 +422,7 @@ int main(void)
     }
 
     /* --- as an ordinary user --- */
-    struct passwd *pw = root ? getpwnam(TEST_USER) : NULL;
+    struct passwd *pw = fx_user();
     if (pw) {
         /* a tree of the user's own, with a file and a directory that only
          * the user can read, and one of root's that the user cannot read */
@@ -465,13 +444,13 @@ int main(void)
         stg_walk_free(&s);
         struct as_user r;
         bool ran = walk_as(pw, "m3.ini", "mine/f", "mine/d/g", &r);
-        ok(ran && r.rc == STG_OK && r.has_mine && r.has_inner, "as " TEST_USER ": its own "
+        ok(ran && r.rc == STG_OK && r.has_mine && r.has_inner, "as " FX_USER ": its own "
            "are staged (%s)", ran ? r.err : "the child failed");
         dir("mine/locked", 0700);   /* root's */
         ran = walk_as(pw, "m3.ini", "mine/f", "mine/d/g", &r);
         char *locked = at("mine/locked");
         char *want_msg = stg_xasprintf("cannot read directory '%s': Permission denied", locked);
-        ok(ran && r.rc == STG_EFAIL, "as " TEST_USER ": a directory it cannot read is an error");
+        ok(ran && r.rc == STG_EFAIL, "as " FX_USER ": a directory it cannot read is an error");
         like(r.err, want_msg, "... naming it");
         free(want_msg);
         free(locked);
@@ -481,7 +460,7 @@ int main(void)
         free(g);
     } else {
         for (int i = 0; i < 4; i++)
-            skip(root ? "no user " TEST_USER : "not root: cannot walk as another user");
+            skip(root ? "no user " FX_USER : "not root: cannot walk as another user");
     }
 
     /* --- files added after the walk --- */

@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# net.sh: staging over a real network.  Every fake node is in a network
+# namespace of its own, its link limited to RATE both ways (T_NET_RATE,
+# tests/lib.sh); cold, the FEniCS stack (MANIFEST).  For each node count of
+# NODES_LIST, ROUNDS alternating runs of
+#   two-tree   stage-py (the default broadcast, --broadcast two-tree)
+#   binary     stage-py --broadcast binary (the earlier tree)
+#   bcast-tar  what python-mpi-bcast does: the root reads a tar of the same
+#              entries whole, one MPI_Bcast carries it to one rank per node,
+#              and each untars it with tar(1) (tests/bench/bcast-tar)
+# each the job's wall time with the launcher (the same launch for all
+# three), and for stage-py its own total and stream time (--stats).
+#
+# First, without a rate limit, 8 nodes cold: how fast this machine's cores
+# unpack 8 copies, against how long RATE takes to deliver one: the network
+# is the limit when the cores are at least twice as fast.
+#
+# Prints CSV (nodes,method,round,wall,total,stream,bytes) on stdout, the
+# medians and ratios on stderr.
+#
+#     [RATE=1gbit] [NODES_LIST="1 2 4 8"] tests/bench/net.sh [-m MANIFEST] [-r ROUNDS]
+#
+# Needs root (namespaces, veth, tc), like the tests; see tests/bench/lib.sh.
+rounds=3
+. "$(dirname "$0")/lib.sh" "$@"
+RATE=${RATE:-1gbit}
+NODES_LIST=${NODES_LIST:-1 2 4 8}
+BCAST_TAR=${BCAST_TAR:-$(dirname "$STAGE_PY")/tests/bench/bcast-tar}
+[ -x "$BCAST_TAR" ] || { echo "net.sh: no $BCAST_TAR (make tests/bench/bcast-tar)" >&2; exit 1; }
+export SLURM_JOB_ID=bench-$$
+max=0
+for n in $NODES_LIST; do [ "$n" -gt "$max" ] && max=$n; done
+nodes=$max
+wipe_all() {
+    local k
+    for ((k = 1; k <= max; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-* "$(t_node_shm $k)"/bcast-tar; done
+}
+
+# The entries a copy holds, and a tar of them for the baseline.
+t_cluster 1 1 "$STAGE_PY" -q -m "$manifest" -o "$T_TMP/env.sh"
+copy=$(t_node_shm 1)/stage-py-$(id -u)/$(sed -n "s|^STAGE_PY_DIR='.*/\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/env.sh")
+(cd "$copy" && find . -mindepth 1 ! -name .stage-py.json | sed 's|^\./||') >"$T_TMP/entries"
+tar -chf "$T_TMP/stack.tar" -C / --no-recursion -T "$T_TMP/entries"
+wipe_all
+
+# run METHOD N: one cold run on N nodes; prints "wall total stream bytes"
+run() {
+    local method=$1 n=$2 t0 t1
+    wipe_all
+    t0=$(date +%s.%N)
+    case $method in
+    bcast-tar)
+        t_cluster "$n" 1 "$BCAST_TAR" "$T_TMP/stack.tar" /dev/shm/bcast-tar || exit 1
+        t1=$(date +%s.%N)
+        python3 -c 'import sys; print(float(sys.argv[2]) - float(sys.argv[1]), 0, 0, sys.argv[3])' \
+            "$t0" "$t1" "$(stat -c %s "$T_TMP/stack.tar")"
+        return ;;
+    two-tree | binary)
+        t_cluster "$n" 1 "$STAGE_PY" -q -m "$manifest" --broadcast "$method" \
+            --stats "$T_TMP/st.json" -o "$T_TMP/env.sh" || exit 1 ;;
+    esac
+    t1=$(date +%s.%N)
+    python3 -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print(float(sys.argv[3]) - float(sys.argv[2]), s["seconds"]["total"],
+      s["timeline"]["broadcast"][1] - s["timeline"]["broadcast"][0], s["bytes_broadcast"])' \
+        "$T_TMP/st.json" "$t0" "$t1"
+}
+
+# The cores against the link: 8 (or max) nodes, no limit.
+unset T_NET_RATE
+read -r _ cores _ bytes < <(run two-tree "$max")
+export T_NET_RATE=$RATE
+echo "nodes,method,round,wall,total,stream,bytes"
+for n in $NODES_LIST; do
+    for ((r = 1; r <= rounds; r++)); do
+        for m in two-tree binary bcast-tar; do
+            echo "$n,$m,$r,$(run "$m" "$n" | tr ' ' ',')"
+        done
+    done
+done | tee "$T_TMP/net.csv"
+wipe_all
+
+python3 - "$T_TMP/net.csv" "$RATE" "$max" "$cores" "$bytes" "$manifest" <<'PY' >&2
+import csv, re, statistics, sys
+path, rate, nmax, cores, nbytes, manifest = sys.argv[1:]
+units = {"k": 1e3, "m": 1e6, "g": 1e9}
+m = re.match(r"([0-9.]+)([kmg]?)bit", rate.lower())
+bps = float(m.group(1)) * units.get(m.group(2), 1)
+link = int(nbytes) * 8 / bps
+rows = list(csv.DictReader(open(path)))
+med = statistics.median
+print("manifest %s: %.0f MB; every link %s, so one copy takes %.2f s on a link" %
+      (manifest, int(nbytes) / 1e6, rate, link))
+print("without a limit, %s nodes cold: %.2f s (stage-py's total): the cores are %.1f times "
+      "as fast as the link%s" % (nmax, float(cores), link / float(cores),
+      "" if link / float(cores) >= 2 else " -- LESS THAN TWICE: lower RATE"))
+print("medians of %d alternating rounds (wall: the job with its launch; stream: stage-py's "
+      "broadcast, from --stats):" % max(int(r["round"]) for r in rows))
+print("  nodes  two-tree wall/stream (of link)   binary wall/stream (of link)   bcast-tar wall")
+by = {}
+for r in rows:
+    by.setdefault((int(r["nodes"]), r["method"]), []).append(r)
+base = {}
+for n in sorted({k[0] for k in by}):
+    t = {m: (med(float(x["wall"]) for x in by[(n, m)]), med(float(x["stream"]) for x in by[(n, m)]))
+         for m in ("two-tree", "binary", "bcast-tar")}
+    base.setdefault("two", t["two-tree"][0])
+    def share(s):
+        return "%3.0f %%" % (100 * link / s) if s > 0 else "  -  "
+    print("  %5d  %6.2f s / %5.2f s (%s)      %6.2f s / %5.2f s (%s)     %6.2f s" %
+          (n, t["two-tree"][0], t["two-tree"][1], share(t["two-tree"][1]),
+           t["binary"][0], t["binary"][1], share(t["binary"][1]), t["bcast-tar"][0]))
+ns = sorted({k[0] for k in by})
+if 2 in ns and max(ns) > 2:
+    for m in ("two-tree", "binary", "bcast-tar"):
+        w = lambda n: med(float(x["wall"]) for x in by[(n, m)])
+        print("  %s: %d nodes / 2 nodes (wall) %.2f" % (m, max(ns), w(max(ns)) / w(2)))
+PY
+_t_finished=1
