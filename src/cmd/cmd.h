@@ -111,7 +111,7 @@ int stg_row_split(char *row, char **f, int max);
 #define STG_IMPORTS_MAX 12     /* scan, check: --import given at most this often */
 /* check hands its script the copy, the sources and every import */
 _Static_assert(STG_IMPORTS_MAX + 2 <= STG_PYTHON_ARGS_MAX, "check's arguments must fit");
-#define STG_DEFAULT_CHUNK ((uint64_t)1 << 20)   /* see stage-py-performance(7) */
+#define STG_DEFAULT_CHUNK ((uint64_t)256 << 10)  /* see stage-py-performance(7) */
 #define STG_DEFAULT_DEPTH 4
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)

@@ -67,7 +67,7 @@ static const char usage_text[] =
     "                          wait at most this long for another run that is\n"
     "                          staging the same copy on a node (default 5m)\n"
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
-    "                          (default 1M; 4K to 1G)\n"
+    "                          (default 256K; 4K to 1G)\n"
     "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
     "      --broadcast ALGO    two-tree (default: full link speed at any node\n"
     "                          count) or binary (one tree, half the speed where\n"

@@ -40,7 +40,10 @@
  * s / vote_every - VOTE_LAG are known: how far a failure can run ahead. */
 #define VOTE_LAG 2
 
-/* The chunks' tag on the stream communicator, which carries nothing else. */
+/* The chunks' tags on the stream communicator, which carries nothing else:
+ * TAG_CHUNK + k for tree k, so that each tree's chunks match in order even
+ * where one rank is a node's parent in both trees and sends it the chunks
+ * of the two as they come. */
 #define TAG_CHUNK 1
 
 /* A chunk still being sent on to a child after this many seconds: that
@@ -165,8 +168,10 @@ static void tree_of(MPI_Comm comm, enum stg_bcast_algo algo, struct tree *t)
  * children (req[1], req[2]). */
 struct slot {
     struct stg_chunk *c;
+    uint64_t seq;           /* the chunk it holds: its tree is seq % 2 */
     MPI_Request req[3];
-    bool forwarding;        /* received and checked; the sends are posted */
+    bool forwarding;        /* here; the sends on are posted */
+    bool checked;           /* checked, counted and voted on, in stream order */
     double since;           /* when the sends were posted */
     bool told;              /* a->held was told who holds this chunk back */
 };
@@ -182,12 +187,13 @@ static struct slot *inflight_at(struct inflight *f, int i)
     return &f->s[(f->head + i) % f->cap];
 }
 
-static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c)
+static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c, uint64_t seq)
 {
     struct slot *s = inflight_at(f, f->n++);
     s->c = c;
+    s->seq = seq;
     s->req[0] = s->req[1] = s->req[2] = MPI_REQUEST_NULL;
-    s->forwarding = false;
+    s->forwarding = s->checked = false;
     return s;
 }
 
@@ -195,9 +201,9 @@ static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c)
 static void forward(const struct stg_bcast_args *a, const struct tree *t, struct slot *s)
 {
     int count = (int)(STG_CHUNK_HDR_SIZE + stg_chunk_hdr(s->c)->len);
-    int k = (int)(stg_chunk_hdr(s->c)->seq % 2);
+    int k = (int)(s->seq % 2);
     for (int i = 0; i < t->nchild[k]; i++)
-        MPI_Isend(s->c->buf, count, MPI_BYTE, t->child[k][i], TAG_CHUNK, a->comm,
+        MPI_Isend(s->c->buf, count, MPI_BYTE, t->child[k][i], TAG_CHUNK + k, a->comm,
                   &s->req[1 + i]);
     s->forwarding = true;
     s->since = stg_now();
@@ -213,7 +219,7 @@ static void check_held(const struct stg_bcast_args *a, struct inflight *f, const
     struct slot *s = inflight_at(f, 0);
     if (!s->forwarding || s->told || stg_now() - s->since < HELD_AFTER)
         return;
-    int k = (int)(stg_chunk_hdr(s->c)->seq % 2);
+    int k = (int)(s->seq % 2);
     for (int i = 0; i < t->nchild[k]; i++) {
         int done = 0;
         MPI_Test(&s->req[1 + i], &done, MPI_STATUS_IGNORE);
@@ -232,7 +238,7 @@ static struct stg_chunk *inflight_pop(struct inflight *f)
         return NULL;
     struct slot *s = inflight_at(f, 0);
     int done = 0;
-    if (!s->forwarding)
+    if (!s->forwarding || !s->checked)
         return NULL;
     MPI_Testall(2, &s->req[1], &done, MPI_STATUSES_IGNORE);
     if (!done)
@@ -392,7 +398,9 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
             stg_log_debug("send chunk %llu: %u bytes, flags %u, leaders may post up to %llu",
                           (unsigned long long)seq, hd->len, hd->flags,
                           (unsigned long long)hd->post_upto);
-            forward(a, &t, inflight_push(&f, c));
+            struct slot *sl = inflight_push(&f, c, seq);
+            sl->checked = true;
+            forward(a, &t, sl);
             seq++;
             progressed = true;
         }
@@ -443,10 +451,6 @@ static void arrived(struct follow *st, struct slot *s)
     }
     stg_log_debug("chunk %llu arrived: %u bytes, flags %u", (unsigned long long)hd->seq, hd->len,
                   hd->flags);
-    if ((long)hd->seq == a->corrupt_seq && hd->len > 0) {
-        /* STAGE_PY_TEST_CORRUPT: damage the data as a bad link would. */
-        stg_chunk_data(s->c)[hd->len / 2] ^= 0x5a;
-    }
     st->expect++;
     if (hd->post_upto > st->post_upto)
         st->post_upto = hd->post_upto;
@@ -469,8 +473,21 @@ static void arrived(struct follow *st, struct slot *s)
     }
     if (hd->flags & STG_CHUNK_LAST)
         st->ended = true;
-    /* Whatever this node makes of it, the subtree below needs it. */
-    forward(a, &st->t, s);
+    s->checked = true;
+}
+
+/* A chunk is here from a parent: whatever this node makes of it, the trees
+ * below need it, so it goes on at once, in whatever order chunks come from
+ * the two parents (what goes on is what came: damage on the way in reaches
+ * the nodes below too, whose digests find it as well). */
+static void received(const struct stg_bcast_args *a, const struct tree *t, struct slot *s)
+{
+    struct stg_chunk_hdr *hd = stg_chunk_hdr(s->c);
+    if ((long)s->seq == a->corrupt_seq && hd->len > 0 && hd->len <= a->chunk_size) {
+        /* STAGE_PY_TEST_CORRUPT: damage the data as a bad link would. */
+        stg_chunk_data(s->c)[hd->len / 2] ^= 0x5a;
+    }
+    forward(a, t, s);
 }
 
 static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r)
@@ -481,7 +498,7 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
     f.s = stg_xcalloc((size_t)f.cap, sizeof *f.s);
     struct votes v;
     votes_init(&v, a);
-    uint64_t posted = 0;
+    uint64_t posted = 0, fwd_next[2] = {0, 1};
     r->t0 = stg_now();
     while (!st.ended || f.n > 0) {
         bool progressed = false;
@@ -494,24 +511,38 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
         uint64_t upto = st.post_upto > st.expect + 1 ? st.post_upto : st.expect + 1;
         while (!st.ended && posted < upto && f.n < f.cap &&
                (c = stg_chunkq_trypop(&a->pool->free, 0)) != NULL) {
-            struct slot *s = inflight_push(&f, c);
+            struct slot *s = inflight_push(&f, c, posted);
             MPI_Irecv(c->buf, (int)(STG_CHUNK_HDR_SIZE + a->chunk_size), MPI_BYTE,
-                      st.t.parent[posted % 2],
-                      TAG_CHUNK, a->comm, &s->req[0]);
+                      st.t.parent[posted % 2], TAG_CHUNK + (int)(posted % 2), a->comm,
+                      &s->req[0]);
             posted++;
             progressed = true;
         }
-        /* Chunks arrive in order (MPI does not overtake on one link). */
+        /* The two trees' chunks come in any order: each goes on as soon
+         * as it is here and its tree's earlier chunks have gone on (a
+         * tree's chunks must reach a child in order) ... */
         for (int i = 0; i < f.n; i++) {
             struct slot *s = inflight_at(&f, i);
-            if (s->forwarding)
+            int k = (int)(s->seq % 2);
+            if (s->forwarding || s->seq != fwd_next[k])
                 continue;
             int done = 0;
             MPI_Test(&s->req[0], &done, MPI_STATUS_IGNORE);
-            if (!done)
+            if (done) {
+                received(a, &st.t, s);
+                fwd_next[k] += 2;
+                progressed = true;
+            }
+        }
+        /* ... and is checked, counted and voted on in the stream's order. */
+        for (int i = 0; i < f.n; i++) {
+            struct slot *s = inflight_at(&f, i);
+            if (s->checked)
+                continue;
+            if (!s->forwarding)
                 break;
             arrived(&st, s);
-            votes_chunk_done(&v, stg_chunk_hdr(s->c)->seq, failed_here());
+            votes_chunk_done(&v, s->seq, failed_here());
             progressed = true;
         }
         /* Sent on to the children: the chunk goes to this node's unpacking. */

@@ -27,7 +27,7 @@ K = {
     # assumed for a cluster
     "link": 10e9,           # B/s per node link (InfiniBand EDR/HDR class)
     "latency": 2e-6,        # s per message
-    "chunk": 1 << 20,       # bytes (the default)
+    "chunk": 256 << 10,     # bytes (the default)
     "md_rtt": 0.2e-3,       # s per metadata round trip, one client
     "md_rate": 60e3,        # metadata operations per s the servers sustain
                             # (ARCHER: 768 ranks x 5 500 calls in 71 s)
@@ -51,22 +51,32 @@ def launch(n):
     return K["launch_a"] + K["launch_b"] * math.log2(n)
 
 
-def tree_stream(n, m):
-    """The pipelined binary tree: each inner node sends every chunk twice."""
-    step = 2 * (K["latency"] + K["chunk"] / K["link"])
-    return 2 * m / K["link"] + math.ceil(math.log2(n + 1)) * step
+def levels(n):
+    """Levels of the two trees: about 2 log2 n (tests/unit/t-bcast.c holds
+    them to 2 log2 n + 2)."""
+    return 2 * math.ceil(math.log2(n + 1))
+
+
+def tree_stream(n, m, binary=False):
+    """The two trees: every node sends at most what it receives, so the
+    stream needs m / link, plus a chunk time per level.  The binary tree
+    (--broadcast binary): each inner node sends every chunk twice."""
+    if binary:
+        step = 2 * (K["latency"] + K["chunk"] / K["link"])
+        return 2 * m / K["link"] + math.ceil(math.log2(n + 1)) * step
+    return m / K["link"] + levels(n) * (K["latency"] + K["chunk"] / K["link"])
 
 
 def unpack(m, f):
     return f * K["unpack_file"] + m * K["unpack_byte"]
 
 
-def stage(n, m, f, bundle):
+def stage(n, m, f, bundle, binary=False):
     """Launch, the root's read, then the pipeline: its slowest stage, plus
     the chunks in flight to fill it."""
     read = m / K["fs_read"] if bundle else f * K["walk_ops"] * K["md_rtt"] + m / K["fs_read"]
-    fill = math.ceil(math.log2(n + 1)) * 2 * K["chunk"] / K["link"]
-    return launch(n) + max(read, tree_stream(n, m), unpack(m, f)) + fill
+    fill = (math.ceil(math.log2(n + 1)) * 2 if binary else levels(n)) * K["chunk"] / K["link"]
+    return launch(n) + max(read, tree_stream(n, m, binary), unpack(m, f)) + fill
 
 
 def bcast_then_untar(n, m, f):
@@ -79,12 +89,14 @@ def naive(n):
     return n * K["ranks_per_node"] * K["import_calls"] / K["md_rate"]
 
 
-print("%-8s %-22s %12s %12s %14s %12s %12s" % ("nodes", "stack", "bundle", "trees",
-                                              "bcast+untar", "naive", "zip"))
+print("%-8s %-22s %12s %12s %14s %14s %12s %12s" % ("nodes", "stack", "bundle", "trees",
+                                                    "bundle,binary", "bcast+untar", "naive",
+                                                    "zip"))
 for n in NODES:
     for name, m, f in STACKS:
-        print("%-8d %-22s %11.1fs %11.1fs %13.1fs %11.0fs %11.0fs" % (
-            n, name, stage(n, m, f, True), stage(n, m, f, False), bcast_then_untar(n, m, f),
+        print("%-8d %-22s %11.1fs %11.1fs %13.1fs %13.1fs %11.0fs %11.0fs" % (
+            n, name, stage(n, m, f, True), stage(n, m, f, False),
+            stage(n, m, f, True, binary=True), bcast_then_untar(n, m, f),
             naive(n), K["zip_factor"] * naive(n)))
 print("(naive and zip: the import's metadata load alone, %d ranks per node; "
       "stage-py and bcast+untar: until every node holds the copy)" % K["ranks_per_node"])

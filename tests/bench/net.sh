@@ -25,7 +25,7 @@
 # Needs root (namespaces, veth, tc), like the tests; see tests/bench/lib.sh.
 rounds=3
 . "$(dirname "$0")/lib.sh" "$@"
-RATE=${RATE:-1gbit}
+RATE=${RATE:-250mbit}
 NODES_LIST=${NODES_LIST:-1 2 4 8}
 BCAST_TAR=${BCAST_TAR:-$(dirname "$STAGE_PY")/tests/bench/bcast-tar}
 [ -x "$BCAST_TAR" ] || { echo "net.sh: no $BCAST_TAR (make tests/bench/bcast-tar)" >&2; exit 1; }
@@ -73,50 +73,15 @@ print(float(sys.argv[3]) - float(sys.argv[2]), s["seconds"]["total"],
 unset T_NET_RATE
 read -r _ cores _ bytes < <(run two-tree "$max")
 export T_NET_RATE=$RATE
-echo "nodes,method,round,wall,total,stream,bytes"
 for n in $NODES_LIST; do
     for ((r = 1; r <= rounds; r++)); do
         for m in two-tree binary bcast-tar; do
             echo "$n,$m,$r,$(run "$m" "$n" | tr ' ' ',')"
         done
     done
-done | tee "$T_TMP/net.csv"
+done | { echo "nodes,method,round,wall,total,stream,bytes"; cat; } | tee "$T_TMP/net.csv"
 wipe_all
 
-python3 - "$T_TMP/net.csv" "$RATE" "$max" "$cores" "$bytes" "$manifest" <<'PY' >&2
-import csv, re, statistics, sys
-path, rate, nmax, cores, nbytes, manifest = sys.argv[1:]
-units = {"k": 1e3, "m": 1e6, "g": 1e9}
-m = re.match(r"([0-9.]+)([kmg]?)bit", rate.lower())
-bps = float(m.group(1)) * units.get(m.group(2), 1)
-link = int(nbytes) * 8 / bps
-rows = list(csv.DictReader(open(path)))
-med = statistics.median
-print("manifest %s: %.0f MB; every link %s, so one copy takes %.2f s on a link" %
-      (manifest, int(nbytes) / 1e6, rate, link))
-print("without a limit, %s nodes cold: %.2f s (stage-py's total): the cores are %.1f times "
-      "as fast as the link%s" % (nmax, float(cores), link / float(cores),
-      "" if link / float(cores) >= 2 else " -- LESS THAN TWICE: lower RATE"))
-print("medians of %d alternating rounds (wall: the job with its launch; stream: stage-py's "
-      "broadcast, from --stats):" % max(int(r["round"]) for r in rows))
-print("  nodes  two-tree wall/stream (of link)   binary wall/stream (of link)   bcast-tar wall")
-by = {}
-for r in rows:
-    by.setdefault((int(r["nodes"]), r["method"]), []).append(r)
-base = {}
-for n in sorted({k[0] for k in by}):
-    t = {m: (med(float(x["wall"]) for x in by[(n, m)]), med(float(x["stream"]) for x in by[(n, m)]))
-         for m in ("two-tree", "binary", "bcast-tar")}
-    base.setdefault("two", t["two-tree"][0])
-    def share(s):
-        return "%3.0f %%" % (100 * link / s) if s > 0 else "  -  "
-    print("  %5d  %6.2f s / %5.2f s (%s)      %6.2f s / %5.2f s (%s)     %6.2f s" %
-          (n, t["two-tree"][0], t["two-tree"][1], share(t["two-tree"][1]),
-           t["binary"][0], t["binary"][1], share(t["binary"][1]), t["bcast-tar"][0]))
-ns = sorted({k[0] for k in by})
-if 2 in ns and max(ns) > 2:
-    for m in ("two-tree", "binary", "bcast-tar"):
-        w = lambda n: med(float(x["wall"]) for x in by[(n, m)])
-        print("  %s: %d nodes / 2 nodes (wall) %.2f" % (m, max(ns), w(max(ns)) / w(2)))
-PY
+python3 "$here/tests/bench/net-summary.py" "$T_TMP/net.csv" "$RATE" "$max" "$cores" "$bytes" \
+    "$manifest" >&2
 _t_finished=1

@@ -14,7 +14,7 @@
 #             same two measurements with it, in the same rounds, so that a
 #             change is judged against what came before in one sitting;
 # then, on NODES nodes, the chunk size and pipeline depth: every pair of
-# CHUNKS and DEPTHS, cold, as a ratio to the default (1M, 4); and on one
+# CHUNKS and DEPTHS, cold, as a ratio to the default (256K, 4); and on one
 # node, every number of unpack threads in THREADS, as a ratio to 1 (empty
 # CHUNKS or THREADS: not measured).
 #
@@ -114,9 +114,9 @@ if base_bin:
           (b_one, b_one / tar, one_t / b_one))
     print("    %s nodes, cold:  %.3f s  base/tar %.2f;  this/base %.3f" %
           (nodes, b_many, b_many / tar, many_t / b_many))
-base = med(col("tune-1M-4", 1)) if os.path.exists(os.path.join(tmp, "tune-1M-4")) else many_t
+base = med(col("tune-256K-4", 1)) if os.path.exists(os.path.join(tmp, "tune-256K-4")) else many_t
 if chunks.split():
-    print("  chunk size x pipeline depth, %s nodes, cold (stage-py total; ratio to 1M x 4):" % nodes)
+    print("  chunk size x pipeline depth, %s nodes, cold (stage-py total; ratio to 256K x 4):" % nodes)
 for c in chunks.split():
     row = []
     for d in depths.split():
