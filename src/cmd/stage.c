@@ -897,6 +897,7 @@ static int stream(struct run *r)
             r->rc = STG_OK;
         }
     }
+    stg_watchdog_held_settle(r->w);
     if (r->p.skip_failed)
         r->rc = settle_skipped(r->w, r->rc, r->skipped, r->failed_nodes, sizeof r->failed_nodes);
     r->rc = stg_agree(r->w, n->world, r->rc, r->msg);

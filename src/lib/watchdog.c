@@ -100,7 +100,7 @@ void stg_watchdog_fini(struct stg_watchdog *w)
         MPI_Wait(&w->stop_req, MPI_STATUS_IGNORE);
     }
     if (w->held_req != MPI_REQUEST_NULL)
-        MPI_Wait(&w->held_req, MPI_STATUS_IGNORE);     /* one int: sent eagerly */
+        MPI_Wait(&w->held_req, MPI_STATUS_IGNORE);     /* received: held_settle */
     free(w->held_by);
     free(w->names);
     free(w->note_req);
@@ -147,6 +147,7 @@ void stg_watchdog_held_by(struct stg_watchdog *w, int leader)
     }
     w->held_buf = leader;
     MPI_Isend(&w->held_buf, 1, MPI_INT, 0, TAG_HELD, w->notes, &w->held_req);
+    w->held_sent++;
 }
 
 /* The root: take the leaders' words of whom their streams wait for. */
@@ -159,12 +160,34 @@ static void drain_held(struct stg_watchdog *w)
         if (!flag)
             return;
         MPI_Recv(&v, 1, MPI_INT, st.MPI_SOURCE, TAG_HELD, w->notes, MPI_STATUS_IGNORE);
+        w->held_got++;
         if (v < 0 || v >= w->node->nnodes || st.MPI_SOURCE <= 0)
             continue;
         if (w->held_by[st.MPI_SOURCE] != v)
             stg_log_info("%s: the stream waits for %s", w->names[st.MPI_SOURCE], w->names[v]);
         w->held_by[st.MPI_SOURCE] = v;
     }
+}
+
+void stg_watchdog_held_settle(struct stg_watchdog *w)
+{
+    const struct stg_node *n = w->node;
+    if (!n->is_leader)
+        return;
+    int total = 0;
+    MPI_Request req;
+    MPI_Ireduce(&w->held_sent, &total, 1, MPI_INT, MPI_SUM, 0, w->notes, &req);
+    stg_wait(w, &req);
+    while (n->is_root && w->held_got < total) {
+        drain_held(w);      /* every one was sent: they come */
+        if (w->held_got < total) {
+            stg_watchdog_check(w);
+            struct timespec ts = {0, 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (w->held_req != MPI_REQUEST_NULL)
+        stg_wait(w, &w->held_req);
 }
 
 void stg_watchdog_phase(struct stg_watchdog *w, const char *name)

@@ -48,6 +48,8 @@ struct stg_watchdog {
     int *held_by;           /* root: whom each leader's stream waits for (-1: nobody) */
     MPI_Request held_req;   /* leaders: the last word of that to the root */
     int held_buf;
+    int held_sent;          /* leaders: such words sent */
+    int held_got;           /* root: such words received */
 };
 
 /* Collective over the leaders of n (every rank calls it; only leaders
@@ -75,6 +77,12 @@ void stg_watchdog_set_tree(struct stg_watchdog *w, const int *parent);
  * down to the node where the stream stalls (its link cut, its node hung),
  * which is the one it names. */
 void stg_watchdog_held_by(struct stg_watchdog *w, int leader);
+
+/* After a stream, collective over the leaders (every rank may call it):
+ * the root takes every word of stg_watchdog_held_by() that is still on its
+ * way, so that no message is left unmatched (which some MPI libraries
+ * never complete). */
+void stg_watchdog_held_settle(struct stg_watchdog *w);
 
 /* What runs on a signal, a timeout or exit() before the run's end (NULL:
  * nothing).  Called again with NULL once the run no longer needs it. */
