@@ -47,8 +47,9 @@
 #define TAG_CHUNK 1
 
 /* A chunk still being sent on to a child after this many seconds: that
- * child (its node or its link) holds the stream back, and a->held says so. */
-#define HELD_AFTER 1.0
+ * child (its node or its link) holds the stream back, and a->held says so
+ * (a 256 KiB chunk takes 21 ms on a 100 Mbit/s link). */
+#define HELD_AFTER 0.25
 
 /* This rank's place in the trees: chunk seq goes down tree seq % 2 (the
  * binary tree: the same tree twice). */

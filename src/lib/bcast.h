@@ -60,9 +60,9 @@ struct stg_bcast_args {
      * chunk alone, which its drain sees too. */
     void (*stop)(void *);
     void *stop_arg;
-    /* A chunk has waited more than a second to go on to child (a rank of
-     * comm): that child, or its link, holds the stream back.  NULL: not
-     * asked. */
+    /* A chunk has waited more than a quarter of a second to go on to child
+     * (a rank of comm): that child, or its link, holds the stream back.
+     * NULL: not asked. */
     void (*held)(void *, int child);
     void *held_arg;
 };
