@@ -32,11 +32,9 @@ BCAST_TAR=${BCAST_TAR:-$(dirname "$STAGE_PY")/tests/bench/bcast-tar}
 export SLURM_JOB_ID=bench-$$
 max=0
 for n in $NODES_LIST; do [ "$n" -gt "$max" ] && max=$n; done
-nodes=$max
-wipe_all() {
-    local k
-    for ((k = 1; k <= max; k++)); do rm -rf "$(t_node_shm $k)"/stage-py-* "$(t_node_shm $k)"/bcast-tar; done
-}
+nodes=$max     # for lib.sh's wipe
+# wipe_all: no node holds a copy, of either kind
+wipe_all() { wipe; rm -rf "$T_NODES"/node*/shm/bcast-tar; }
 
 # The entries a copy holds, and a tar of them for the baseline.
 t_cluster 1 1 "$STAGE_PY" -q -m "$manifest" -o "$T_TMP/env.sh"
