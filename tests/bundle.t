@@ -111,7 +111,8 @@ t_is "$(copies)" 0 "... nothing is staged"
 for c in gzip zstd lz4; do
     t_ok "pack --compress $c" pack --compress "$c"
     t_ok "... bsdtar lists it" bsdtar -tf "$bundle"
-    t_ok "... it stages" stage
+    t_ok "... it stages" stage --stats "$T_TMP/st.json"
+    t_is "$(t_stat compress)" "$c" "... compressed as it was packed, as --stats says"
     t_ok "... completely" test -f "$(ls -d "$(t_node_shm 2)/stage-py-$uid"/tb-*)$src/pkg/m20.py"
     wipe
 done
@@ -127,6 +128,11 @@ t_fails "... staging it" run -m "$T_TMP/std.ini"
 t_like "$(t_err)" "bundle '$T_TMP/std.bundle' stages the standard library of Python 3\.11 \(tree 'std': $T_TMP/std/lib/python3\.11\), but '$T_TMP/py/python3\.99' is Python 3\.99 now: pack it again" \
     "... is refused: its interpreter is another version now"
 
+t_ok "pack --compress zstd" pack --compress zstd
+t_ok "staging it with --compress lz4" stage --compress lz4 --stats "$T_TMP/st.json"
+t_like "$(t_err)" "warning: --compress lz4 is for staging from the trees: bundle '$bundle' is streamed as it was packed \(compress: zstd\)" \
+    "... warns that the bundle is streamed as it is"
+t_is "$(t_stat compress)" zstd "... which --stats says"
 t_fails "pack --compress xz" pack --compress xz
 t_like "$(t_err)" "--compress 'xz': use none, gzip, zstd or lz4" "... is a usage error"
 t_done

@@ -59,6 +59,10 @@ t_fails "--pipeline-depth 0 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --pipeline
 t_like "$(cat "$T_OUT")" "pipeline-depth '0': give a number from 1 to 64$" "... saying why"
 t_fails "--broadcast with an unknown shape is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --broadcast chain
 t_like "$(cat "$T_OUT")" "broadcast 'chain': use two-tree or binary$" "... saying which there are"
+t_fails "--compress with an unknown method is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --compress xz
+t_like "$(cat "$T_OUT")" "compress 'xz': use none, gzip, zstd or lz4$" "... saying which there are"
+t_fails "--compress is not an option of clean" "$STAGE_PY" clean --all --compress lz4
+t_like "$(cat "$T_OUT")" "compress: not an option of 'clean'" "... saying so"
 t_fails "--broadcast is not an option of list" "$STAGE_PY" list --broadcast binary
 t_like "$(cat "$T_OUT")" "broadcast: not an option of 'list'" "... saying so"
 t_fails "--unpack-threads 65 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --unpack-threads 65

@@ -60,6 +60,16 @@ SLURM_JOB_ID=4 t_ok "... job 4" stage
 t_is "$(t_stat cold_nodes)" 2 "... does not use job 3's: it stages its own"
 t_like "$(cat "$(t_node_shm 1)/stage-py-$uid"/s-*/.stage-py.json)" '"job": "4"' "... in their place"
 
+site "compress = lz4"
+t_ok "the site's compress = lz4" stage --force
+t_is "$(t_stat compress)" lz4 "... compresses the stream from the trees"
+t_ok "... to fewer bytes than the archive" test "$(t_stat bytes_broadcast)" -lt "$(t_stat bytes_archive)"
+t_ok "--compress none still wins" stage --force --compress none
+t_is "$(t_stat compress)" none "... as --stats says"
+site "compress = xz"
+t_fails "compress = xz" stage
+t_like "$(t_err)" "^stage-py: $STAGE_PY_CONF:2: compress 'xz': use none, gzip, zstd or lz4$" "... names file:line and the choices"
+
 site "writable_manifests = warn"
 chmod g+w "$T_TMP/m.ini"
 t_ok "writable_manifests = warn: a group-writable manifest" stage

@@ -185,6 +185,22 @@ t_is "$(stat -c %i "$(copies 2)$src/pkg/hard1")" "$(stat -c %i "$(copies 2)$src/
 t_is "$(stat -c %a:%y "$(copies 3)$src/pkg/ro")" "$(stat -c %a:%y "$s/ro")" \
     "... and a read-only directory its mode and time"
 
+# --- compressed on the wire ----------------------------------------------------
+for z in lz4 zstd gzip; do
+    rm -rf "$T_NODES"/node*/shm/stage-py-*
+    t_ok "--compress $z: staging succeeds" \
+        stage --compress "$z" --chunk-size 16K --stats "$T_TMP/stats-$z.json" --output "$T_TMP/env-$z.sh"
+    t_is "$(t_json "$T_TMP/stats-$z.json" compress)" "$z" "... as --stats says"
+    t_ok "... fewer bytes on the wire than the archive holds" python3 -c '
+import json, sys; s = json.load(open(sys.argv[1]))
+assert 0 < s["bytes_broadcast"] < s["bytes_archive"], s' "$T_TMP/stats-$z.json"
+    for k in 1 2 3; do
+        t_is "$(listing "$(copies $k)$src")" "$(listing "$copy$src")" "node$k: the same copy as uncompressed"
+        t_is "$(sums "$(copies $k)$src")" "$(sums "$copy$src")" "node$k: the same contents"
+    done
+done
+t_is "$(t_json "$T_TMP/stats2.json" compress)" none "uncompressed, --stats says none"
+
 # --- a warm node keeps its copy ---------------------------------------------
 ino=$(stat -c %i "$(copies 2)$src/pkg/mod.py")
 t_ok "a second run on warm nodes succeeds" stage --output "$T_TMP/env3.sh"

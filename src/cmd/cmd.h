@@ -47,7 +47,7 @@ struct stg_opts {
     bool dry_run;           /* clean --dry-run */
     double older_than;      /* clean --older-than, seconds; < 0: not given */
     const char *job;        /* clean --job: whose pins to drop; NULL: this job's */
-    const char *compress;   /* pack --compress; NULL: STG_DEFAULT_COMPRESS */
+    const char *compress;   /* --compress; NULL: the site's, else none (stg_conf_compress) */
     bool fallback_to_trees; /* --fallback-to-trees: a bad bundle is not fatal */
     const char *python;     /* scan, check --python */
     struct stg_strv imports;    /* scan, check --import */
@@ -116,7 +116,6 @@ _Static_assert(STG_IMPORTS_MAX + 2 <= STG_PYTHON_ARGS_MAX, "check's arguments mu
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
 #define STG_DEFAULT_LOCK_WAIT 300.0
-#define STG_DEFAULT_COMPRESS "none"
 
 
 #endif

@@ -72,6 +72,10 @@ static const char usage_text[] =
     "      --broadcast ALGO    two-tree (default: full link speed at any node\n"
     "                          count) or binary (one tree, half the speed where\n"
     "                          links are the limit; for comparison)\n"
+    "      --compress C        compress the stream from the trees: none (default:\n"
+    "                          the site's, else none), lz4, zstd or gzip; pays on\n"
+    "                          links slower than a core compresses (a bundle is\n"
+    "                          streamed as it was packed)\n"
     "      --unpack-threads N|auto\n"
     "                          threads that write each node's copy, 1 to 64\n"
     "                          (default auto: one fewer than the CPUs the\n"
@@ -101,7 +105,8 @@ static const char usage_text[] =
     "Options of pack:\n"
     "  -m, --manifest FILE     the manifest whose trees to pack; required\n"
     "  -o, --output BUNDLE     where (default: the manifest's 'bundle =')\n"
-    "      --compress C        none (default), gzip, zstd or lz4\n"
+    "      --compress C        none (default: the site's, else none), gzip, zstd\n"
+    "                          or lz4\n"
     "Options of scan and check:\n"
     "      --python PYTHON     the interpreter (absolute path); required\n"
     "      --import MODULE     a module to import (repeat; at most 12); required\n"
@@ -267,13 +272,9 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             o->name = optarg;
             break;
         case OPT_COMPRESS:
-            takes = C_PACK;
-            o->compress = NULL;
-            for (int k = 0; stg_bundle_compressions[k]; k++)
-                if (strcmp(optarg, stg_bundle_compressions[k]) == 0)
-                    o->compress = stg_bundle_compressions[k];
-            if (!o->compress)
-                bad("--compress '%s': use none, gzip, zstd or lz4", optarg);
+            takes = C_STAGE | C_PACK;
+            if (stg_parse_compress(optarg, &o->compress) < 0)
+                bad("--compress '%s': use " STG_COMPRESS_CHOICES, optarg);
             break;
         case OPT_FALLBACK: o->fallback_to_trees = true; break;
         case OPT_DEST:

@@ -177,7 +177,7 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
         rc = compile_bytecode(python, s, &tmpdir, version, sizeof version);
     bool written = false;
     if (rc == STG_OK)
-        rc = stg_bundle_write(m, s, path, o->compress ? o->compress : STG_DEFAULT_COMPRESS,
+        rc = stg_bundle_write(m, s, path, stg_conf_compress(&conf, o->compress),
                               version, &written);
     if (rc == STG_OK) {
         char sz[32];

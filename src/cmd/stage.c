@@ -83,6 +83,7 @@ struct plan {
     uint64_t chunk_size;
     int depth;
     int algo;               /* enum stg_bcast_algo */
+    char compress[8];       /* the stream's: the trees' archive's, or the bundle's */
     int unpack_threads;
     uint64_t bytes, files;  /* what the copy holds */
     uint64_t headroom;
@@ -272,8 +273,10 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
             scan ? "trees" : bundle && bundle->fd >= 0 ? "bundle" : "",
             (unsigned long long)p->files, (unsigned long long)p->bytes);
     stg_buf_printf(&f, "  \"cold_nodes\": %d,\n  \"waited_nodes\": %d,\n", t->cold, t->waited);
-    stg_buf_printf(&f, "  \"bytes_broadcast\": %llu,\n  \"chunks\": %llu,\n",
-            (unsigned long long)b->stream_bytes, (unsigned long long)b->chunks);
+    stg_buf_printf(&f, "  \"bytes_broadcast\": %llu,\n  \"bytes_archive\": %llu,\n  \"chunks\": %llu,\n",
+            (unsigned long long)b->stream_bytes, (unsigned long long)b->archive_bytes,
+            (unsigned long long)b->chunks);
+    stg_buf_printf(&f, "  \"compress\": \"%s\",\n", p->compress);
     stg_buf_printf(&f, "  \"tree\": \"%s\",\n", o->algo == STG_BCAST_BINARY ? "binary"
                                                                               : "two-tree");
     stg_buf_printf(&f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
@@ -358,6 +361,11 @@ static int plan_root(struct run *r)
             stg_log_info("bundle '%s': %llu entries, %s; key %s", b->path,
                          (unsigned long long)b->files, stg_format_size(b->bytes, sz, sizeof sz),
                          p->key);
+            if (o->compress && strcmp(o->compress, b->compress) != 0)
+                stg_log_warn("--compress %s is for staging from the trees: bundle '%s' is "
+                             "streamed as it was packed (compress: %s)", o->compress, b->path,
+                             b->compress);
+            snprintf(p->compress, sizeof p->compress, "%s", b->compress);
             return STG_OK;
         }
         stg_bundle_close(b);
@@ -378,6 +386,7 @@ static int plan_root(struct run *r)
         return rc;
     stg_test_pause(r->w, "after-scan");
     snprintf(p->key, sizeof p->key, "%s", (*scan)->key);
+    snprintf(p->compress, sizeof p->compress, "%s", stg_conf_compress(&r->conf, o->compress));
     p->bytes = (*scan)->bytes;
     p->files = (*scan)->files;
     stg_log_info("scanned %llu entries, %s, in %.3f s; key %s",
@@ -597,6 +606,7 @@ static int wait_for_copy(struct run *r, double t0)
 static void merge(struct stg_stream_result *t, const struct stg_stream_result *r)
 {
     t->stream_bytes += r->stream_bytes;
+    t->archive_bytes += r->archive_bytes;
     t->chunks += r->chunks;
     t->stopped = t->stopped || r->stopped;
     t->entries += r->entries;
@@ -718,7 +728,7 @@ static void stream_round(struct run *r)
         .watch = r->w, .algo = (enum stg_bcast_algo)p->algo, .comm = scomm, .votes = svotes, .members = sum[0],
         .chunk_size = p->chunk_size, .depth = p->depth,
         .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
-        .scan = r->walk, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
+        .scan = r->walk, .compress = p->compress, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
         .unpack = cold && r->rc == STG_OK, .prefix = r->tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),
         .vote_every = p->depth < 2 ? 2 : p->depth,

@@ -33,8 +33,6 @@
 #define FOOTER_LEN 16
 #define TRAILER_MAX 65536
 
-const char *const stg_bundle_compressions[] = {"none", "gzip", "zstd", "lz4", NULL};
-
 static void put_le(unsigned char *b, uint64_t v, int n)
 {
     for (int i = 0; i < n; i++)
@@ -285,17 +283,6 @@ static char *describe(const struct stg_manifest *m, const struct stg_walk *s,
     return text;
 }
 
-static int add_filter(struct archive *a, const char *compress)
-{
-    if (strcmp(compress, "gzip") == 0)
-        return archive_write_add_filter_gzip(a);
-    if (strcmp(compress, "zstd") == 0)
-        return archive_write_add_filter_zstd(a);
-    if (strcmp(compress, "lz4") == 0)
-        return archive_write_add_filter_lz4(a);
-    return archive_write_add_filter_none(a);
-}
-
 /* The archive: the description, then every entry of s. */
 static int write_archive(struct out *o, const struct stg_manifest *m, const struct stg_walk *s,
                          const char *compress, const char *desc, const char *path)
@@ -305,7 +292,7 @@ static int write_archive(struct out *o, const struct stg_manifest *m, const stru
     /* bytes_in_last_block 1: no zeros after a compressed stream (they
      * would not decompress); an uncompressed archive ends with its two
      * zero blocks all the same. */
-    if (archive_write_set_format_pax(a) != ARCHIVE_OK || add_filter(a, compress) != ARCHIVE_OK ||
+    if (archive_write_set_format_pax(a) != ARCHIVE_OK || stg_pack_add_filter(a, compress) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
         archive_write_open2(a, o, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = stg_err_set(STG_EFAIL, "pack '%s': %s", path, archive_error_string(a));

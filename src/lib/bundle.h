@@ -60,8 +60,6 @@ void stg_bundle_close(struct stg_bundle *b);
  */
 int stg_bundle_check_python(const struct stg_bundle *b, const struct stg_manifest *m);
 
-/* The compressions a bundle may have; NULL-terminated. */
-extern const char *const stg_bundle_compressions[];
 
 /*
  * stage-py pack: write the bundle of m and its scan s at path, compressed

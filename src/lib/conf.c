@@ -47,3 +47,10 @@ const char *stg_conf_dest(const struct stg_conf *c, const char *given)
         return c->m->dest;
     return c->site.dest ? c->site.dest : STG_DEFAULT_DEST;
 }
+
+const char *stg_conf_compress(const struct stg_conf *c, const char *given)
+{
+    if (given)
+        return given;
+    return c->site.compress ? c->site.compress : "none";
+}

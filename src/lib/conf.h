@@ -36,4 +36,8 @@ void stg_conf_free(struct stg_conf *c);
  * the site's, else STG_DEFAULT_DEST. */
 const char *stg_conf_dest(const struct stg_conf *c, const char *given);
 
+/* The compression of the trees' archive: given (--compress) if not NULL,
+ * else the site's, else "none". */
+const char *stg_conf_compress(const struct stg_conf *c, const char *given);
+
 #endif

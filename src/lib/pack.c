@@ -36,6 +36,7 @@ struct stg_pack {
     pthread_t thread;
     const struct stg_walk *scan;
     /* or a bundle: bytes [0, file_len) of file_fd, whose digest must be file_digest */
+    const char *compress;       /* the trees' archive: its filter (stg_compressions) */
     int file_fd;
     const char *file_path;
     uint64_t file_len;
@@ -45,9 +46,21 @@ struct stg_pack {
     size_t fill;
     atomic_bool cancel;
     int status;
-    uint64_t bytes;
+    uint64_t bytes;             /* written: compressed, if the archive is */
+    uint64_t archive_bytes;     /* the archive before compression */
     double t0, t1;
 };
+
+int stg_pack_add_filter(struct archive *a, const char *compress)
+{
+    if (strcmp(compress, "gzip") == 0)
+        return archive_write_add_filter_gzip(a);
+    if (strcmp(compress, "zstd") == 0)
+        return archive_write_add_filter_zstd(a);
+    if (strcmp(compress, "lz4") == 0)
+        return archive_write_add_filter_lz4(a);
+    return archive_write_add_filter_none(a);
+}
 
 static void emit(struct stg_pack *p, uint32_t flags)
 {
@@ -61,8 +74,9 @@ static void emit(struct stg_pack *p, uint32_t flags)
 
 /* libarchive's write callback: copy into the current chunk, pass it on when
  * full.  File data that add_data() read into the chunk's free space comes
- * back here in place (libarchive passes the buffer through: no blocking,
- * no filter): it only needs counting. */
+ * back here in place (without a filter and blocking, libarchive passes the
+ * buffer through): it only needs counting.  A compressor hands over its
+ * own buffer, which is copied. */
 static la_ssize_t write_cb(struct archive *a, void *ctx, const void *buf, size_t len)
 {
     struct stg_pack *p = ctx;
@@ -180,10 +194,11 @@ static int open_file(struct dirs *d, const char *path)
 
 /* Where to read the next at most *len bytes of file data: the free space of
  * p's current chunk (saving write_cb a copy), or buf if there is no p (a
- * bundle written to a file).  IN/OUT len. */
+ * bundle written to a file) or the archive is compressed (the compressor's
+ * output would land on its own input).  IN/OUT len. */
 static unsigned char *read_space(struct stg_pack *p, unsigned char *buf, size_t *len)
 {
-    if (!p)
+    if (!p || strcmp(p->compress, "none") != 0)
         return buf;
     if (!p->cur)
         p->cur = stg_chunkq_pop(p->freeq);
@@ -338,6 +353,7 @@ static void *pack_main(void *arg)
     p->t0 = stg_now();
     if (!p->scan) {
         int rc = pack_file(p);
+        p->archive_bytes = p->bytes;    /* as it was packed, compressed or not */
         if (!p->cur)
             p->cur = stg_chunkq_pop(p->freeq);
         if (rc != STG_OK)
@@ -350,8 +366,9 @@ static void *pack_main(void *arg)
     struct archive *a = archive_write_new();
     int rc = STG_OK;
     if (archive_write_set_format_pax(a) != ARCHIVE_OK ||
-        archive_write_add_filter_none(a) != ARCHIVE_OK ||
-        /* no blocking: the chunks are the blocks */
+        stg_pack_add_filter(a, p->compress) != ARCHIVE_OK ||
+        /* no blocking: the chunks are the blocks (and nothing follows a
+         * compressed stream's end) */
         archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
         archive_write_open2(a, p, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = pack_error(a, "pack: %s", archive_error_string(a));
@@ -359,6 +376,7 @@ static void *pack_main(void *arg)
         rc = pack_entries(a, p->scan, p);
         if (archive_write_close(a) != ARCHIVE_OK && rc == STG_OK)
             rc = pack_error(a, "pack: %s", archive_error_string(a));
+        p->archive_bytes = (uint64_t)archive_filter_bytes(a, 0);
     }
     archive_write_free(a);
     if (rc == STG_OK && atomic_load(&p->cancel))
@@ -389,11 +407,12 @@ int stg_pack_start_file(struct stg_pack **out, int fd, const char *path, uint64_
     return start(p, out);
 }
 
-int stg_pack_start(struct stg_pack **out, const struct stg_walk *s, struct stg_chunkq *freeq,
-                   struct stg_chunkq *outq)
+int stg_pack_start(struct stg_pack **out, const struct stg_walk *s, const char *compress,
+                   struct stg_chunkq *freeq, struct stg_chunkq *outq)
 {
     struct stg_pack *p = stg_xcalloc(1, sizeof *p);
     p->scan = s;
+    p->compress = compress ? compress : "none";
     p->freeq = freeq;
     p->outq = outq;
     return start(p, out);
@@ -418,7 +437,8 @@ void stg_pack_cancel(struct stg_pack *p)
         atomic_store(&p->cancel, true);
 }
 
-int stg_pack_join(struct stg_pack **pp, uint64_t *bytes, double *t0, double *t1)
+int stg_pack_join(struct stg_pack **pp, uint64_t *bytes, uint64_t *archive_bytes, double *t0,
+                  double *t1)
 {
     struct stg_pack *p = *pp;
     if (!p)
@@ -427,6 +447,8 @@ int stg_pack_join(struct stg_pack **pp, uint64_t *bytes, double *t0, double *t1)
     int rc = p->status;
     if (bytes)
         *bytes = p->bytes;
+    if (archive_bytes)
+        *archive_bytes = p->archive_bytes;
     if (t0)
         *t0 = p->t0;
     if (t1)

@@ -17,15 +17,19 @@ struct archive;
 
 struct stg_pack;
 
+/* Add compress's filter (one of util.h's stg_compressions) to the archive a, before it is opened.  Returns
+ * libarchive's status. */
+int stg_pack_add_filter(struct archive *a, const char *compress);
+
 /*
- * Start packing s.  Chunks come from freeq and go, filled, to outq, in
+ * Start packing s, compressed with compress (NULL: none).  Chunks come from freeq and go, filled, to outq, in
  * order; the last one carries STG_CHUNK_LAST, and also STG_CHUNK_ABORT if
  * packing failed (the error is recorded with stg_err_set()) or was cancelled.  The data is written
  * by libarchive in the order of s; chunk headers other than len and flags
  * are the caller's.
  */
-int stg_pack_start(struct stg_pack **p, const struct stg_walk *s, struct stg_chunkq *freeq,
-                   struct stg_chunkq *outq);
+int stg_pack_start(struct stg_pack **p, const struct stg_walk *s, const char *compress,
+                   struct stg_chunkq *freeq, struct stg_chunkq *outq);
 /*
  * The same for a bundle: bytes [0, len) of fd (path for messages), checked
  * against digest as they go; a mismatch is an error, and the stream ends
@@ -42,8 +46,10 @@ int stg_pack_entries(struct archive *a, const struct stg_walk *s);
 /* Ask the thread to stop early (another node failed): the stream then ends
  * with STG_CHUNK_ABORT, and no error is recorded here. */
 void stg_pack_cancel(struct stg_pack *p);
-/* Wait for the thread.  OUT bytes: archive bytes written; t0, t1: when it ran.
- * Returns its status. */
-int stg_pack_join(struct stg_pack **p, uint64_t *bytes, double *t0, double *t1);
+/* Wait for the thread.  OUT bytes: bytes written (compressed, if so);
+ * archive_bytes: the archive before compression; t0, t1: when it ran.  Any
+ * OUT may be NULL.  Returns its status. */
+int stg_pack_join(struct stg_pack **p, uint64_t *bytes, uint64_t *archive_bytes, double *t0,
+                  double *t1);
 
 #endif

@@ -102,6 +102,9 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         free(s->allow_fs);
         s->allow_fs = stg_xstrdup(value);
+    } else if (strcmp(name, "compress") == 0) {
+        if (stg_parse_compress(value, &s->compress) < 0)
+            return fail(p, "compress '%s': use " STG_COMPRESS_CHOICES, value);
     } else if (strcmp(name, "writable_manifests") == 0) {
         if (strcmp(value, "refuse") == 0)
             s->writable_manifests_warn = false;
@@ -111,8 +114,8 @@ static int handler(void *user, const char *section, const char *name, const char
             return fail(p, "writable_manifests '%s': use refuse or warn", value);
     } else {
         return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, "
-                    "max_node_cache, headroom, timeout, lock_wait, writable_manifests, "
-                    "allow_fs)", name);
+                    "max_node_cache, headroom, timeout, lock_wait, compress, "
+                    "writable_manifests, allow_fs)", name);
     }
     return 1;
 }

@@ -28,6 +28,7 @@ struct stg_site {
     double lock_wait;       /* default bound on waiting for another run; < 0: not set */
     bool writable_manifests_warn;   /* writable_manifests = warn */
     char *allow_fs;         /* shared file-system types allowed as destinations */
+    const char *compress;   /* default of --compress (util.h's stg_compressions); NULL: not set */
 };
 
 /*

@@ -51,7 +51,7 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
         const struct stg_bundle *b = a->bundle;
         prc = b ? stg_pack_start_file(&e.pack, b->fd, b->path, b->archive_bytes, b->digest,
                                       &pool.free, &packq)
-                : stg_pack_start(&e.pack, a->scan, &pool.free, &packq);
+                : stg_pack_start(&e.pack, a->scan, a->compress, &pool.free, &packq);
         if (prc) {
             /* The leaders wait for chunk 0 already: tell them the stream ends. */
             struct stg_chunk *c = stg_chunkq_pop(&pool.free);
@@ -80,7 +80,7 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
     r->t_bcast0 = br.t0;
     r->t_bcast1 = br.t1;
     if (e.pack)
-        prc = stg_pack_join(&e.pack, NULL, &r->t_pack0, &r->t_pack1);
+        prc = stg_pack_join(&e.pack, NULL, &r->archive_bytes, &r->t_pack0, &r->t_pack1);
     if (e.unpack) {
         struct stg_unpack_result ur;
         urc = stg_unpack_join(&e.unpack, &ur);

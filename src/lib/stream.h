@@ -36,6 +36,7 @@ struct stg_stream_args {
     int depth;              /* chunks in flight on each rank */
     int unpack_threads;     /* leaders: threads that write the copy */
     const struct stg_walk *scan;    /* root: what to pack */
+    const char *compress;   /* root: the trees' archive's compression (util.h; NULL: none) */
     const struct stg_bundle *bundle;    /* root: or the bundle to stream as it is */
     bool unpack;            /* leaders: unpack (false: the node is warm, just follow) */
     const char *prefix;     /* leaders: directory to unpack into, relative to cwd */
@@ -49,7 +50,8 @@ struct stg_stream_args {
 };
 
 struct stg_stream_result {
-    uint64_t stream_bytes;  /* archive bytes broadcast */
+    uint64_t stream_bytes;  /* archive bytes broadcast (compressed, if so) */
+    uint64_t archive_bytes; /* root: the archive before compression */
     uint64_t chunks;
     bool stopped;           /* the stream was stopped early */
     uint64_t entries;       /* entries unpacked here */

@@ -184,6 +184,18 @@ int stg_parse_bool(const char *s, bool *out)
     return 0;
 }
 
+const char *const stg_compressions[] = {"none", "gzip", "zstd", "lz4", NULL};
+
+int stg_parse_compress(const char *s, const char **out)
+{
+    for (int k = 0; stg_compressions[k]; k++)
+        if (strcmp(s, stg_compressions[k]) == 0) {
+            *out = stg_compressions[k];
+            return 0;
+        }
+    return -1;
+}
+
 int stg_parse_size(const char *s, uint64_t *out)
 {
     char *end;

@@ -62,6 +62,12 @@ void stg_buf_json_str(struct stg_buf *b, const char *s);
 /* A setting's yes or no: "yes", "true", "1" or "no", "false", "0", in any
  * case.  Returns 0 or -1. */
 int stg_parse_bool(const char *s, bool *out);
+/* The compressions an archive may have (pack.h writes them, unpack.h
+ * reads each); NULL-terminated, "none" first. */
+extern const char *const stg_compressions[];
+#define STG_COMPRESS_CHOICES "none, gzip, zstd or lz4"
+/* A compression's name: OUT the entry of stg_compressions.  Returns 0 or -1. */
+int stg_parse_compress(const char *s, const char **out);
 /* "4M", "512K", "1G", "100": binary multiples.  Returns 0 or -1. */
 int stg_parse_size(const char *s, uint64_t *out);
 /* "90", "90s", "5m", "2h", "7d": seconds.  Returns 0 or -1. */

@@ -326,8 +326,8 @@ int main(void)
        before.st_mtim.tv_nsec == after.st_mtim.tv_nsec, "... the file untouched");
 
     /* --- every compression --- */
-    for (int i = 0; stg_bundle_compressions[i]; i++) {
-        const char *z = stg_bundle_compressions[i];
+    for (int i = 0; stg_compressions[i]; i++) {
+        const char *z = stg_compressions[i];
         char name[64];
         snprintf(name, sizeof name, "bundle.%s", z);
         bool w = false;

@@ -45,9 +45,11 @@ static bool same(const char *rel)
     return eq;
 }
 
-/* Walk, then pack into chunks of chunk bytes that threads unpack below
- * "copy"; between the walk and the pack, between() runs.  OUT err. */
-static int stage(size_t chunk, int threads, void (*between)(void), char *err, size_t len)
+/* Walk, then pack (compressed with compress) into chunks of chunk bytes
+ * that threads unpack below "copy"; between the walk and the pack,
+ * between() runs.  OUT err. */
+static int stage(size_t chunk, int threads, const char *compress, void (*between)(void),
+                 char *err, size_t len)
 {
     char *path = stg_xasprintf("%s/m.ini", top);
     struct stg_conf c;
@@ -70,9 +72,9 @@ static int stage(size_t chunk, int threads, void (*between)(void), char *err, si
     stg_chunkq_init(&mid, pool.n);
     struct stg_pack *p;
     struct stg_unpack *u;
-    stg_pack_start(&p, s, &pool.free, &mid);
+    stg_pack_start(&p, s, compress, &pool.free, &mid);
     stg_unpack_start(&u, "copy", NULL, s->bytes, threads, &mid, &pool.free);
-    int prc = stg_pack_join(&p, NULL, NULL, NULL);
+    int prc = stg_pack_join(&p, NULL, NULL, NULL, NULL);
     int urc = stg_unpack_join(&u, NULL);
     stg_err_get(err, len);
     stg_chunkq_destroy(&mid);
@@ -116,10 +118,15 @@ int main(void)
         free(dirs[i]);
     }
     put("pkg/a.py", "x = 1\n", 6);
-    size_t big = 300000;
+    /* half of it random: a compressor's output is then as long as its
+     * input, and leaves it while that input is still being read */
+    size_t big = 2000000;
     char *blob = stg_xmalloc(big);
-    for (size_t i = 0; i < big; i++)
-        blob[i] = (char)(i * 7 + i / 255);
+    uint64_t x = 88172645463325252u;
+    for (size_t i = 0; i < big; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        blob[i] = (char)(i < big / 2 ? i * 7 + i / 255 : x >> 56);
+    }
     put("pkg/blob.bin", blob, big);
     free(blob);
     put("pkg/sub/c.txt", "see\n", 4);
@@ -138,16 +145,26 @@ int main(void)
     char err[STG_MSG_MAX];
     for (int threads = 1; threads <= 3; threads++) {
         for (size_t chunk = 4096; chunk <= 65536; chunk *= 16) {
-            int rc = stage(chunk, threads, NULL, err, sizeof err);
+            int rc = stage(chunk, threads, NULL, NULL, err, sizeof err);
             ok(rc == STG_OK && same("pkg/a.py") && same("pkg/blob.bin") && same("pkg/sub/c.txt"),
                "%d unpack thread(s), %zu-byte chunks: the copy is the tree (%s)", threads,
                chunk, err);
         }
     }
-    int rc = stage(4096, 2, touch_later, err, sizeof err);
+    /* compressed on the wire: the compressor's output fills the chunks, so
+     * file data must not be read into them */
+    for (int k = 0; stg_compressions[k]; k++) {
+        for (size_t chunk = 4096; chunk <= 65536; chunk *= 16) {
+            int rc = stage(chunk, 2, stg_compressions[k], NULL, err, sizeof err);
+            ok(rc == STG_OK && same("pkg/a.py") && same("pkg/blob.bin") && same("pkg/sub/c.txt"),
+               "compressed with %s, %zu-byte chunks: the copy is the tree (%s)",
+               stg_compressions[k], chunk, err);
+        }
+    }
+    int rc = stage(4096, 2, NULL, touch_later, err, sizeof err);
     ok(rc != STG_OK && strstr(err, "/src/pkg/a.py' changed while it was being staged"),
        "a file changed after the walk: the pack fails, naming it (%s)", err);
-    rc = stage(4096, 2, swap_for_link, err, sizeof err);
+    rc = stage(4096, 2, "zstd", swap_for_link, err, sizeof err);
     ok(rc != STG_OK && strstr(err, "/src/pkg/sub/c.txt' changed while it was being staged"),
        "a directory swapped for a link after the walk: the pack fails (%s)", err);
     char *leak = stg_xasprintf("copy%s/src/pkg/sub/c.txt", top);
