@@ -46,6 +46,75 @@ done
 t_like "$(cat "$T_TMP/numpy.ini")" "^env = LD_LIBRARY_PATH$" "numpy's manifest stages its shared libraries too"
 t_like "$(cat "$T_TMP/sympy.ini")" "\bmpmath\b" "sympy's manifest includes mpmath, which it imports"
 
+# test suites and .pth files that the imports do not need
+t_ok "scan --import numpy --import sympy" "$STAGE_PY" scan --python $py --import numpy --import sympy \
+    -o "$T_TMP/ns.ini"
+t_is "$(grep -c '^exclude = tests/ test/$' "$T_TMP/ns.ini")" "$(grep -c '^env = PYTHONPATH$' "$T_TMP/ns.ini")" \
+    "... every tree of modules leaves out tests/ and test/"
+t_ok "... and names no .pth file that neither adds a path it imports from nor imports what it uses" \
+    test "$(grep -cE '(dolfin|petsc4py)\.pth' "$T_TMP/ns.ini")" = 0
+t_ok "... staged on 2 nodes, then imported there" staged sympy "$T_TMP/ns.ini"
+t_is "$(outside)" 0 "... every sympy module from /dev/shm"
+t_is "$(find "$(t_node_shm 1)/stage-py-$uid"/numpy-* -type d \( -name tests -o -name test \) | wc -l)" 0 \
+    "... and the copy holds no directory named tests or test"
+t_ok "scan --keep-tests --exclude '*.pyi'" "$STAGE_PY" scan --python $py --import numpy --keep-tests \
+    --exclude '*.pyi' -o "$T_TMP/keep.ini"
+t_is "$(grep '^exclude' "$T_TMP/keep.ini" | sort -u)" "exclude = *.pyi" "... leaves only what --exclude gives"
+# a package that imports its own test suite at import time keeps it
+mkdir -p "$T_TMP/own/selftest/tests"
+echo 'from .tests import check' >"$T_TMP/own/selftest/__init__.py"
+echo 'check = 1' >"$T_TMP/own/selftest/tests/__init__.py"
+chmod -R go-w "$T_TMP/own"
+t_ok "scan of a package that imports its tests/ at import time" \
+    env PYTHONPATH="$T_TMP/own" "$STAGE_PY" scan --python $py --import selftest -o "$T_TMP/self.ini"
+t_like "$(cat "$T_OUT")" "scan: the imports load modules from a directory named 'tests': 'tests/' is not excluded" \
+    "... says so"
+t_like "$(cat "$T_TMP/self.ini")" "^exclude = test/$" "... and excludes test/ only"
+
+# --script: the imports of a script, found without running it
+mkdir -p "$T_TMP/job"
+chmod 755 "$T_TMP/job"
+cat >"$T_TMP/job/app.py" <<'EOP'
+import sympy as sp
+from numpy import linalg
+import helper
+try:
+    import no_such_module_here
+except ImportError:
+    pass
+raise SystemExit("scan must not run the script")
+EOP
+echo 'import json' >"$T_TMP/job/helper.py"
+t_ok "scan --script app.py" "$STAGE_PY" scan --python $py --script "$T_TMP/job/app.py" -o "$T_TMP/app.ini"
+t_like "$(cat "$T_OUT")" "scan: $T_TMP/job/app.py:5: import no_such_module_here: No module named 'no_such_module_here': left out" \
+    "... warns of an import that fails, with file:line"
+t_like "$(cat "$T_OUT")" "scan: $T_TMP/job: helper.py: the job's own code, beside its script: not staged" \
+    "... and of the job's own modules beside it"
+t_like "$(cat "$T_TMP/app.ini")" "^name = app$" "... the manifest is named after the script"
+t_like "$(cat "$T_TMP/app.ini")" "^(include =| ) .*[ =]sympy( |\$)" "... includes sympy"
+t_like "$(cat "$T_TMP/app.ini")" "^(include =| ) .*[ =]numpy( |\$)" "... and numpy, from 'from numpy import linalg'"
+t_ok "... staged on 2 nodes, then imported there" staged numpy "$T_TMP/app.ini"
+t_is "$(outside)" 0 "... every numpy module from /dev/shm"
+t_fails "scan --script of a file that is not there" run1 "$STAGE_PY" scan --python $py --script "$T_TMP/nosuch.py"
+t_like "$(cat "$T_OUT")" "--script '$T_TMP/nosuch.py': No such file or directory" "... is a usage error naming it"
+t_fails "scan --exclude with a blank" run1 "$STAGE_PY" scan --python $py --import numpy --exclude 'a b'
+t_like "$(cat "$T_OUT")" "--exclude 'a b': a pattern without blanks" "... is a usage error"
+
+# --whole-env --bundle: a venv as a [python] manifest, packed and staged
+# with no edit
+venv=$T_TMP/venv
+t_make_venv "$venv"
+chmod -R go-w "$venv"
+t_ok "scan --whole-env --bundle of a venv" "$STAGE_PY" scan --python "$venv/bin/python" --whole-env \
+    --import purepkg --bundle "$T_TMP/venv.bundle" -o "$T_TMP/venv.ini"
+t_like "$(cat "$T_TMP/venv.ini")" "^\[python env\]$" "... writes a [python] section"
+t_like "$(cat "$T_TMP/venv.ini")" "^prefix = $venv$" "... of the venv's prefix"
+t_like "$(cat "$T_TMP/venv.ini")" "^bundle = $T_TMP/venv.bundle$" "... and names the bundle"
+t_ok "... pack writes the bundle" "$STAGE_PY" pack -q -m "$T_TMP/venv.ini"
+t_ok "... which stages on 2 nodes" t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/venv.ini" -o "$T_TMP/venv.sh"
+t_ok "... where the staged interpreter imports purepkg from the copy" \
+    t_cluster 2 1 sh -c ". '$T_TMP/venv.sh' && python -c 'import purepkg, sys; assert purepkg.__file__.startswith(\"/dev/shm/\"), purepkg.__file__; assert sys.prefix.startswith(\"/dev/shm/\"), sys.prefix'"
+
 # numpy left out of its own manifest on purpose
 sed '/^\[tree dist-packages\]/,/^env/ s/ numpy / /' "$T_TMP/numpy.ini" >"$T_TMP/less.ini"
 t_ok "a manifest without numpy staged" staged numpy "$T_TMP/less.ini"
@@ -57,7 +126,7 @@ t_like "$(cat "$T_TMP/check.err")" "check: some modules still come from the tree
 
 t_fails "check without the settings of a staging run" env -u STAGE_PY_DIR t_cluster 1 1 "$STAGE_PY" check -m "$T_TMP/less.ini" --python $py --import numpy
 t_fails "scan without --import" run1 "$STAGE_PY" scan --python $py
-t_like "$(cat "$T_OUT")" "scan: give --python PYTHON and at least one --import MODULE" "... is a usage error"
+t_like "$(cat "$T_OUT")" "scan: give --python PYTHON and at least one --import MODULE or --script FILE \(or --whole-env\)" "... is a usage error"
 t_fails "scan --import '1x'" run1 "$STAGE_PY" scan --python $py --import 1x
 t_like "$(cat "$T_OUT")" "--import '1x': not a module name" "... is a usage error"
 t_fails "scan of a module that does not exist" run1 "$STAGE_PY" scan --python $py --import no_such_module_here
@@ -78,7 +147,7 @@ done
 cron() { unshare --mount --propagation private sh -c 'mount -t tmpfs stage-py-test /dev/shm && exec bash "$1"' _ "$1"; }
 t_ok "... the first (scan, then pack) runs" cron "$T_TMP/cron1.sh"
 t_ok "... and leaves the bundle, and a manifest naming it" \
-    test -s "$T_TMP/stack/fenics.bundle" -a "$(grep -c '^bundle = fenics.bundle$' "$T_TMP/stack/fenics.ini")" = 1
+    test -s "$T_TMP/stack/fenics.bundle" -a "$(grep -c "^bundle = $T_TMP/stack/fenics.bundle\$" "$T_TMP/stack/fenics.ini")" = 1
 t_ok "... the second (stage on this node, then check) runs" cron "$T_TMP/cron2.sh"
 t_like "$(cat "$T_TMP/stack/check.log")" "0 module\(s\) from a staged tree's original location" "... and its check finds nothing amiss"
 

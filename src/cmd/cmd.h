@@ -51,6 +51,11 @@ struct stg_opts {
     bool fallback_to_trees; /* --fallback-to-trees: a bad bundle is not fatal */
     const char *python;     /* scan, check --python */
     struct stg_strv imports;    /* scan, check --import */
+    struct stg_strv scripts;    /* scan --script: absolute paths */
+    struct stg_strv excludes;   /* scan --exclude */
+    bool keep_tests;        /* scan --keep-tests: no default exclude of test suites */
+    bool whole_env;         /* scan --whole-env: a [python] manifest */
+    char *bundle;           /* scan --bundle: absolute, or NULL */
     const char *name;       /* scan --name */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
@@ -108,7 +113,7 @@ int stg_cmd_per_node(const struct stg_opts *o, struct stg_node *n, struct stg_wa
  * how many, at most max. */
 int stg_row_split(char *row, char **f, int max);
 
-#define STG_IMPORTS_MAX 12     /* scan, check: --import given at most this often */
+#define STG_IMPORTS_MAX 12     /* scan, check: --import (and scan's --script) given at most this often in all */
 /* check hands its script the copy, the sources and every import */
 _Static_assert(STG_IMPORTS_MAX + 2 <= STG_PYTHON_ARGS_MAX, "check's arguments must fit");
 #define STG_DEFAULT_CHUNK ((uint64_t)256 << 10)  /* see stage-py-performance(7) */

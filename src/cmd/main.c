@@ -7,12 +7,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bcast.h"
@@ -34,7 +36,9 @@ static const char usage_text[] =
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
     "                      [--all-users] [--dest DIR] [--dry-run]\n"
     "       stage-py pack --manifest FILE [--output BUNDLE] [--compress none|gzip|zstd|lz4]\n"
-    "       stage-py scan --python PYTHON --import MODULE... [--name NAME] [--output FILE]\n"
+    "       stage-py scan --python PYTHON [--import MODULE...] [--script FILE...]\n"
+    "                     [--whole-env] [--exclude PATTERN...] [--keep-tests]\n"
+    "                     [--bundle FILE] [--name NAME] [--output FILE]\n"
     "       stage-py check --manifest FILE --python PYTHON --import MODULE...\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
@@ -109,8 +113,17 @@ static const char usage_text[] =
     "                          or lz4\n"
     "Options of scan and check:\n"
     "      --python PYTHON     the interpreter (absolute path); required\n"
-    "      --import MODULE     a module to import (repeat; at most 12); required\n"
-    "      --name NAME         scan: the manifest's name (default: the first module)\n"
+    "      --import MODULE     a module to import (repeat; at most 12 with --script);\n"
+    "                          check: required; scan: this, --script or --whole-env\n"
+    "      --script FILE       scan: the modules FILE imports (read, not run; dynamic\n"
+    "                          imports are not seen: give them with --import)\n"
+    "      --exclude PATTERN   scan: leave PATTERN out of every tree (repeat)\n"
+    "      --keep-tests        scan: keep test suites (default: exclude tests/ test/)\n"
+    "      --whole-env         scan: a [python] manifest of the interpreter's whole\n"
+    "                          environment\n"
+    "      --bundle FILE       scan: name FILE as the manifest's bundle\n"
+    "      --name NAME         scan: the manifest's name (default: the first module,\n"
+    "                          else the first script)\n"
     "  -o, --output FILE       scan: write the manifest to FILE (atomically)\n"
     "  -m, --manifest FILE     check: the manifest that was staged; required\n"
     "Common options:\n"
@@ -199,7 +212,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     enum { OPT_DEST = 256, OPT_SHELL, OPT_CHUNK, OPT_DEPTH, OPT_STATS, OPT_HEADROOM, OPT_FAILURE,
            OPT_TIMEOUT, OPT_FORCE, OPT_MAX_CACHE, OPT_LOCK_WAIT, OPT_JSON, OPT_ALL,
            OPT_OLDER, OPT_DRY, OPT_JOB, OPT_COMPRESS, OPT_FALLBACK, OPT_PYTHON, OPT_IMPORT,
-           OPT_NAME, OPT_UNPACK_THREADS, OPT_ALL_USERS, OPT_BROADCAST };
+           OPT_NAME, OPT_UNPACK_THREADS, OPT_ALL_USERS, OPT_BROADCAST, OPT_SCRIPT, OPT_EXCLUDE,
+           OPT_KEEP_TESTS, OPT_WHOLE_ENV, OPT_BUNDLE };
     static const struct option longopts[] = {
         {"manifest", required_argument, NULL, 'm'},
         {"dest", required_argument, NULL, OPT_DEST},
@@ -227,6 +241,11 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {"python", required_argument, NULL, OPT_PYTHON},
         {"import", required_argument, NULL, OPT_IMPORT},
         {"name", required_argument, NULL, OPT_NAME},
+        {"script", required_argument, NULL, OPT_SCRIPT},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"keep-tests", no_argument, NULL, OPT_KEEP_TESTS},
+        {"whole-env", no_argument, NULL, OPT_WHOLE_ENV},
+        {"bundle", required_argument, NULL, OPT_BUNDLE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -260,10 +279,46 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             takes = C_SCAN | C_CHECK;
             if (!valid_module(optarg))
                 bad("--import '%s': not a module name (such as numpy or dolfin.fem)", optarg);
-            else if (o->imports.n >= STG_IMPORTS_MAX)
-                bad("--import: at most %d modules", STG_IMPORTS_MAX);
+            else if (o->imports.n + o->scripts.n >= STG_IMPORTS_MAX)
+                bad("--import: at most %d modules and scripts in all", STG_IMPORTS_MAX);
             else
                 stg_strv_push(&o->imports, optarg);
+            break;
+        case OPT_SCRIPT: {
+            takes = C_SCAN;
+            struct stat st;
+            char *path = stg_path_absolute(optarg);
+            if (!path || stat(path, &st) < 0)
+                bad("--script '%s': %s", optarg, path ? strerror(errno) : "the name is empty");
+            else if (!S_ISREG(st.st_mode))
+                bad("--script '%s': not a regular file", optarg);
+            else if (o->imports.n + o->scripts.n >= STG_IMPORTS_MAX)
+                bad("--script: at most %d modules and scripts in all", STG_IMPORTS_MAX);
+            else if (strchr(path, '\n'))
+                bad("--script '%s': a newline in the name", optarg);
+            else
+                stg_strv_push(&o->scripts, path);
+            free(path);
+            break;
+        }
+        case OPT_EXCLUDE:
+            takes = C_SCAN;
+            /* a manifest's list is words; "#" and ";" would start a comment */
+            if (!*optarg || strpbrk(optarg, " \t\n#;"))
+                bad("--exclude '%s': a pattern without blanks, '#' or ';'", optarg);
+            else
+                stg_strv_push(&o->excludes, optarg);
+            break;
+        case OPT_KEEP_TESTS: o->keep_tests = true; takes = C_SCAN; break;
+        case OPT_WHOLE_ENV: o->whole_env = true; takes = C_SCAN; break;
+        case OPT_BUNDLE:
+            takes = C_SCAN;
+            free(o->bundle);
+            o->bundle = stg_path_absolute(optarg);
+            if (!o->bundle)
+                bad("--bundle: the file name is empty");
+            else if (strpbrk(o->bundle, "\n;#") || o->bundle[strlen(o->bundle) - 1] == ' ')
+                bad("--bundle '%s': a manifest cannot hold that name", optarg);
             break;
         case OPT_NAME:
             takes = C_SCAN;
@@ -403,9 +458,11 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) &&
         !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
-    if ((o->cmd == STG_CMD_SCAN || o->cmd == STG_CMD_CHECK) && (!o->python || !o->imports.n))
-        bad("%s: give --python PYTHON and at least one --import MODULE",
-            command_names[o->cmd]);
+    if (o->cmd == STG_CMD_SCAN && (!o->python || (!o->imports.n && !o->scripts.n && !o->whole_env)))
+        bad("scan: give --python PYTHON and at least one --import MODULE or --script FILE "
+            "(or --whole-env)");
+    if (o->cmd == STG_CMD_CHECK && (!o->python || !o->imports.n))
+        bad("check: give --python PYTHON and at least one --import MODULE");
     if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
         bad("clean: give --manifest FILE or --all, not both");
     if (o->all_users && geteuid() != 0)
@@ -518,6 +575,9 @@ int main(int argc, char **argv)
     free(o.output);
     free(o.stats);
     stg_strv_free(&o.imports);
+    stg_strv_free(&o.scripts);
+    stg_strv_free(&o.excludes);
+    free(o.bundle);
     /* stdout carries the settings: a failed write must not pass unnoticed. */
     if (fclose(stdout) != 0 && rc == STG_OK) {
         stg_log_error("cannot write to stdout");
