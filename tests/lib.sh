@@ -159,6 +159,88 @@ EOT
     done
 }
 
+# _t_mpich_tcp_finalize: the path of a library, built once per test
+# ($T_TMP), that t_cluster preloads into MPICH ranks whose UCX is held to
+# TCP (T_NET_RATE).  Without it such jobs hang in MPI_Finalize whenever one
+# rank still calls MPI after another has entered MPI_Finalize: MPICH 4.0.2
+# closes every UCX endpoint with a flush, then blocks in a PMI barrier
+# without progressing UCX; UCX 1.13's TCP flush sends a zero-length PUT
+# and waits for the peer's acknowledgement, and the acknowledgement of a
+# peer's flush (sent from inside any MPI call) is itself a send that wants
+# a flush.  So a rank that acknowledged a finished peer's flush later
+# flushes towards that peer, which sits in the PMI barrier and never
+# answers (those 25 bytes stay unread on its socket).  A correct program of
+# 20 lines hangs this way over lo too, with or without a token bucket.
+# MPICH 4.2 fixed it with a PMI barrier before the endpoints close (commits
+# 08d8105b, d6c7cd5b); this library does the same: at the first
+# ucp_disconnect_nb, one barrier on the launcher's PMI-1 socket (PMI_FD),
+# so every rank flushes its endpoints before any peer stops answering.
+# Nothing before MPI_Finalize changes.
+_t_mpich_tcp_finalize() {
+    local so=$T_TMP/mpich-tcp-finalize.so
+    if [ ! -f "$so" ]; then
+        cc -O2 -shared -fPIC -o "$so.tmp" -x c - <<'C' || return 1
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* what the ranks start (python) need not load this */
+__attribute__((constructor)) static void forget(void) { unsetenv("LD_PRELOAD"); }
+static void pmi_barrier(void)
+{
+    const char *fd_s = getenv("PMI_FD"), *req = "cmd=barrier_in\n";
+    char line[256] = "";
+    size_t n = 0, len = strlen(req), off = 0;
+    if (!fd_s)
+        return;     /* a singleton: no launcher */
+    int fd = atoi(fd_s);
+    while (off < len) {
+        ssize_t w = write(fd, req + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    for (;;) {      /* one line and no more: what follows is MPICH's */
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            goto fail;
+        if (c == '\n')
+            break;
+        if (n < sizeof line - 1)
+            line[n++] = c;
+    }
+    line[n] = '\0';
+    if (strncmp(line, "cmd=barrier_out", 15) == 0)
+        return;
+fail:
+    fprintf(stderr, "mpich-tcp-finalize: no PMI barrier (%s)\n", n ? line : strerror(errno));
+}
+void *ucp_disconnect_nb(void *ep)
+{
+    static void *(*real)(void *);
+    static int met;
+    if (!real)
+        real = (void *(*)(void *))dlsym(RTLD_NEXT, "ucp_disconnect_nb");
+    if (!met) {
+        met = 1;
+        pmi_barrier();
+    }
+    return real(ep);
+}
+C
+        mv "$so.tmp" "$so" || return 1
+    fi
+    printf '%s\n' "$so"
+}
+
 # t_net_ns K: node K's network namespace (for ip netns exec).
 t_net_ns() { printf 'stg%s-node%s\n' "$$" "$1"; }
 
@@ -454,12 +536,19 @@ t_cluster() {
         # MPICH here is ch4:ucx: UCX identifies a machine by boot id, not
         # host name, so ranks on different fake nodes still talk through
         # UCX shared memory (sysv/posix/cma), not TCP. UCX_TLS=self,tcp
-        # would force TCP but then jobs with 2+ ranks per node hang in
-        # MPI_Finalize (UCX 1.13), so it is left alone.
+        # would force TCP but then a job hangs in MPI_Finalize as soon as
+        # one rank enters it while another still calls MPI (MPICH 4.0.2
+        # with UCX 1.13 over TCP: see _t_mpich_tcp_finalize), so it is
+        # left alone.
         # With T_NET_RATE, UCX is held to TCP on the nodes' links (it
-        # would otherwise reach across them through shared memory).
-        local ucx=()
-        [ -n "$T_NET_NS" ] && ucx=(-genv UCX_TLS tcp -genv UCX_NET_DEVICES eth0)
+        # would otherwise reach across them through shared memory), and
+        # the ranks preload _t_mpich_tcp_finalize's library for that.
+        local ucx=() fin
+        if [ -n "$T_NET_NS" ]; then
+            fin=$(_t_mpich_tcp_finalize) ||
+                { echo "t_cluster: cannot build the MPICH finalize library (cc)" >&2; return 2; }
+            ucx=(-genv UCX_TLS tcp -genv UCX_NET_DEVICES eth0 -genv LD_PRELOAD "$fin")
+        fi
         set -- mpiexec.mpich -launcher ssh -launcher-exec "$agent" \
             -iface "$iface" -hosts "$hosts" -n "$np" \
             -genv UCX_POSIX_DIR "$mpishm" "${ucx[@]}" \
