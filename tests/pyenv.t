@@ -47,6 +47,8 @@ t_is "$(grep '^PATH=' "$T_TMP/env.sh")" "PATH='$copy$venv/bin'\"\${PATH:+:\$PATH
 t_like "$(cat "$T_TMP/env.sh")" "^VIRTUAL_ENV='$copy$venv'; export VIRTUAL_ENV$" \
     "... VIRTUAL_ENV, as the venv has"
 t_is "$(grep -c PYTHONPATH "$T_TMP/env.sh" || true)" 0 "... and no PYTHONPATH"
+t_like "$(cat "$T_TMP/env.sh")" "^PYTHONNOUSERSITE='1'; export PYTHONNOUSERSITE$" \
+    "... and PYTHONNOUSERSITE=1: the user site directory is off"
 
 node1=$(node1_copy "$T_TMP/env.sh")
 t_like "$(cat "$node1$venv/pyvenv.cfg")" "^home = $copy$(dirname "$base")$" \
@@ -67,7 +69,7 @@ t_is "$(head -1 "$venv/$site/extra.pth")" "$venv/src/extra" "... the original is
 # On each node: the staged interpreter (found on PATH) imports everything
 # and the console script runs, under strace.
 probe='
-import os, sys, sysconfig
+import os, sys, sysconfig, site
 import purepkg, nsold.a, nsold.b, nsnew.x, nsnew.y, cext, extra_mod, extra2_mod
 libs = [l.split()[-1] for l in open("/proc/self/maps") if "libgreet" in l]
 print("prefix", sys.prefix)
@@ -77,6 +79,7 @@ print("cext", cext.hello(), libs[0])
 for m in (purepkg, nsold.a, nsold.b, nsnew.x, nsnew.y, cext, extra_mod, extra2_mod):
     print("module", m.__name__, m.__file__)
 print("site", sysconfig.get_path("purelib"))
+print("usersite", site.ENABLE_USER_SITE)
 '
 mkdir "$T_TMP/runs"
 t_ok "on each node: the staged python imports every package, the console script runs" \
@@ -89,6 +92,7 @@ for node in node1 node2; do
     t_like "$out" "^base_prefix $copy/usr$" "$node: sys.base_prefix is the staged base"
     t_like "$out" "^executable $copy$venv/bin/python3$" "$node: sys.executable is staged"
     t_like "$out" "^site $copy$venv/$site$" "$node: its site directory is the staged one"
+    t_like "$out" "^usersite False$" "$node: the user site directory is off"
     t_like "$out" "^cext hello from libgreet $copy$venv/lib/libgreet.so$" \
         "$node: the C extension loads the staged lib/ through \$ORIGIN"
     t_is "$(grep -c "^module " <<<"$out")" 8 "$node: 8 modules imported"
@@ -110,6 +114,34 @@ t_ok "stage-py check reports nothing outside the copy" \
         --import cext --import extra_mod --import extra2_mod' \
     sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/venv.ini" "$venv"
 t_like "$(cat "$T_OUT")" "^0 file\(s\) from outside the copy '$copy', 0 module" "... none at all"
+t_ok "... also without --python: the staged interpreter of the [python] section" \
+    t_cluster 1 1 sh -c '. "$1" && exec "$2" check -m "$3" --import purepkg --import cext' \
+    sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/venv.ini"
+t_like "$(cat "$T_OUT")" "^0 file\(s\) from outside the copy '$copy', 0 module" "... none at all"
+t_fails "check with the venv's original interpreter, by its absolute path" \
+    t_cluster 1 1 sh -c '. "$1" && exec "$2" check -m "$3" --python "$4/bin/python3" --import purepkg' \
+    sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/venv.ini" "$venv"
+t_like "$(cat "$T_OUT")" "^original module: $venv/$site/purepkg/__init__.py " "... lists the original modules"
+t_like "$(cat "$T_OUT")" "check: some modules still come from the trees' original locations \(listed as 'original module'\): '$venv/bin/python3' ran, not the staged interpreter '$copy$venv/bin/python3'; run python3 as the settings put it first on PATH, not by an absolute path" \
+    "... and says which interpreter ran and which to run"
+printf '[stage]\nname = other\n[tree a]\nsource = %s/src/extra\n' "$venv" >"$T_TMP/other.ini"
+t_fails "check of another manifest under this one's settings" \
+    t_cluster 1 1 sh -c '. "$1" && exec "$2" check -m "$3" --python /usr/bin/python3 --import json' \
+    sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/other.ini"
+t_like "$(cat "$T_OUT")" "check: STAGE_PY_DIR '$copy' is not a copy of '$T_TMP/other.ini' \(whose copies are named 'other-<key>'\): source the settings of the run that staged this manifest" \
+    "... is refused, naming both"
+t_fails "check of a manifest without an interpreter, and no --python" \
+    t_cluster 1 1 sh -c 'STAGE_PY_DIR=/dev/shm/x/other-0123456789abcdef exec "$1" check -m "$2" --import json' \
+    sh "$STAGE_PY" "$T_TMP/other.ini"
+t_like "$(cat "$T_OUT")" "check: '$T_TMP/other.ini' names no interpreter \(no 'python =', no \[python\] section\): give --python" \
+    "... is a usage error"
+
+t_is "$(grep -c '/\.local/lib/python' "$T_TMP/runs/strace.node1" || true)" 0 \
+    "node1: strace: no call on the user site directory"
+sed 's|^prefix = .*|&\nuser_site = yes|' "$T_TMP/venv.ini" >"$T_TMP/usersite.ini"
+t_ok "user_site = yes" t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/usersite.ini" -o "$T_TMP/envu.sh"
+t_is "$(grep -c PYTHONNOUSERSITE "$T_TMP/envu.sh" || true)" 0 "... leaves PYTHONNOUSERSITE unset"
+t_is "$(grep -v PYTHONNOUSERSITE "$T_TMP/env.sh")" "$(cat "$T_TMP/envu.sh")" "... and is the only difference"
 
 t_ok "a warm node stages nothing and gives the same settings" \
     t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/venv.ini" -o "$T_TMP/env2.sh" --stats "$T_TMP/stats2.json"

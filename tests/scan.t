@@ -40,6 +40,8 @@ for mod in numpy sympy; do
     t_ok "... $(inside) modules of $mod loaded from /dev/shm" test "$(inside)" -gt 10
     t_is "$(outside)" 0 "... none from anywhere else"
     t_ok "... check finds nothing loaded from the original trees" check "$T_TMP/$mod.ini" $mod
+    t_ok "... also without --python: the manifest's interpreter" t_cluster 1 1 sh -c \
+        ". '$T_TMP/env.sh' && exec '$STAGE_PY' check -m '$T_TMP/$mod.ini' --import $mod"
     t_like "$(cat "$T_TMP/check.out")" "^0 file\(s\) from outside the copy '/dev/shm/stage-py-$uid/$mod-[0-9a-f]{16}', 0 module" \
         "... nothing at all from outside the copy"
 done

@@ -24,6 +24,18 @@ static const char check_script[] =
 #include "check.py.h"
     ;
 
+/* Is dir's last component "<name>-<key>", a copy of the manifest named
+ * name (cache.h's naming)? */
+static bool copy_of(const char *dir, const char *name)
+{
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    size_t n = strlen(name);
+    if (strncmp(base, name, n) != 0 || base[n] != '-' || strlen(base + n + 1) != 16)
+        return false;
+    return strspn(base + n + 1, "0123456789abcdef") == 16;
+}
+
 static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char **report)
 {
     (void)watch;
@@ -42,7 +54,27 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
         return stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR is not set: run it with the "
                            "settings of a staging run (. ./env.sh, or eval \"$(stage-py ...)\")");
     }
+    if (!copy_of(copy, m->name)) {
+        rc = stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR '%s' is not a copy of '%s' (whose "
+                         "copies are named '%s-<key>'): source the settings of the run that "
+                         "staged this manifest",
+                         copy, o->manifest, m->name);
+        stg_conf_free(&conf);
+        return rc;
+    }
+    /* the interpreter that the job runs: given, else the staged one of a
+     * whole environment, else the manifest's */
+    char *staged = NULL;
+    if (m->pyenv)
+        staged = stg_xasprintf("%s%s", copy, m->pyenv->interpreter ? m->pyenv->interpreter : "");
+    const char *python = o->python ? o->python : staged ? staged : m->python;
+    if (!python) {
+        stg_conf_free(&conf);
+        return stg_err_set(STG_EUSAGE, "check: '%s' names no interpreter (no 'python =', no "
+                           "[python] section): give --python", o->manifest);
+    }
     if (stat(copy, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        free(staged);
         stg_conf_free(&conf);
         return stg_err_set(STG_EFAIL, "check: STAGE_PY_DIR '%s': no staged copy on this node",
                            copy);
@@ -79,11 +111,14 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
         args[k++] = o->imports.v[i];
     args[k] = NULL;
     char *res = NULL;
-    rc = stg_python_run(o->python, NULL, false, check_script, args, &res);
+    rc = stg_python_run(python, NULL, false, check_script, args, &res);
     free(sources.s);
-    stg_conf_free(&conf);
-    if (rc)
+    if (rc) {
+        free(staged);
+        stg_conf_free(&conf);
         return rc;
+    }
+    char exe[4096] = "";
     struct stg_buf out = {0};
     stg_buf_put(&out, "", 0);
     unsigned long total = 0, original = 0;
@@ -101,6 +136,8 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
             stg_buf_printf(&out, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
                                                                         : "outside", v[1],
                     v[2], v[3]);
+        else if (nf == 2 && strcmp(v[0], "EXE") == 0)
+            snprintf(exe, sizeof exe, "%s", v[1]);
         else if (nf == 1)
             sscanf(v[0], "%lu %lu", &total, &original);
     }
@@ -108,10 +145,21 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
                "original location\n", total, copy, original);
     free(res);
     *report = out.s;
-    if (original > 0)
-        return stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
-                           "locations (listed as 'original module')");
-    return STG_OK;
+    /* A whole environment's modules come from the copy only if its staged
+     * interpreter runs: /usr/bin/python3 by its absolute path is the
+     * original, with the original's sys.path. */
+    bool bypassed = staged && strncmp(exe, copy, strlen(copy)) != 0;
+    if (original > 0 && bypassed)
+        rc = stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
+                         "locations (listed as 'original module'): '%s' ran, not the staged "
+                         "interpreter '%s'; run python3 as the settings put it first on PATH, "
+                         "not by an absolute path", exe, staged);
+    else if (original > 0)
+        rc = stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
+                         "locations (listed as 'original module')");
+    free(staged);
+    stg_conf_free(&conf);
+    return rc;
 }
 
 int stg_cmd_check(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w)

@@ -39,7 +39,7 @@ static const char usage_text[] =
     "       stage-py scan --python PYTHON [--import MODULE...] [--script FILE...]\n"
     "                     [--whole-env] [--exclude PATTERN...] [--keep-tests]\n"
     "                     [--bundle FILE] [--name NAME] [--output FILE]\n"
-    "       stage-py check --manifest FILE --python PYTHON --import MODULE...\n"
+    "       stage-py check --manifest FILE [--python PYTHON] --import MODULE...\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first (for\n"
@@ -112,7 +112,9 @@ static const char usage_text[] =
     "      --compress C        none (default: the site's, else none), gzip, zstd\n"
     "                          or lz4\n"
     "Options of scan and check:\n"
-    "      --python PYTHON     the interpreter (absolute path); required\n"
+    "      --python PYTHON     the interpreter (absolute path); scan: required;\n"
+    "                          check: default the manifest's (for [python], the\n"
+    "                          staged one)\n"
     "      --import MODULE     a module to import (repeat; at most 12 with --script);\n"
     "                          check: required; scan: this, --script or --whole-env\n"
     "      --script FILE       scan: the modules FILE imports (read, not run; dynamic\n"
@@ -461,8 +463,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     if (o->cmd == STG_CMD_SCAN && (!o->python || (!o->imports.n && !o->scripts.n && !o->whole_env)))
         bad("scan: give --python PYTHON and at least one --import MODULE or --script FILE "
             "(or --whole-env)");
-    if (o->cmd == STG_CMD_CHECK && (!o->python || !o->imports.n))
-        bad("check: give --python PYTHON and at least one --import MODULE");
+    if (o->cmd == STG_CMD_CHECK && !o->imports.n)
+        bad("check: give at least one --import MODULE");
     if (o->cmd == STG_CMD_CLEAN && o->manifest && o->all)
         bad("clean: give --manifest FILE or --all, not both");
     if (o->all_users && geteuid() != 0)

@@ -65,6 +65,11 @@ void stg_env_build(const struct stg_manifest *m, const char *root, struct stg_en
             stg_env_add(env, "VIRTUAL_ENV", prefix, false);
         else if (e->kind == STG_ENV_CONDA)
             stg_env_add(env, "CONDA_PREFIX", prefix, false);
+        /* ~/.local/lib/pythonX.Y/site-packages is on the shared home:
+         * every rank would look there at start-up, and find what is not
+         * part of the copy. */
+        if (!e->user_site)
+            stg_env_add(env, "PYTHONNOUSERSITE", "1", false);
         free(bin);
         free(prefix);
     }

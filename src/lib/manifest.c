@@ -376,8 +376,14 @@ static int handler(void *user, const char *section, const char *name, const char
             add_list(p, &e->exclude, &e->exclude_line, value);
             return 1;
         }
+        if (strcmp(name, "user_site") == 0) {
+            e->user_site_line = p->line;
+            if (p->cont || stg_parse_bool(value, &e->user_site) < 0)
+                return fail(p, p->line, "user_site '%s': use yes or no", value);
+            return 1;
+        }
         return fail(p, p->line, "unknown key '%s' in [python %s] (known: prefix, include, "
-                    "exclude)", name, e->name);
+                    "exclude, user_site)", name, e->name);
     }
     struct stg_tree *t = p->tree;
     t->nkeys++;

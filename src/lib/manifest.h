@@ -49,6 +49,8 @@ struct stg_pyenv {
     int include_line;
     struct stg_strv exclude;
     int exclude_line;
+    bool user_site;         /* user_site = yes: leave the user's site directory on */
+    int user_site_line;
     int nkeys;
     /* Known once resolved (or read from a bundle's trailer). */
     char *interpreter;      /* PREFIX/bin/python3 (or python) */
@@ -83,7 +85,7 @@ struct stg_manifest {
                                      * that streams the bundle never touches them) */
 
 /* The settings' variables that a [python] section sets itself. */
-#define STG_PYENV_VARS {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", NULL}
+#define STG_PYENV_VARS {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONNOUSERSITE", NULL}
 
 /*
  * Parse and check the manifest at path.  OUT m: the manifest, or NULL.

@@ -8,7 +8,7 @@
 # "*dir/glob" (an include glob) or "~source" (a [tree]'s source: what is
 # below it is the tree's, staged or not); argv[3:]: the modules.  Prints, for each
 # file opened or mapped from outside the copy:
-# "ORIGINAL|OUTSIDE\tkind\tpath\treason"; the last line: "N M": N such
+# "ORIGINAL|OUTSIDE\tkind\tpath\treason"; then "EXE\tsys.executable"; the last line: "N M": N such
 # files, M of them modules from below a staged path (shared objects and
 # data from there are listed, but plugins opened by absolute path, such as
 # Open MPI's, cannot come from the copy, and metadata scans read every
@@ -81,4 +81,5 @@ for f in sorted(files):
         why = 'the copy has it: opened by its original path (a path computed from an original location)'
     if kind == 'module': original += 1
     print('ORIGINAL\t%s\t%s\t%s' % (kind, f, why))
+print('EXE\t' + sys.executable)
 print('%d %d' % (total, original))

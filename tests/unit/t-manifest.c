@@ -222,7 +222,7 @@ int main(void)
     fails("[stage]\nname = x\n[python e]\nprefix = /a:b\n", "4: prefix '/a:b' has a ':'",
           "prefix with a colon");
     fails("[stage]\nname = x\n[python e]\nprefix = /usr\nroot = /\n",
-          "5: unknown key 'root' in [python e] (known: prefix, include, exclude)",
+          "5: unknown key 'root' in [python e] (known: prefix, include, exclude, user_site)",
           "unknown key in [python]");
     fails("[stage]\nname = x\n[python e]\nprefix = /usr\n[python f]\nprefix = /opt\n",
           "5: second [python] section (the first is at line 3)", "two [python] sections");
