@@ -52,6 +52,12 @@ struct stg_bcast_args {
     long corrupt_seq;       /* test hook: flip a byte of this chunk here; -1: never */
     struct stg_chunk_pool *pool;    /* empty chunks; leaders receive into them */
     struct stg_chunkq *in;  /* root: the chunks to send, in order, the last one LAST */
+    /* Root: called in this thread whenever it takes chunks from in, to put
+     * more there.  NULL in stage-py, whose pack thread fills in; the
+     * simulation (tests/bench/sim.c) has no threads beside its ranks, so
+     * it fills in from here. */
+    void (*feed)(void *);
+    void *feed_arg;
     bool source_failed;     /* root: in holds one LAST|ABORT chunk: stop at once */
     struct stg_chunkq *out; /* where each chunk goes once sent on; NULL: back to the pool */
     /* Called on the root when it stops the stream (a failed vote, or

@@ -8,6 +8,12 @@
 # system, and a broadcast followed by an untar (python-mpi-bcast's way).
 #
 #     tests/bench/model.py [NAME=VALUE ...]
+#     tests/bench/model.py bcast NODES GBIT BYTES CHUNK two-tree|binary|mpi [NAME=VALUE ...]
+#
+# The second form prints the broadcast's time alone, in seconds, for links
+# of GBIT Gbit/s: the two trees' or the binary tree's T_stream with chunks
+# of CHUNK bytes, or (mpi) a binomial MPI_Bcast of the whole stream; the
+# simulation (tests/bench/sim.sh) compares with it.
 #
 # Every constant below can be given on the command line (model.py
 # unpack_file=30e-6 link=25e9).  "measured" ones come from the
@@ -37,7 +43,13 @@ K = {
     "launch_a": 0.5,        # s: launch and MPI_Init, a + b log2(nodes)
     "launch_b": 0.3,
 }
-for arg in sys.argv[1:]:
+args = sys.argv[1:]
+case = None
+if args[:1] == ["bcast"]:
+    case, args = args[1:6], args[6:]
+    if len(case) != 5 or case[4] not in ("two-tree", "binary", "mpi"):
+        sys.exit("usage: model.py bcast NODES GBIT BYTES CHUNK two-tree|binary|mpi [NAME=VALUE ...]")
+for arg in args:
     name, _, value = arg.partition("=")
     if name not in K or not value:
         sys.exit("model.py: unknown constant '%s' (known: %s)" % (name, ", ".join(K)))
@@ -88,6 +100,19 @@ def bcast_then_untar(n, m, f):
 def naive(n):
     return n * K["ranks_per_node"] * K["import_calls"] / K["md_rate"]
 
+
+def mpi_bcast(n, m):
+    """A binomial tree: the root sends the whole stream ceil(log2 n) times,
+    one after another (SMPI's MPI_Bcast, and Open MPI's MPI_Ibcast)."""
+    return math.ceil(math.log2(n)) * (K["latency"] + m / K["link"])
+
+
+if case:
+    n, gbit, m = int(case[0]), float(case[1]), float(case[2])
+    K["link"], K["chunk"] = gbit * 1e9 / 8, float(case[3])
+    t = mpi_bcast(n, m) if case[4] == "mpi" else tree_stream(n, m, case[4] == "binary")
+    print("%.6f" % t)
+    sys.exit(0)
 
 print("%-8s %-22s %12s %12s %14s %14s %12s %12s" % ("nodes", "stack", "bundle", "trees",
                                                     "bundle,binary", "bcast+untar", "naive",

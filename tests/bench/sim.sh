@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# sim.sh: stage-py's broadcast at 1 000 and 10 000 nodes, simulated with
+# SimGrid's SMPI (tests/bench/sim.c, built from the same src/lib/bcast.c),
+# beside what the cost model (tests/bench/model.py bcast ...) predicts.
+# For each node count of NODES_LIST, link rate of RATES (Gbit/s), stack
+# of STACKS (bytes) and way of ALGOS:
+#   two-tree  stage-py's broadcast (the default, --broadcast two-tree)
+#   binary    stage-py --broadcast binary
+#   bcast     one MPI_Bcast of the whole stream (SMPI's, a binomial tree)
+# one simulation, one at a time (SimGrid runs every rank on one core).
+#
+# The platform: a cluster of one host per node, each with its own link,
+# full duplex (SPLITDUPLEX), RATE each way and 1 us of latency, so 2 us
+# from node to node; no backbone, that is a non-blocking switch (a full
+# fat tree): the nodes' links are the limit, as the cost model has it.
+# The chunk grows with the node count and the stack (chunk_for), to keep
+# the simulation's events (chunks x nodes) within minutes; the model is
+# asked about the same chunk.
+#
+# DEPTH is stage-py's --pipeline-depth, chunks in flight on each node
+# (default 4, stage-py's).
+#
+# Writes CSV (nodes,gbit,bytes,algo,chunk,depth,chunks,simulated,model,
+# diff_pct,wall) to OUT and prints it as a table; diff_pct is the
+# simulation against the model, wall the seconds the simulation took here.
+#
+#     [NODES_LIST="1000 10000"] [RATES="10 100"] [STACKS="300000000 10000000000"]
+#     [ALGOS="two-tree binary bcast"] [DEPTH=4] tests/bench/sim.sh SIM OUT
+set -eu -o pipefail
+[ $# -eq 2 ] || { echo "usage: sim.sh SIM OUT" >&2; exit 2; }
+sim=$1 out=$2
+model="$(dirname "$0")/model.py"
+NODES_LIST=${NODES_LIST:-1000 10000}
+RATES=${RATES:-10 100}
+STACKS=${STACKS:-300000000 10000000000}
+ALGOS=${ALGOS:-two-tree binary bcast}
+DEPTH=${DEPTH:-4}
+
+# The chunk: the default 256 KiB where it keeps the events down (1 000
+# nodes and 300 MB, about a minute), else what keeps each run of the
+# two trees to a few hundred chunks at 1 000 nodes and a few dozen at
+# 10 000, where one chunk costs seconds to simulate.
+chunk_for() {   # NODES BYTES
+    case $1:$2 in
+        1000:300000000) echo $((256 << 10)) ;;
+        1000:*) echo $((16 << 20)) ;;
+        *:300000000) echo $((8 << 20)) ;;
+        *) echo $((256 << 20)) ;;
+    esac
+}
+
+cfg=(
+    # The ranks share this process's memory: sim.c keeps per-rank state in
+    # arrays, and 10 000 private copies of the program would not fit.
+    --cfg=smpi/privatization:no
+    # No CPU time: only the network is simulated (no file I/O, digest or
+    # unpacking; see stage-py-performance(7), THE SIMULATION) ...
+    --cfg=smpi/simulate-computation:no
+    # ... and an MPI_Test costs no simulated time (SMPI's default charges
+    # 0.1 ms for it; bcast.c tests often, and a real one takes microseconds).
+    --cfg=smpi/test:0
+    # Max-min sharing of the links, without SMPI's corrections calibrated
+    # on another cluster, nor acknowledgements on the way back.
+    --cfg=network/model:CM02
+    --cfg=network/crosstraffic:0
+    # 10 000 ranks: small stacks, no guard pages.
+    --cfg=contexts/stack-size:128
+    --cfg=contexts/guard-size:0
+    --log=root.thres:warning
+)
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "nodes,gbit,bytes,algo,chunk,depth,chunks,simulated,model,diff_pct,wall" > "$out"
+printf '%-7s %-6s %-12s %-9s %-10s %5s %7s %12s %12s %7s %8s\n' nodes Gbit/s bytes algo chunk \
+    depth chunks simulated model diff wall
+for n in $NODES_LIST; do
+    seq 0 $((n - 1)) | sed 's/^/node/' > "$tmp/hosts"
+    for gbit in $RATES; do
+        cat > "$tmp/platform.xml" <<EOF
+<?xml version='1.0'?>
+<!DOCTYPE platform SYSTEM "https://simgrid.org/simgrid.dtd">
+<platform version="4.1">
+  <cluster id="cluster" prefix="node" radical="0-$((n - 1))" suffix="" speed="1Gf"
+           bw="${gbit}Gbps" lat="1us" sharing_policy="SPLITDUPLEX"/>
+</platform>
+EOF
+        for bytes in $STACKS; do
+            chunk=$(chunk_for "$n" "$bytes")
+            for algo in $ALGOS; do
+                start=$(date +%s.%N)
+                line=$(smpirun -np "$n" -platform "$tmp/platform.xml" -hostfile "$tmp/hosts" \
+                    "${cfg[@]}" "$sim" "$algo" "$bytes" "$chunk" "$DEPTH" 2> "$tmp/err" | tail -n 1) || {
+                    echo "sim.sh: $n nodes, $gbit Gbit/s, $bytes bytes, $algo failed:" >&2
+                    tail -n 5 "$tmp/err" >&2
+                    exit 1
+                }
+                wall=$(awk "BEGIN { print $(date +%s.%N) - $start }")
+                IFS=, read -r _ _ _ _ chunks simulated <<< "$line"
+                m=$algo
+                [ "$algo" = bcast ] && { m=mpi; chunk=0; }
+                predicted=$(python3 "$model" bcast "$n" "$gbit" "$bytes" "$((chunk ? chunk : 1))" "$m")
+                diff=$(python3 -c "print('%+.0f' % (100 * ($simulated / $predicted - 1)))")
+                d=$DEPTH
+                [ "$algo" = bcast ] && d=0
+                echo "$n,$gbit,$bytes,$algo,$chunk,$d,$chunks,$simulated,$predicted,$diff,$(printf '%.0f' "$wall")" >> "$out"
+                printf '%-7s %-6s %-12s %-9s %-10s %5s %7s %11.3fs %11.3fs %6s%% %7.0fs\n' "$n" \
+                    "$gbit" "$bytes" "$algo" "$chunk" "$d" "$chunks" "$simulated" "$predicted" \
+                    "$diff" "$wall"
+            done
+        done
+    done
+done
