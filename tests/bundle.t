@@ -74,6 +74,63 @@ t_is "$(t_stat cold_nodes)" 3 "... as a new copy"
 t_is "$(ls -d "$(t_node_shm 1)/stage-py-$uid"/tb-* | wc -l)" 2 "... beside the old one"
 wipe
 
+# A bundle stands on its own: it carries its manifest
+t_ok "stage from the bundle, with the manifest" stage -o "$T_TMP/m.sh"
+t_ok "stage --bundle, with no manifest" run --bundle "$bundle" --stats "$T_TMP/st.json" -o "$T_TMP/nb.sh"
+t_is "$(t_stat source):$(t_stat cold_nodes)" bundle:0 "... the same copy, already on every node"
+t_is "$(cat "$T_TMP/nb.sh")" "$(cat "$T_TMP/m.sh")" "... and the same settings as with the manifest"
+t_fails "stage --bundle and --manifest" run --bundle "$bundle" -m "$T_TMP/m.ini"
+t_like "$(t_err)" "give --manifest FILE or --bundle FILE, not both" "... is a usage error"
+wipe
+t_ok "stage --bundle on cold nodes" run --bundle "$bundle" --stats "$T_TMP/st.json" -o "$T_TMP/nb.sh"
+t_is "$(t_stat source):$(t_stat cold_nodes)" bundle:3 "... streams it to the 3 nodes"
+t_ok "... the copy holds the trees" diff -r -x __pycache__ "$src" "$(ls -d "$(t_node_shm 2)/stage-py-$uid"/tb-*)$src"
+t_like "$(tail -c 2000 "$bundle" | tr -d '\0')" '"manifest_text": "\[stage\]\\u000aname = tb\\u000abundle = b/tb\.bundle' \
+    "... its trailer carries the manifest's text"
+t_ok "check under its settings" \
+    t_cluster 1 1 sh -c ". '$T_TMP/nb.sh' && exec '$STAGE_PY' check -m '$T_TMP/m.ini' --import pkg.m3"
+t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees as they are now \(key [0-9a-f]{16}\)$" \
+    "... finds the bundle packed from the trees as they are"
+cp -p "$src/pkg/m2.py" "$T_TMP/m2.py"
+echo 'v = "changed"' >"$src/pkg/m2.py"
+t_fails "check after a change of the trees" \
+    t_cluster 1 1 sh -c ". '$T_TMP/nb.sh' && exec '$STAGE_PY' check -m '$T_TMP/m.ini' --import pkg.m3"
+t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees with key [0-9a-f]{16}; they have key [0-9a-f]{16} now$" \
+    "... tells the difference"
+t_like "$(cat "$T_OUT")" "check: the trees have changed since bundle '$bundle' was packed: jobs stage what was packed \(stage-py pack it again\)" \
+    "... and fails, saying what a job stages"
+cp -p "$T_TMP/m2.py" "$src/pkg/m2.py"
+cp "$bundle" "$T_TMP/b/gw.bundle"
+chmod g+w "$T_TMP/b/gw.bundle"
+t_fails "stage --bundle of a bundle its group can write" run --bundle "$T_TMP/b/gw.bundle"
+t_like "$(t_err)" "bundle '$T_TMP/b/gw.bundle': refusing it: writable by group or others" \
+    "... is refused, as its manifest would be"
+rm "$T_TMP/b/gw.bundle"
+# made by an earlier stage-py: no manifest in the trailer
+python3 - "$bundle" "$T_TMP/b/old.bundle" <<'EOP'
+import re, struct, sys
+data = open(sys.argv[1], "rb").read()
+tlen = struct.unpack("<Q", data[-8:])[0]
+body = data[-tlen + 8:-16].decode()
+body = re.sub(r'\n  "manifest_text": "(?:[^"\\]|\\.)*",', "", body)
+t = struct.pack("<II", 0x184D2A5F, len(body) + 16) + body.encode()
+t += b"STGPYBN1" + struct.pack("<Q", len(t) + 16)
+open(sys.argv[2], "wb").write(data[:-tlen] + t)
+EOP
+chmod 644 "$T_TMP/b/old.bundle"
+t_fails "stage --bundle of a bundle without a manifest" run --bundle "$T_TMP/b/old.bundle"
+t_like "$(t_err)" "bundle '$T_TMP/b/old.bundle' carries no manifest \(an older stage-py packed it\): pack it again, or stage it with --manifest" \
+    "... says so"
+rm "$T_TMP/b/old.bundle"
+wipe
+
+# pack with neither --output nor 'bundle =': NAME.bundle beside the manifest
+printf '[stage]\nname = nobundle\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/b/nb.ini"
+t_ok "pack of a manifest without 'bundle ='" "$STAGE_PY" pack -m "$T_TMP/b/nb.ini"
+t_like "$(cat "$T_OUT")" "^$T_TMP/b/nobundle.bundle: written" "... writes NAME.bundle beside the manifest"
+t_ok "... which stages with --bundle" run --bundle "$T_TMP/b/nobundle.bundle"
+wipe
+
 # Broken bundles: a clear error, and nothing staged anywhere.
 cp "$bundle" "$T_TMP/good"
 truncate -s -1000 "$bundle"

@@ -77,4 +77,29 @@ for node in node1 node2; do
     t_ok "$node: the same modules, at the same versions" \
         cmp "$T_TMP/unstaged.modules" "$T_TMP/env/modules.$node"
 done
+# From cron to job: scan --whole-env of a script of the ARCHER report's
+# kind, pack, then --bundle alone; every module from the copy.
+mkdir -m 755 "$T_TMP/job"
+cat >"$T_TMP/job/poisson.py" <<'EOP'
+from dolfin import *
+import os, sys
+home = os.environ["STAGE_PY_DIR"] + "/"
+files = [m.__file__ for n, m in list(sys.modules.items())
+         if getattr(m, "__file__", None) and n != "__main__"]   # but the script itself
+print(len(files), len([f for f in files if not f.startswith(home)]))
+EOP
+t_ok "scan --whole-env --script poisson.py (from dolfin import *) --bundle" \
+    "$STAGE_PY" scan -q --python /usr/bin/python3 --whole-env --script "$T_TMP/job/poisson.py" \
+    --bundle "$T_TMP/job/poisson.bundle" -o "$T_TMP/job/poisson.ini"
+t_ok "... pack, with no edit of the manifest" "$STAGE_PY" pack -q -m "$T_TMP/job/poisson.ini"
+t_ok "... stage-py --bundle on 2 nodes, with no manifest" \
+    t_cluster 2 1 "$STAGE_PY" --bundle "$T_TMP/job/poisson.bundle" -o "$T_TMP/job/env.sh"
+t_ok "... then the script on every node" \
+    t_cluster 2 1 sh -c '. "$1" && cd / && python3 "$2" >"$3.$(hostname)"' sh "$T_TMP/job/env.sh" \
+    "$T_TMP/job/poisson.py" "$T_TMP/job/out"
+for node in node1 node2; do
+    read -r total outside <"$T_TMP/job/out.$node" || true
+    t_ok "$node: $total module files, every one from the copy ($outside outside it)" \
+        test "${total:-0}" -gt 500 -a "${outside:-1}" = 0
+done
 t_done

@@ -113,7 +113,8 @@ t_like "$(cat "$T_TMP/venv.ini")" "^\[python env\]$" "... writes a [python] sect
 t_like "$(cat "$T_TMP/venv.ini")" "^prefix = $venv$" "... of the venv's prefix"
 t_like "$(cat "$T_TMP/venv.ini")" "^bundle = $T_TMP/venv.bundle$" "... and names the bundle"
 t_ok "... pack writes the bundle" "$STAGE_PY" pack -q -m "$T_TMP/venv.ini"
-t_ok "... which stages on 2 nodes" t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/venv.ini" -o "$T_TMP/venv.sh"
+t_ok "... which stage-py --bundle stages on 2 nodes, with no manifest" \
+    t_cluster 2 1 "$STAGE_PY" --bundle "$T_TMP/venv.bundle" -o "$T_TMP/venv.sh"
 t_ok "... where the staged interpreter imports purepkg from the copy" \
     t_cluster 2 1 sh -c ". '$T_TMP/venv.sh' && python -c 'import purepkg, sys; assert purepkg.__file__.startswith(\"/dev/shm/\"), purepkg.__file__; assert sys.prefix.startswith(\"/dev/shm/\"), sys.prefix'"
 

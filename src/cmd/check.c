@@ -12,11 +12,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bundle.h"
 #include "cmd.h"
 #include "conf.h"
 #include "log.h"
 #include "match.h"
 #include "python.h"
+#include "walk.h"
 
 /* src/py/check.py (after glibc.py): what the imports load from outside the copy. */
 static const char check_script[] =
@@ -34,6 +36,31 @@ static bool copy_of(const char *dir, const char *name)
     if (strncmp(base, name, n) != 0 || base[n] != '-' || strlen(base + n + 1) != 16)
         return false;
     return strspn(base + n + 1, "0123456789abcdef") == 16;
+}
+
+/* A manifest that names a bundle: were the trees the same when it was
+ * packed?  (A job stages what was packed; it does not walk the trees.)
+ * Appends to out what it finds. */
+static int check_bundle(const struct stg_manifest *m, struct stg_buf *out)
+{
+    struct stg_bundle b;
+    struct stg_walk *s = NULL;
+    int rc = stg_bundle_open(&b, m->bundle, m);
+    if (rc == STG_OK && b.trees_key[0])
+        rc = stg_walk_run(m, &s);
+    if (rc == STG_OK && s && strcmp(s->trees_key, b.trees_key) != 0) {
+        stg_buf_printf(out, "bundle %s: packed from the trees with key %s; they have key %s "
+                       "now\n", m->bundle, b.trees_key, s->trees_key);
+        rc = stg_err_set(STG_EFAIL, "check: the trees have changed since bundle '%s' was "
+                         "packed: jobs stage what was packed (stage-py pack it again)",
+                         m->bundle);
+    } else if (rc == STG_OK && s) {
+        stg_buf_printf(out, "bundle %s: packed from the trees as they are now (key %s)\n",
+                       m->bundle, s->trees_key);
+    }
+    stg_walk_free(&s);
+    stg_bundle_close(&b);
+    return rc;
 }
 
 static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char **report)
@@ -144,7 +171,6 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     stg_buf_printf(&out, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
                "original location\n", total, copy, original);
     free(res);
-    *report = out.s;
     /* A whole environment's modules come from the copy only if its staged
      * interpreter runs: /usr/bin/python3 by its absolute path is the
      * original, with the original's sys.path. */
@@ -157,6 +183,9 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     else if (original > 0)
         rc = stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
                          "locations (listed as 'original module')");
+    if (rc == STG_OK && m->bundle)
+        rc = check_bundle(m, &out);
+    *report = out.s;
     free(staged);
     stg_conf_free(&conf);
     return rc;

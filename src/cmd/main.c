@@ -31,7 +31,7 @@
 #include "watchdog.h"
 
 static const char usage_text[] =
-    "Usage: stage-py [stage] --manifest FILE [options]\n"
+    "Usage: stage-py [stage] --manifest FILE | --bundle FILE [options]\n"
     "       stage-py list [--dest DIR] [--json]\n"
     "       stage-py clean [--manifest FILE | --all] [--older-than DURATION] [--job ID]\n"
     "                      [--all-users] [--dest DIR] [--dry-run]\n"
@@ -53,7 +53,8 @@ static const char usage_text[] =
     "outside the copy.\n"
     "\n"
     "Options of stage:\n"
-    "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); required\n"
+    "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); this or --bundle\n"
+    "      --bundle FILE       stage a bundle with the manifest it carries\n"
     "      --dest DIR          node-local root (default: the manifest's, else the\n"
     "                          site's, else /dev/shm)\n"
     "      --shell SHELL       settings for sh (default; bash, zsh, ksh, dash),\n"
@@ -108,7 +109,8 @@ static const char usage_text[] =
     "      --dry-run           clean: say what would go; drop and remove nothing\n"
     "Options of pack:\n"
     "  -m, --manifest FILE     the manifest whose trees to pack; required\n"
-    "  -o, --output BUNDLE     where (default: the manifest's 'bundle =')\n"
+    "  -o, --output BUNDLE     where (default: the manifest's 'bundle =', else\n"
+    "                          NAME.bundle beside the manifest)\n"
     "      --compress C        none (default: the site's, else none), gzip, zstd\n"
     "                          or lz4\n"
     "Options of scan and check:\n"
@@ -314,7 +316,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_KEEP_TESTS: o->keep_tests = true; takes = C_SCAN; break;
         case OPT_WHOLE_ENV: o->whole_env = true; takes = C_SCAN; break;
         case OPT_BUNDLE:
-            takes = C_SCAN;
+            takes = C_STAGE | C_SCAN;
             free(o->bundle);
             o->bundle = stg_path_absolute(optarg);
             if (!o->bundle)
@@ -457,8 +459,11 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
     if (o->cmd == STG_CMD_PACK && output_dash)
         bad("pack --output -: a bundle is not written to standard output; give a file");
-    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) &&
-        !o->manifest)
+    if (o->cmd == STG_CMD_STAGE && o->manifest && o->bundle)
+        bad("give --manifest FILE or --bundle FILE, not both (a bundle carries its manifest)");
+    if (o->cmd == STG_CMD_STAGE && !o->manifest && !o->bundle)
+        bad("no manifest: give --manifest FILE, or --bundle FILE (see --help)");
+    if ((o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) && !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
     if (o->cmd == STG_CMD_SCAN && (!o->python || (!o->imports.n && !o->scripts.n && !o->whole_env)))
         bad("scan: give --python PYTHON and at least one --import MODULE or --script FILE "

@@ -156,18 +156,20 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
 {
     struct stg_conf conf;
     struct stg_walk *s = NULL;
-    char *tmpdir = NULL;
+    char *tmpdir = NULL, *beside = NULL;
     char version[32] = "";
     int rc = stg_conf_load(&conf, o->manifest, STG_MANIFEST_SOURCES);
     const struct stg_manifest *m = conf.m;
     if (rc)
         goto out;
-    const char *path = o->output ? o->output : m->bundle;
-    if (!path) {
-        rc = stg_err_set(STG_EUSAGE, "%s: no bundle to write: give --output BUNDLE, or set "
-                         "'bundle =' in [stage]", o->manifest);
-        goto out;
+    /* default: NAME.bundle beside the manifest */
+    if (!o->output && !m->bundle) {
+        char *dir = stg_path_absolute(o->manifest);
+        *strrchr(dir, '/') = '\0';
+        beside = stg_xasprintf("%s/%s.bundle", dir, m->name);
+        free(dir);
     }
+    const char *path = o->output ? o->output : m->bundle ? m->bundle : beside;
     rc = stg_walk_run(m, &s);
     if (rc == STG_OK)
         stg_test_pause(w, "after-scan");
@@ -187,6 +189,7 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
                               stg_format_size(s->bytes, sz, sizeof sz));
     }
 out:
+    free(beside);
     if (tmpdir) {
         char *parent = stg_xstrdup(tmpdir);
         char *slash = strrchr(parent, '/');

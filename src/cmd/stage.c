@@ -321,6 +321,29 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
     free(f.s);
 }
 
+/* --bundle: the site file, and the manifest that the bundle at path
+ * carries, whose bundle it is.  The bundle is opened here for its manifest
+ * (checked as a manifest is: its owner, mode and the directories above it),
+ * and again as that manifest's bundle. */
+static int conf_of_bundle(struct stg_conf *c, const char *path)
+{
+    struct stg_bundle b;
+    int rc = stg_bundle_open(&b, path, NULL);
+    if (rc == STG_OK && !b.manifest_text)
+        rc = stg_err_set(STG_EUSAGE, "bundle '%s' carries no manifest (an older stage-py packed "
+                         "it): pack it again, or stage it with --manifest", path);
+    if (rc == STG_OK) {
+        char *label = stg_xasprintf("%s (its manifest)", path);
+        rc = stg_conf_load_text(c, b.manifest_text, label, path,
+                                STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
+        free(label);
+    } else {
+        memset(c, 0, sizeof *c);
+    }
+    stg_bundle_close(&b);
+    return rc;
+}
+
 /* Phase 1, on the root: manifest and scan. */
 static int plan_root(struct run *r)
 {
@@ -330,8 +353,9 @@ static int plan_root(struct run *r)
     struct stg_bundle *b = &r->bundle;
     struct plan *p = &r->p;
     struct times *t = &r->t;
-    int rc = stg_conf_load(&r->conf, o->manifest,
-                           STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
+    int rc = o->bundle ? conf_of_bundle(&r->conf, o->bundle)
+                       : stg_conf_load(&r->conf, o->manifest,
+                                       STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
     *m = r->conf.m;
     if (rc)
         return rc;

@@ -31,7 +31,8 @@
 #define FRAME_MAGIC 0x184D2A5Fu     /* a skippable frame (zstd, lz4) */
 #define FOOTER "STGPYBN1"
 #define FOOTER_LEN 16
-#define TRAILER_MAX 65536
+#define TRAILER_MAX (256 << 10)
+#define MANIFEST_TEXT_MAX (64 << 10)  /* a manifest that a bundle carries */
 
 static void put_le(unsigned char *b, uint64_t v, int n)
 {
@@ -96,6 +97,13 @@ static int parse_trailer(struct stg_bundle *b, const char *json)
     stg_json_field(json, "python", b->python, sizeof b->python);
     stg_json_field(json, "python_version", b->python_version, sizeof b->python_version);
     stg_json_field(json, "env", b->env, sizeof b->env);
+    stg_json_field(json, "trees_key", b->trees_key, sizeof b->trees_key);
+    /* the manifest, as text: unescaped, never longer than its JSON */
+    char *text = stg_xmalloc(strlen(json) + 1);
+    stg_json_field(json, "manifest_text", text, strlen(json) + 1);
+    free(b->manifest_text);
+    b->manifest_text = text[0] ? stg_xstrdup(text) : NULL;
+    free(text);
     b->archive_bytes = stg_json_u64(json, "archive_bytes");
     b->files = stg_json_u64(json, "files");
     b->bytes = stg_json_u64(json, "bytes");
@@ -210,6 +218,8 @@ void stg_bundle_close(struct stg_bundle *b)
     b->fd = -1;
     free(b->path);
     b->path = NULL;
+    free(b->manifest_text);
+    b->manifest_text = NULL;
 }
 
 /* Does the archive of b hash to its recorded digest?  (Reads it all.) */
@@ -268,18 +278,23 @@ static char *describe(const struct stg_manifest *m, const struct stg_walk *s,
     const char *python = m->pyenv ? m->pyenv->interpreter : m->python;
     char *py = stg_json_quote(python ? python : "");
     char *pv = stg_json_quote(python_version ? python_version : "");
+    /* what a job needs to stage the bundle without the manifest file */
+    char *mt = stg_json_quote(m->text ? m->text : "");
     /* env: the [python] section's kind, for the settings of a job that
      * streams the bundle without looking at the prefix */
     char *text = stg_xasprintf("{\n  \"format\": 1,\n  \"name\": \"%s\",\n  \"key\": \"%s\",\n"
                                "  \"manifest\": \"%s\",\n  \"compress\": \"%s\",\n"
                                "  \"python\": %s,\n  \"python_version\": %s,\n"
-                               "  \"env\": \"%s\",\n"
+                               "  \"env\": \"%s\",\n  \"trees_key\": \"%s\",\n"
+                               "  \"manifest_text\": %s,\n"
                                "  \"files\": %llu,\n  \"bytes\": %llu", m->name, s->key, mhex,
                                compress, py, pv,
                                m->pyenv ? stg_pyenv_kind_name(m->pyenv->kind) : "",
+                               s->trees_key[0] ? s->trees_key : s->key, mt,
                                (unsigned long long)s->files, (unsigned long long)s->bytes);
     free(py);
     free(pv);
+    free(mt);
     return text;
 }
 
@@ -347,6 +362,9 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
         if (same)
             return STG_OK;
     }
+    if (m->text && strlen(m->text) > MANIFEST_TEXT_MAX)
+        return stg_err_set(STG_EUSAGE, "pack: manifest '%s' is %zu bytes long: a bundle carries "
+                           "at most %d", m->path, strlen(m->text), MANIFEST_TEXT_MAX);
     char *abs = stg_path_absolute(path);
     struct stg_output out;
     struct out o = {.fd = -1};

@@ -36,6 +36,8 @@ struct stg_bundle {
     char compress[16];
     char python[512], python_version[16];
     char env[16];           /* a [python] section's kind (stg_pyenv_kind_name()); "" if none */
+    char trees_key[24];     /* the key of the trees as packed, before bytecode was added */
+    char *manifest_text;    /* the manifest it was packed from; NULL: none (an older bundle) */
     uint64_t archive_bytes; /* the bytes before the trailer: what is streamed */
     uint64_t files, bytes;  /* the copy's entries and file bytes */
     unsigned char digest[STG_DIGEST_LEN];

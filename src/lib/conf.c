@@ -6,10 +6,12 @@
 
 #include "conf.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "pyenv.h"
+#include "util.h"
 
 static unsigned manifest_flags(const struct stg_conf *c, unsigned flags)
 {
@@ -27,15 +29,31 @@ int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags)
     return stg_conf_reload(c, path, flags);
 }
 
+int stg_conf_load_text(struct stg_conf *c, const char *text, const char *label,
+                       const char *path, unsigned flags)
+{
+    int rc = stg_conf_load(c, NULL, flags);
+    if (rc)
+        return rc;
+    c->text = stg_xstrdup(text);
+    c->label = stg_xstrdup(label);
+    return stg_pyenv_load_text(text, label, path, manifest_flags(c, flags), &c->m);
+}
+
 int stg_conf_reload(struct stg_conf *c, const char *path, unsigned flags)
 {
     stg_manifest_free(&c->m);
+    if (!path && c->text)
+        return stg_pyenv_load_text(c->text, c->label, NULL, manifest_flags(c, flags), &c->m);
     return stg_pyenv_load(path, manifest_flags(c, flags), &c->m);
 }
 
 void stg_conf_free(struct stg_conf *c)
 {
     stg_manifest_free(&c->m);
+    free(c->text);
+    free(c->label);
+    c->text = c->label = NULL;
     stg_site_free(&c->site);
 }
 

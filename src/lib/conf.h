@@ -16,6 +16,8 @@
 struct stg_conf {
     struct stg_site site;
     struct stg_manifest *m;     /* NULL: no manifest was named */
+    /* A bundle's own manifest (stg_conf_load_text()), for a reload */
+    char *text, *label;
 };
 
 /*
@@ -26,8 +28,17 @@ struct stg_conf {
  */
 int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags);
 
+/*
+ * The site file, then a manifest's text as a bundle at path carries it
+ * (label names it in messages), with path as its bundle.  Returns as
+ * stg_conf_load().
+ */
+int stg_conf_load_text(struct stg_conf *c, const char *text, const char *label,
+                       const char *path, unsigned flags);
+
 /* Load the manifest again (a bundle that could not be used: the trees
- * instead), with the same site.  Returns as stg_conf_load(). */
+ * instead), with the same site: the file at path, or, with path NULL,
+ * the text of stg_conf_load_text().  Returns as stg_conf_load(). */
 int stg_conf_reload(struct stg_conf *c, const char *path, unsigned flags);
 
 void stg_conf_free(struct stg_conf *c);

@@ -54,6 +54,7 @@ struct parse {
     char key[STG_INI_MAX_NAME + 1];
     /* An error was recorded (stg_err_set()): the first one stands. */
     bool failed;
+    struct stg_buf text;        /* every line read, as read: the manifest's text */
 };
 
 static bool fail(struct parse *p, int line, const char *fmt, ...)
@@ -227,6 +228,7 @@ static char *reader(char *str, int num, void *stream)
         fail(p, p->line, "NUL byte in line");
         return NULL;
     }
+    stg_buf_put(&p->text, p->buf, (size_t)len);
     while (len > 0 && (p->buf[len - 1] == '\n' || p->buf[len - 1] == '\r'))
         p->buf[--len] = '\0';
     /* inih needs room for "\r\n\0" beyond the text (ini.h: INI_MAX_LINE). */
@@ -550,9 +552,10 @@ static bool check_vars(struct parse *p)
     return true;
 }
 
+static int parse(struct parse *pp, unsigned flags, struct stg_manifest **out);
+
 int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **out)
 {
-    bool check_sources = flags & STG_MANIFEST_SOURCES;
     struct parse p = {.path = path};
     *out = NULL;
     bool warn = flags & STG_MANIFEST_WRITABLE_OK;
@@ -576,12 +579,34 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
         close(fd);
         return stg_err_set(STG_EUSAGE, "cannot read manifest '%s': %s", path, strerror(errno));
     }
+    return parse(&p, flags, out);
+}
+
+int stg_manifest_load_text(const char *text, const char *label, unsigned flags,
+                           struct stg_manifest **out)
+{
+    struct parse p = {.path = label};
+    *out = NULL;
+    /* a bundle's manifest: a relative 'bundle =' would be relative to the
+     * label, which is no directory; the caller names the bundle */
+    p.f = fmemopen((void *)text, strlen(text), "r");
+    if (!p.f)
+        return stg_err_set(STG_EFAIL, "cannot read %s: %s", label, strerror(errno));
+    return parse(&p, flags, out);
+}
+
+/* Parse p->f (closed here) into OUT out, checked as flags say. */
+static int parse(struct parse *pp, unsigned flags, struct stg_manifest **out)
+{
+    struct parse p = *pp;
+    bool check_sources = flags & STG_MANIFEST_SOURCES;
     p.m = stg_xcalloc(1, sizeof *p.m);
-    p.m->path = stg_xstrdup(path);
+    p.m->path = stg_xstrdup(p.path);
     p.m->timeout = -1;
     int rc = ini_parse_stream(reader, &p, handler, &p);
     fclose(p.f);
     free(p.buf);
+    p.m->text = p.text.s ? p.text.s : stg_xstrdup("");
     if (!p.failed && rc == -2)
         fail(&p, 0, "out of memory while parsing");
     else if (!p.failed && rc != 0)
@@ -641,6 +666,7 @@ void stg_manifest_free(struct stg_manifest **m)
         free(x->pyenv);
     }
     free(x->path);
+    free(x->text);
     free(x->name);
     free(x->dest);
     free(x->bundle);

@@ -59,6 +59,7 @@ struct stg_pyenv {
 
 struct stg_manifest {
     char *path;             /* as given */
+    char *text;             /* the file as read (a bundle carries it) */
     char *name;
     int name_line;
     char *dest;             /* NULL: not given */
@@ -94,6 +95,11 @@ struct stg_manifest {
  * "file:line: what" recorded (stg_err_set()).
  */
 int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **m);
+/* The same for a manifest's text, as a bundle carries it (its file's
+ * owner and mode were the bundle's to check); label stands for the file in
+ * messages ("label:line: what"). */
+int stg_manifest_load_text(const char *text, const char *label, unsigned flags,
+                           struct stg_manifest **m);
 void stg_manifest_free(struct stg_manifest **m);
 
 /* OUT hex (17 bytes): a digest of what decides the copy's content (the

@@ -202,9 +202,28 @@ static int add_trees(struct stg_manifest *m, struct stg_strv *sel, const struct 
     return STG_OK;
 }
 
+static int resolve_walked(int rc, unsigned flags, struct stg_manifest **m);
+
 int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m)
 {
-    int rc = stg_manifest_load(path, flags, m);
+    return resolve_walked(stg_manifest_load(path, flags, m), flags, m);
+}
+
+int stg_pyenv_load_text(const char *text, const char *label, const char *bundle, unsigned flags,
+                        struct stg_manifest **m)
+{
+    int rc = stg_manifest_load_text(text, label, flags, m);
+    if (rc == STG_OK && bundle) {
+        free((*m)->bundle);
+        (*m)->bundle = stg_xstrdup(bundle);
+    }
+    return resolve_walked(rc, flags, m);
+}
+
+/* After loading: with STG_MANIFEST_SOURCES and sources to walk, resolve
+ * the [python] section. */
+static int resolve_walked(int rc, unsigned flags, struct stg_manifest **m)
+{
     bool walked = (flags & STG_MANIFEST_SOURCES) &&
                   !((*m && (*m)->bundle) && (flags & STG_MANIFEST_BUNDLE_FIRST));
     if (rc == STG_OK && (*m)->pyenv && walked) {

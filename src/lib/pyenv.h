@@ -28,6 +28,10 @@ int stg_pyenv_resolve(struct stg_manifest *m);
  * section resolved into trees (stg_pyenv_resolve()).  Returns as they do.
  */
 int stg_pyenv_load(const char *path, unsigned flags, struct stg_manifest **m);
+/* The same for a manifest's text (a bundle's; label names it in messages),
+ * whose bundle is then bundle (NULL: as the text says). */
+int stg_pyenv_load_text(const char *text, const char *label, const char *bundle, unsigned flags,
+                        struct stg_manifest **m);
 
 /* "plain", "venv", "conda": a bundle records the kind, since a job that
  * streams it does not look at the prefix. */

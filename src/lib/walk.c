@@ -577,8 +577,10 @@ int stg_walk_run(const struct stg_manifest *m, struct stg_walk **out)
         rc = walk_tree(&w, &m->trees[i]);
     free(w.hl);
     free(w.stack);
-    if (rc == STG_OK)
+    if (rc == STG_OK) {
         key_of(s);
+        memcpy(s->trees_key, s->key, sizeof s->key);   /* before any addition */
+    }
     if (rc != STG_OK) {
         stg_walk_free(&s);
         return rc;

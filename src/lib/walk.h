@@ -38,6 +38,7 @@ struct stg_walk {
     uint64_t files;         /* entries of every kind */
     uint64_t bytes;         /* sum of regular file sizes */
     char key[17];           /* 16 hex digits */
+    char trees_key[17];     /* the key of the trees as walked, before any stg_walk_add_file() */
     /* private: the set of archive paths, to stage overlapping trees once */
     struct stg_strset set;
 };

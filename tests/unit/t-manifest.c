@@ -248,6 +248,22 @@ int main(void)
     like(err, "cannot open manifest '/nonexistent/m.ini': No such file or directory",
          "... naming it and why");
 
+    /* A manifest's text, as a bundle carries it. */
+    char *txt = stg_xasprintf("[stage]\nname = tx\n\n[tree a]\nsource = %s\n", src);
+    rc = with_err(stg_manifest_load_text(txt, "/b/x.bundle (its manifest)", STG_MANIFEST_SOURCES,
+                                         &m2));
+    ok(rc == STG_OK && m2 && strcmp(m2->name, "tx") == 0 && m2->ntrees == 1,
+       "a manifest's text: loaded (%s)", err);
+    ok(m2 && m2->text && strcmp(m2->text, txt) == 0, "... and its text kept as it was read");
+    stg_manifest_free(&m2);
+    free(txt);
+    txt = stg_xasprintf("[stage]\nname = tx\n[tree a]\nsource = %s\nkey = 1\n", src);
+    rc = with_err(stg_manifest_load_text(txt, "/b/x.bundle (its manifest)", 0, &m2));
+    ok(rc == STG_EUSAGE && !m2, "a mistake in a manifest's text: refused");
+    like(err, "/b/x.bundle (its manifest):5: unknown key 'key' in [tree a]",
+         "... naming the label and the line");
+    free(txt);
+
     unlink(path);
     unlink(file);
     rmdir(src);
