@@ -98,7 +98,7 @@ wipe
 export T_NET_RATE=100mbit T_NET_RATE_node3=10mbit
 t_ok "node3's link at a tenth of the others' rate: the run completes" \
     t_run 3 1 -m "$T_TMP/m.ini" -v -o "$T_TMP/env.sh"
-t_like "$(t_err)" "^stage-py: node1: (node[0-9]: )?the stream waits for node3$" \
+t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: (node[0-9]: )?the stream waits for node3$" \
     "... and -v names node3 as the one the stream waits for"
 copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/env.sh")
 t_ok "... node3's copy is whole" cmp "$src/pkg/blob.bin" "$(t_node_shm 3)/${copy#/dev/shm/}$src/pkg/blob.bin"

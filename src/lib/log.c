@@ -8,11 +8,14 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static char log_node[256] = "";
 static int log_level = STG_NORMAL;
+static struct timespec log_start;   /* the first stg_log_init(): -v lines count from it */
 
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
 static int err_status = STG_OK;
@@ -20,6 +23,8 @@ static char err_msg[STG_MSG_MAX];
 
 void stg_log_init(const char *node, int verbosity)
 {
+    if (log_start.tv_sec == 0)
+        clock_gettime(CLOCK_MONOTONIC, &log_start);
     snprintf(log_node, sizeof log_node, "%s", node ? node : "");
     log_level = verbosity;
 }
@@ -45,13 +50,21 @@ void stg_log_escape(char *s, size_t len)
     snprintf(s, len, "%s", out);
 }
 
-static void vlog(const char *kind, const char *fmt, va_list ap)
+/* stamp: the line is there because of -v; it gets the seconds since the
+ * start: "stage-py: [12.345] node1: ...". */
+static void vlog(const char *kind, bool stamp, const char *fmt, va_list ap)
 {
-    char msg[STG_MSG_MAX], line[STG_MSG_MAX + 384];
+    char msg[STG_MSG_MAX], line[STG_MSG_MAX + 384], when[32] = "";
     vsnprintf(msg, sizeof msg, fmt, ap);
     stg_log_escape(msg, sizeof msg);
+    if (stamp) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        snprintf(when, sizeof when, "[%.3f] ", (double)(t.tv_sec - log_start.tv_sec) +
+                                                   (t.tv_nsec - log_start.tv_nsec) / 1e9);
+    }
     /* One fputs per line, so lines of concurrent ranks do not interleave. */
-    snprintf(line, sizeof line, "stage-py: %s%s%s%s\n", log_node, log_node[0] ? ": " : "",
+    snprintf(line, sizeof line, "stage-py: %s%s%s%s%s\n", when, log_node, log_node[0] ? ": " : "",
              kind, msg);
     fputs(line, stderr);
 }
@@ -60,7 +73,7 @@ void stg_log_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vlog("", fmt, ap);
+    vlog("", false, fmt, ap);
     va_end(ap);
 }
 
@@ -70,7 +83,7 @@ void stg_log_warn(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog("warning: ", fmt, ap);
+    vlog("warning: ", false, fmt, ap);
     va_end(ap);
 }
 
@@ -80,7 +93,7 @@ void stg_log_info(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog("", fmt, ap);
+    vlog("", true, fmt, ap);
     va_end(ap);
 }
 
@@ -90,7 +103,7 @@ void stg_log_debug(const char *fmt, ...)
         return;
     va_list ap;
     va_start(ap, fmt);
-    vlog("debug: ", fmt, ap);
+    vlog("debug: ", true, fmt, ap);
     va_end(ap);
 }
 

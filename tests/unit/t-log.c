@@ -150,9 +150,20 @@ int main(void)
     stg_log_init(NULL, STG_DEBUG);
     capture(say_all, out, sizeof out, err, sizeof err);
     is_str(out, "", "debug: still nothing on stdout");
-    like(err, "stage-py: some information\n", "debug: information, no node name when none "
-         "is set");
-    like(err, "stage-py: debug: a detail\n", "... and details");
+    like(err, "] some information\n", "debug: information");
+    like(err, "] debug: a detail\n", "... and details");
+    {
+        /* "stage-py: [S.mmm] ", the seconds since the first stg_log_init() */
+        const char *p = strstr(err, "stage-py: [");
+        double secs = -1;
+        int used = 0;
+        bool read = p && sscanf(p, "stage-py: [%lf] some%n", &secs, &used) == 1 && used > 0;
+        ok(read && secs >= 0 && secs < 60,
+           "... stamped with the seconds since the start, no node name when none is set "
+           "(%.3f)", secs);
+        ok(strstr(err, "stage-py: an error") && strstr(err, "stage-py: warning: a warning"),
+           "... but errors and warnings are not stamped");
+    }
     {
         int lines = 0;
         for (const char *p = err; *p; p++)
