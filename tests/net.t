@@ -33,6 +33,7 @@ at_least() { python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.arg
 
 export T_NET_RATE=100mbit
 t_ok "a run on two fake nodes, each on a 100 Mbit/s link" stage 2
+t_is "$(t_err)" "" "... says nothing at the default level, progress included"
 bytes=$(t_stat bytes_broadcast)
 min=$(least "$bytes" 100)
 t_ok "... the stream to the other node took at least size/rate ($(bcast_s) s for $bytes bytes, at least $min s)" \
@@ -100,6 +101,9 @@ t_ok "node3's link at a tenth of the others' rate: the run completes" \
     t_run 3 1 -m "$T_TMP/m.ini" -v -o "$T_TMP/env.sh"
 t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: (node[0-9]: )?the stream waits for node3$" \
     "... and -v names node3 as the one the stream waits for"
+t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: sent [0-9.]+ [KM]iB of [0-9.]+ MiB \([0-9]+ %\), [0-9]+ of 4 entries, [0-9.]+ [KM]iB/s(, [0-9]+ s left)?; furthest behind: node[23], [0-9]+ chunks? behind$" \
+    "... and -v prints progress lines: bytes, entries, rate, time left, the node furthest behind"
+t_ok "... about one a second" test "$(t_err | grep -c '\] node1: sent ')" -ge 3
 copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/env.sh")
 t_ok "... node3's copy is whole" cmp "$src/pkg/blob.bin" "$(t_node_shm 3)/${copy#/dev/shm/}$src/pkg/blob.bin"
 unset T_NET_RATE_node3

@@ -691,6 +691,42 @@ static int *stream_tree(enum stg_bcast_algo algo, const int *members, int size, 
     return parent;
 }
 
+/* -v on the root: a line about every second while the stream runs. */
+struct progress_ctx {
+    struct stg_watchdog *w;
+    uint64_t total;             /* file bytes of the trees, or the bundle's archive bytes */
+    uint64_t files;             /* entries of the trees; 0: from a bundle */
+    double t0, last;
+    uint64_t last_data;
+};
+static void progress(void *arg, const struct stg_stream_progress *pr)
+{
+    struct progress_ctx *c = arg;
+    double now = stg_now();
+    uint64_t lag = 0;
+    int slow = stg_watchdog_slowest(c->w, pr->chunks, &lag);
+    if (now - c->last < 1.0)
+        return;
+    double rate = (double)(pr->data - c->last_data) / (now - c->last);
+    c->last = now;
+    c->last_data = pr->data;
+    char done[32], total[32], rs[32], entries[64] = "", left[32] = "";
+    if (c->files)
+        snprintf(entries, sizeof entries, ", %llu of %llu entries",
+                 (unsigned long long)pr->entries, (unsigned long long)c->files);
+    if (rate > 0 && pr->data <= c->total)
+        snprintf(left, sizeof left, ", %.0f s left", (double)(c->total - pr->data) / rate);
+    char who[128] = "";
+    if (slow > 0)
+        snprintf(who, sizeof who, "; furthest behind: %s, %llu chunk%s behind", c->w->names[slow],
+                 (unsigned long long)lag, lag == 1 ? "" : "s");
+    stg_log_info("sent %s of %s (%.0f %%)%s, %s/s%s%s",
+                 stg_format_size(pr->data, done, sizeof done),
+                 stg_format_size(c->total, total, sizeof total),
+                 c->total ? 100.0 * (double)pr->data / (double)c->total : 100.0, entries,
+                 stg_format_size((uint64_t)rate, rs, sizeof rs), left, who);
+}
+
 /* bcast.h's held: the child (a rank of the stream) holds this node's
  * stream back; the watchdog tells the root, by leader rank. */
 struct held_ctx {
@@ -766,6 +802,15 @@ static void stream_round(struct run *r)
     int *tree = n->is_root ? stream_tree((enum stg_bcast_algo)p->algo, members, nmembers,
                                          n->nnodes) : NULL;
     struct held_ctx hc = {r->w, members};
+    struct progress_ctx pc = {
+        .w = r->w, .total = r->bundle.fd >= 0 ? r->bundle.archive_bytes : p->bytes,
+        .files = r->bundle.fd >= 0 ? 0 : p->files, .t0 = stg_now(),
+    };
+    pc.last = pc.t0;
+    if (n->is_root && stg_log_verbosity() >= STG_VERBOSE) {
+        ba.progress = progress;
+        ba.progress_arg = &pc;
+    }
     ba.held = held;
     ba.held_arg = &hc;
     stg_watchdog_set_tree(r->w, tree);

@@ -467,6 +467,8 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
             forward(a, &t, sl);
             seq++;
             progressed = true;
+            if (a->sent)
+                a->sent(a->sent_arg, offset, seq);
         }
         /* Sent to both children: the chunk goes to this node's unpacking. */
         while ((c = inflight_pop(&f)) != NULL) {
@@ -607,6 +609,7 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
                 break;
             arrived(&st, s);
             votes_chunk_done(&v, s->seq, failed_here());
+            stg_watchdog_progress(a->watch, st.expect);
             progressed = true;
         }
         /* Sent on to the children: the chunk goes to this node's unpacking. */

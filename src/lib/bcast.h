@@ -71,6 +71,10 @@ struct stg_bcast_args {
      * NULL: not asked. */
     void (*held)(void *, int child);
     void *held_arg;
+    /* Root: called after each chunk it sends, with the bytes and chunks
+     * sent so far, for progress (keep it cheap).  NULL: not asked. */
+    void (*sent)(void *, uint64_t stream_bytes, uint64_t chunks);
+    void *sent_arg;
 };
 
 struct stg_bcast_result {

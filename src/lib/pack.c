@@ -46,6 +46,8 @@ struct stg_pack {
     size_t fill;
     atomic_bool cancel;
     int status;
+    /* what is done so far, for progress: read by another thread */
+    atomic_uint_fast64_t entries_done, data_done;
     uint64_t bytes;             /* written: compressed, if the archive is */
     uint64_t archive_bytes;     /* the archive before compression */
     double t0, t1;
@@ -247,6 +249,8 @@ static int add_data(struct archive *a, const struct stg_entry *e, unsigned char 
             break;
         }
         done += r;
+        if (p)
+            atomic_fetch_add(&p->data_done, (uint64_t)r);
     }
     close(fd);
     return rc;
@@ -289,6 +293,8 @@ static int pack_entries(struct archive *a, const struct stg_walk *s, struct stg_
         }
         if (e->kind == STG_ENT_FILE && e->size > 0)
             rc = add_data(a, e, buf, dirs, p);
+        if (p)
+            atomic_fetch_add(&p->entries_done, 1);
     }
     dirs_close(dirs);
     free(dirs);
@@ -328,6 +334,7 @@ static int pack_file(struct stg_pack *p)
             break;
         }
         stg_hash_update(h, stg_chunk_data(p->cur) + p->fill, (size_t)r);
+        atomic_fetch_add(&p->data_done, (uint64_t)r);
         p->fill += (size_t)r;
         off += (uint64_t)r;
         p->bytes += (uint64_t)r;
@@ -421,6 +428,8 @@ int stg_pack_start(struct stg_pack **out, const struct stg_walk *s, const char *
 static int start(struct stg_pack *p, struct stg_pack **out)
 {
     atomic_init(&p->cancel, false);
+    atomic_init(&p->entries_done, 0);
+    atomic_init(&p->data_done, 0);
     int e = pthread_create(&p->thread, NULL, pack_main, p);
     if (e) {
         free(p);
@@ -429,6 +438,12 @@ static int start(struct stg_pack *p, struct stg_pack **out)
     }
     *out = p;
     return STG_OK;
+}
+
+void stg_pack_progress(struct stg_pack *p, uint64_t *entries, uint64_t *data)
+{
+    *entries = p ? atomic_load(&p->entries_done) : 0;
+    *data = p ? atomic_load(&p->data_done) : 0;
 }
 
 void stg_pack_cancel(struct stg_pack *p)

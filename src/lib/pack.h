@@ -43,6 +43,10 @@ int stg_pack_start_file(struct stg_pack **p, int fd, const char *path, uint64_t 
  * an error (stg_err_set()). */
 int stg_pack_entries(struct archive *a, const struct stg_walk *s);
 
+/* How far it is, from any thread: OUT entries packed, and data: the
+ * bytes of file data packed (of a bundle: its archive bytes read). */
+void stg_pack_progress(struct stg_pack *p, uint64_t *entries, uint64_t *data);
+
 /* Ask the thread to stop early (another node failed): the stream then ends
  * with STG_CHUNK_ABORT, and no error is recorded here. */
 void stg_pack_cancel(struct stg_pack *p);

@@ -18,7 +18,17 @@
 struct ends {
     struct stg_pack *pack;      /* root */
     struct stg_unpack *unpack;  /* cold leaders */
+    const struct stg_stream_args *a;
 };
+
+/* bcast.h's sent, on the root: the pack thread's progress, passed on. */
+static void sent(void *arg, uint64_t stream_bytes, uint64_t chunks)
+{
+    struct ends *e = arg;
+    struct stg_stream_progress pr = {.stream_bytes = stream_bytes, .chunks = chunks};
+    stg_pack_progress(e->pack, &pr.entries, &pr.data);
+    e->a->progress(e->a->progress_arg, &pr);
+}
 
 /* The broadcast stops early: neither end has more to do. */
 static void stop_ends(void *arg)
@@ -38,7 +48,7 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
     struct stg_chunkq unpackq, packq;
     stg_chunkq_init(&unpackq, pool.n);
     stg_chunkq_init(&packq, pool.n);
-    struct ends e = {NULL, NULL};
+    struct ends e = {NULL, NULL, a};
     int rc = STG_OK, urc = STG_OK, prc = STG_OK;
     if (a->unpack)
         rc = stg_unpack_start(&e.unpack, a->prefix, a->relocate_root, a->need,
@@ -70,6 +80,7 @@ int stg_stream_run(const struct stg_stream_args *a, struct stg_stream_result *r)
         .pool = &pool, .in = &packq, .source_failed = source_failed,
         .out = e.unpack ? &unpackq : NULL, .stop = stop_ends, .stop_arg = &e,
         .held = a->held, .held_arg = a->held_arg,
+        .sent = a->progress ? sent : NULL, .sent_arg = &e,
     };
     struct stg_bcast_result br;
     int brc = stg_bcast_run(&ba, &br);

@@ -26,6 +26,14 @@
 
 struct stg_bundle;
 
+/* How far the root is (stg_stream_args' progress). */
+struct stg_stream_progress {
+    uint64_t entries;       /* entries packed */
+    uint64_t data;          /* their file bytes (from a bundle: archive bytes read) */
+    uint64_t stream_bytes;  /* bytes sent */
+    uint64_t chunks;        /* chunks sent */
+};
+
 struct stg_stream_args {
     struct stg_watchdog *watch;
     enum stg_bcast_algo algo;   /* the broadcast's shape (bcast.h) */
@@ -47,6 +55,10 @@ struct stg_stream_args {
     long corrupt_seq;       /* test hook: flip a byte of this chunk here; -1: never */
     void (*held)(void *, int child);    /* see bcast.h; NULL: not asked */
     void *held_arg;
+    /* Root: called in the MPI thread after each chunk sent (keep it cheap);
+     * NULL: not asked. */
+    void (*progress)(void *, const struct stg_stream_progress *);
+    void *progress_arg;
 };
 
 struct stg_stream_result {

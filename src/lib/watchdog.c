@@ -6,6 +6,7 @@
 
 #include "watchdog.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,8 +81,9 @@ void stg_watchdog_init(struct stg_watchdog *w, const struct stg_node *n)
         w->note_buf = stg_xcalloc((size_t)n->nnodes, sizeof *w->note_buf);
         if (n->is_root) {
             w->held_by = stg_xmalloc((size_t)n->nnodes * sizeof *w->held_by);
+            w->lag_by = stg_xmalloc((size_t)n->nnodes * sizeof *w->lag_by);
             for (int i = 0; i < n->nnodes; i++)
-                w->held_by[i] = -1;
+                w->held_by[i] = w->lag_by[i] = -1;
         }
     }
     if (n->is_leader && !n->is_root) {
@@ -102,6 +104,7 @@ void stg_watchdog_fini(struct stg_watchdog *w)
     if (w->held_req != MPI_REQUEST_NULL)
         MPI_Wait(&w->held_req, MPI_STATUS_IGNORE);     /* received: held_settle */
     free(w->held_by);
+    free(w->lag_by);
     free(w->names);
     free(w->note_req);
     free(w->note_buf);
@@ -126,6 +129,8 @@ void stg_watchdog_set_timeout(struct stg_watchdog *w, double seconds)
     w->deadline = seconds > 0 ? w->start + seconds : 0;
 }
 
+static bool send_word(struct stg_watchdog *w, int word);
+
 void stg_watchdog_held_by(struct stg_watchdog *w, int leader)
 {
     if (!w)
@@ -139,15 +144,24 @@ void stg_watchdog_held_by(struct stg_watchdog *w, int leader)
         w->held_by[0] = leader;
         return;
     }
+    send_word(w, leader);
+}
+
+/* A leader's word to the root (stg_watchdog_held_by()'s or
+ * stg_watchdog_progress()'s), unless the last is still on its way.
+ * Returns whether it went. */
+static bool send_word(struct stg_watchdog *w, int word)
+{
     if (w->held_req != MPI_REQUEST_NULL) {
         int done = 0;
         MPI_Test(&w->held_req, &done, MPI_STATUS_IGNORE);
         if (!done)
-            return;     /* the last word is still on its way */
+            return false;
     }
-    w->held_buf = leader;
+    w->held_buf = word;
     MPI_Isend(&w->held_buf, 1, MPI_INT, 0, TAG_HELD, w->notes, &w->held_req);
     w->held_sent++;
+    return true;
 }
 
 /* The root: take the leaders' words of whom their streams wait for. */
@@ -161,12 +175,43 @@ static void drain_held(struct stg_watchdog *w)
             return;
         MPI_Recv(&v, 1, MPI_INT, st.MPI_SOURCE, TAG_HELD, w->notes, MPI_STATUS_IGNORE);
         w->held_got++;
-        if (v < 0 || v >= w->node->nnodes || st.MPI_SOURCE <= 0)
+        if (st.MPI_SOURCE <= 0 || st.MPI_SOURCE >= w->node->nnodes || v >= w->node->nnodes)
             continue;
+        if (v < 0) {    /* -(chunks received + 1): stg_watchdog_progress() */
+            uint64_t got = (uint64_t)(-(int64_t)v - 1);
+            w->lag_by[st.MPI_SOURCE] = w->sent > got ? (int64_t)(w->sent - got) : 0;
+            continue;
+        }
         if (w->held_by[st.MPI_SOURCE] != v)
             stg_log_info("%s: the stream waits for %s", w->names[st.MPI_SOURCE], w->names[v]);
         w->held_by[st.MPI_SOURCE] = v;
     }
+}
+
+void stg_watchdog_progress(struct stg_watchdog *w, uint64_t chunks)
+{
+    if (!w || !w->node->is_leader || w->node->is_root || stg_log_verbosity() < STG_VERBOSE)
+        return;
+    double now = stg_now();
+    if (now < w->progress_next || chunks > INT_MAX - 1)
+        return;
+    if (send_word(w, -(int)chunks - 1))
+        w->progress_next = now + 1;
+}
+
+int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t sent, uint64_t *lag)
+{
+    if (!w || !w->lag_by)
+        return -1;
+    w->sent = sent;
+    drain_held(w);
+    int slow = -1;
+    for (int i = 1; i < w->node->nnodes; i++)
+        if (w->lag_by[i] >= 0 && (slow < 0 || w->lag_by[i] > w->lag_by[slow]))
+            slow = i;
+    if (slow > 0)
+        *lag = (uint64_t)w->lag_by[slow];
+    return slow;
 }
 
 void stg_watchdog_held_settle(struct stg_watchdog *w)
@@ -196,7 +241,7 @@ void stg_watchdog_phase(struct stg_watchdog *w, const char *name)
     if (n->is_root) {
         drain_held(w);
         for (int i = 0; i < n->nnodes; i++)
-            w->held_by[i] = -1;
+            w->held_by[i] = w->lag_by[i] = -1;
     }
     w->phase = name;
     w->phase_tag++;

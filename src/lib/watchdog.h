@@ -26,6 +26,7 @@
 
 #include <mpi.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "node.h"
 
@@ -46,8 +47,12 @@ struct stg_watchdog {
     bool fired;             /* the deadline passed: checked no more */
     const int *tree;        /* root: the phase's tree, each leader's parent; NULL: none */
     int *held_by;           /* root: whom each leader's stream waits for (-1: nobody) */
+    int64_t *lag_by;        /* root: each leader's lag at its last word of progress (-1: none) */
+    uint64_t sent;          /* root: chunks sent, as stg_watchdog_slowest() was last told */
+    double progress_next;   /* leaders: when to tell the root that again */
     MPI_Request held_req;   /* leaders: the last word of that to the root */
-    int held_buf;
+    int held_buf;           /* leaders: a word on its way (>= 0: whom it waits for;
+                             * < 0: -(chunks received + 1)) */
     int held_sent;          /* leaders: such words sent */
     int held_got;           /* root: such words received */
 };
@@ -77,6 +82,17 @@ void stg_watchdog_set_tree(struct stg_watchdog *w, const int *parent);
  * down to the node where the stream stalls (its link cut, its node hung),
  * which is the one it names. */
 void stg_watchdog_held_by(struct stg_watchdog *w, int leader);
+
+/* This leader has received chunks chunks of the stream.  At -v, at most
+ * once a second, it tells the root (a word of the same channel as
+ * stg_watchdog_held_by()'s: -(chunks + 1)), for its progress lines. */
+void stg_watchdog_progress(struct stg_watchdog *w, uint64_t chunks);
+
+/* The root, which has sent sent chunks so far: the leader furthest behind,
+ * by the last word of each in this phase (how many chunks the root had sent
+ * then, beyond those the leader had received), OUT that lag; -1: none told
+ * yet.  Called as the root sends (it keeps sent for the words to come). */
+int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t sent, uint64_t *lag);
 
 /* After a stream, collective over the leaders (every rank may call it):
  * the root takes every word of stg_watchdog_held_by() that is still on its
