@@ -13,12 +13,19 @@ t_need strace
 root=$(pyenv root 2>/dev/null || true)
 [ -n "$root" ] || root=${PYENV_ROOT:-/root/.pyenv}
 # the newest Python 3 build (3.6 to 3.13 on these machines)
-ver=$(ls "$root/versions" 2>/dev/null | grep -E '^3\.[0-9]+\.[0-9]+$' | sort -V | tail -1)
-[ -n "$ver" ] && [ -x "$root/versions/$ver/bin/python3" ] ||
-    t_skip_all "no Python 3 built by pyenv ($root/versions)"
+ver=
+for d in "$root"/versions/3.*; do
+    v=${d##*/}
+    if ! [[ $v =~ ^3\.[0-9]+\.[0-9]+$ ]] || [ ! -x "$d/bin/python3" ]; then
+        continue
+    fi
+    if [ -z "$ver" ] || [ "$(printf '%s\n%s\n' "$ver" "$v" | sort -V | tail -1)" = "$v" ]; then
+        ver=$v
+    fi
+done
+[ -n "$ver" ] || t_skip_all "no Python 3 built by pyenv ($root/versions)"
 short=${ver%.*}
 
-uid=$(id -u)
 prefix=$T_TMP/py/$ver
 mkdir -p "$prefix"
 chmod 755 "$T_TMP/py"
@@ -47,7 +54,7 @@ for node in node1 node2; do
     t_is "$exe" "$copy$prefix/bin/python3" "$node: the interpreter is the staged one"
     t_like "$dec $json" "^$copy$prefix/lib/python$short/decimal\.py $copy$prefix/lib/python$short/json/__init__\.py$" \
         "$node: its standard library from the copy"
-    t_is "$(grep -c "\"$prefix[/\"]" "$T_TMP/pyb.trace.$node" || true)" 0 \
+    t_is "$(grep -c "\"${prefix}[/\"]" "$T_TMP/pyb.trace.$node" || true)" 0 \
         "$node: strace: no call on the original prefix"
 done
 
