@@ -10,7 +10,8 @@
  *
  *     slowfs SOURCE MOUNTPOINT [--delay-us N] [--count FILE]
  *
- * --count FILE: at unmount, write the number of metadata operations served.
+ * --count FILE: at unmount, write the number of metadata operations served
+ * (since the last SIGUSR1, which starts the count again).
  * Runs in the foreground, single-threaded (that is the point); unmount with
  * fusermount3 -u MOUNTPOINT (or umount as root).
  */
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <fuse.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +34,21 @@ static char source[PATH_MAX];
 static long delay_us = 1000;
 static const char *count_file;
 static unsigned long long metadata_ops;
+static volatile sig_atomic_t count_again;   /* SIGUSR1 came */
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    count_again = 1;
+}
 
 /* One metadata operation: the delay, then the real call. */
 static void slow(void)
 {
+    if (count_again) {
+        count_again = 0;
+        metadata_ops = 0;
+    }
     metadata_ops++;
     struct timespec ts = {delay_us / 1000000, (delay_us % 1000000) * 1000};
     nanosleep(&ts, NULL);
@@ -206,6 +219,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
     /* -f foreground, -s one request at a time, allow_other: every user's
      * processes see it (as they would a shared file system). */
     char *fargv[] = {argv[0], argv[2], "-f", "-s", "-o", "ro,allow_other,default_permissions",

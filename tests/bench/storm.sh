@@ -7,7 +7,7 @@
 # every sys.path entry, as `python3 -I` lists them) are the shared file
 # system: slowfs, which serves one request at a time and adds DELAY µs to
 # every metadata operation, is bind-mounted over each of them, at its own
-# path, in a mount namespace of the run's own.  Five ways:
+# path, in a mount namespace of the run's own.  Seven ways:
 #   naive     the interpreters import from there;
 #   zip       the remedy of 2014: each tree of MANIFEST's pure-Python files
 #             in a zip, kept on the slow file system, first on PYTHONPATH
@@ -20,7 +20,12 @@
 #             (from cron: not counted), kept on the slow file system;
 #   env       stage-py stages the whole environment of ENV_MANIFEST (a
 #             [python] section, default etc/fenics-env.ini), and the
-#             interpreters are the staged one, first on PATH.
+#             interpreters are the staged one, first on PATH;
+#   env-bundle  the same from a bundle of ENV_MANIFEST that stage-py pack
+#             wrote beforehand (not counted), kept on the slow file
+#             system, staged with stage-py --bundle;
+#   warm      env-bundle again, on a node that holds the copy already (a
+#             second job): the bundle's trailer is read, nothing is sent.
 # Staging is counted.  Prints a CSV table: way, N, seconds (wall time until
 # the last interpreter is done, or "failed"), metadata operations that
 # slowfs served.
@@ -48,6 +53,7 @@ print("\n".join(top + [os.path.realpath(sys.executable)]))' >"$T_TMP/trees"
 
 # bundle: packed once, beforehand, kept on the slow file system
 "$STAGE_PY" pack -q -m "$manifest" -o "$T_TMP/b.bundle" >/dev/null
+"$STAGE_PY" pack -q -m "$env_manifest" -o "$T_TMP/env.bundle" >/dev/null
 sed -E "s|^\[stage\]$|[stage]\nbundle = $mnt$T_TMP/b.bundle|" "$manifest" >"$T_TMP/bundle.ini"
 chmod 644 "$T_TMP/bundle.ini"
 # zip: one zip per tree, kept on the slow file system
@@ -56,6 +62,7 @@ zip_path=$(ls "$T_TMP"/zips/*.zip | sed "s|^|$mnt|" | paste -sd:)
 
 mount_slow() {
     "$slowfs" / "$mnt" --delay-us "$delay" --count "$T_TMP/count" &
+    export SLOWFS=$!
     for _ in $(seq 100); do mountpoint -q "$mnt" && return; sleep 0.05; done
     echo "storm.sh: slowfs did not mount" >&2; exit 1
 }
@@ -92,6 +99,14 @@ run() {
             stage-py) "$STAGE" -q -m "$MANIFEST" -o /dev/shm/env.sh && . /dev/shm/env.sh ;;
             bundle) "$STAGE" -q -m "$TMP/bundle.ini" -o /dev/shm/env.sh && . /dev/shm/env.sh ;;
             env) "$STAGE" -q -m "$ENV_MANIFEST" -o /dev/shm/env.sh && . /dev/shm/env.sh && py=python3 ;;
+            env-bundle | warm)
+                if [ "$WAY" = warm ]; then      # the first job, not counted
+                    "$STAGE" -q --bundle "$MNT$TMP/env.bundle" -o /dev/shm/env.sh
+                    kill -USR1 "$SLOWFS"        # slowfs counts from here
+                    t0=$(date +%s.%N)
+                fi
+                "$STAGE" -q --bundle "$MNT$TMP/env.bundle" -o /dev/shm/env.sh && . /dev/shm/env.sh &&
+                    py=python3 ;;
         esac
         eval "$IMPORTS"
         imports "$N" >/dev/null
@@ -107,7 +122,7 @@ export MNT=$mnt TMP=$T_TMP STAGE=$STAGE_PY MANIFEST=$manifest ENV_MANIFEST=$env_
 
 echo "way,interpreters,seconds,metadata_ops"
 for n in ${STORM_NS:-1 2 4 8 16}; do
-    for way in naive zip stage-py bundle env; do
+    for way in ${STORM_WAYS:-naive zip stage-py bundle env env-bundle warm}; do
         N=$n WAY=$way
         export N WAY
         echo "$way,$n,$(run "$way" "$n")"
