@@ -24,19 +24,10 @@
 # python3-dolfin; see tests/bench/lib.sh for the binary.
 rounds=1 delay=100
 . "$(dirname "$0")/lib.sh" "$@"
-slowfs=$(dirname "$STAGE_PY")/tests/bench/slowfs
-[ -x "$slowfs" ] || { echo "archer.sh: build $slowfs first (make tests/bench/slowfs)" >&2; exit 77; }
+slow_trees archer.sh
 $py -c 'import dolfin' 2>/dev/null || { echo "archer.sh: needs Debian's python3-dolfin" >&2; exit 77; }
 MESH=${MESH:-600}
 poisson=$here/tests/bench/poisson.py
-mnt=$T_TMP/slow
-mkdir -p "$mnt"
-# the interpreter's trees, as storm.sh has them
-$py -I -c '
-import os, sys
-ps = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)})
-top = [p for p in ps if not any(p.startswith(q + "/") for q in ps)]
-print("\n".join(top + [os.path.realpath(sys.executable)]))' >"$T_TMP/trees"
 "$STAGE_PY" pack -q -m "$env_manifest" -o "$T_TMP/env.bundle" >/dev/null
 $py "$poisson" 16 >/dev/null     # the form compiler's cache
 

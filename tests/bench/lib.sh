@@ -45,6 +45,22 @@ wipe() { local k; for ((k = 1; k <= nodes; k++)); do rm -rf "$(t_node_shm $k)"/s
 
 py=/usr/bin/python3
 
+# slow_trees NAME: for a benchmark (NAME) of the shared file system: slowfs
+# (built beside the binary, else exit 77), its mount point mnt, and
+# $T_TMP/trees: the interpreter's trees, its executable and the sys.path
+# entries, none inside another, over which the runs bind-mount slowfs.
+slow_trees() {
+    slowfs=$(dirname "$STAGE_PY")/tests/bench/slowfs
+    [ -x "$slowfs" ] || { echo "$1: build $slowfs first (make tests/bench/slowfs)" >&2; exit 77; }
+    mnt=$T_TMP/slow
+    mkdir -p "$mnt"
+    $py -I -c '
+import os, sys
+ps = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)})
+top = [p for p in ps if not any(p.startswith(q + "/") for q in ps)]
+print("\n".join(top + [os.path.realpath(sys.executable)]))' >"$T_TMP/trees"
+}
+
 # pick_module: MODULE defaults to dolfin when FEniCS is installed, else
 # sympy, whose trees `stage-py scan` then writes as the manifest (unless -m
 # gave one).  Sets import_code: the import that the interpreters run

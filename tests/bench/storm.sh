@@ -37,19 +37,8 @@
 # (make tests/bench/slowfs); see tests/bench/lib.sh for the binary.
 rounds=1 delay=200
 . "$(dirname "$0")/lib.sh" "$@"
-slowfs=$(dirname "$STAGE_PY")/tests/bench/slowfs
-[ -x "$slowfs" ] || { echo "storm.sh: build $slowfs first (make tests/bench/slowfs)" >&2; exit 77; }
+slow_trees storm.sh
 pick_module
-
-mnt=$T_TMP/slow
-mkdir -p "$mnt"
-# The interpreter's trees: its executable and the sys.path entries, none
-# inside another.
-$py -I -c '
-import os, sys
-ps = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)})
-top = [p for p in ps if not any(p.startswith(q + "/") for q in ps)]
-print("\n".join(top + [os.path.realpath(sys.executable)]))' >"$T_TMP/trees"
 
 # bundle: packed once, beforehand, kept on the slow file system
 "$STAGE_PY" pack -q -m "$manifest" -o "$T_TMP/b.bundle" >/dev/null
