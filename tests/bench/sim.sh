@@ -38,14 +38,15 @@ STACKS=${STACKS:-300000000 10000000000}
 ALGOS=${ALGOS:-two-tree binary bcast}
 DEPTH=${DEPTH:-4}
 
-# The chunk: the default 256 KiB where it keeps the events down (1 000
-# nodes and 300 MB, about a minute), else what keeps each run of the
-# two trees to a few hundred chunks at 1 000 nodes and a few dozen at
-# 10 000, where one chunk costs seconds to simulate.
+# The chunk grows with the stack and the node count, to keep the events
+# of a run (chunks x nodes) to a few hundred thousand: about 300 chunks
+# at 1 000 nodes and 40 at 10 000, where one chunk takes seconds to
+# simulate on one core (stage-py's default, 256 KiB, would make 1 145
+# chunks of 300 MB and 38 000 of 10 GB).
 chunk_for() {   # NODES BYTES
     case $1:$2 in
-        1000:300000000) echo $((256 << 10)) ;;
-        1000:*) echo $((16 << 20)) ;;
+        1000:300000000) echo $((1 << 20)) ;;
+        1000:*) echo $((32 << 20)) ;;
         *:300000000) echo $((8 << 20)) ;;
         *) echo $((256 << 20)) ;;
     esac
