@@ -15,7 +15,9 @@
 #
 # First, without a rate limit, 8 nodes cold: how fast this machine's cores
 # unpack 8 copies, against how long RATE takes to deliver one: the network
-# is the limit when the cores are at least twice as fast.
+# is the limit when the cores are at least twice as fast.  Then, still
+# without a limit, on NOLIMIT_NODES (default 3) nodes, ROUNDS alternating
+# runs of the two trees and the binary tree (stage-py's total).
 #
 # Prints CSV (nodes,method,round,wall,total,stream,bytes) on stdout, the
 # medians and ratios on stderr.
@@ -70,6 +72,13 @@ print(float(sys.argv[3]) - float(sys.argv[2]), s["seconds"]["total"],
 # The cores against the link: 8 (or max) nodes, no limit.
 unset T_NET_RATE
 read -r _ cores _ bytes < <(run two-tree "$max")
+# Without a limit, on NOLIMIT_NODES (3) nodes: the two trees against the
+# binary tree, alternating.
+for ((r = 1; r <= rounds; r++)); do
+    for m in two-tree binary; do
+        echo "$m $(run "$m" "${NOLIMIT_NODES:-3}")"
+    done
+done >"$T_TMP/nolimit"
 export T_NET_RATE=$RATE
 for n in $NODES_LIST; do
     for ((r = 1; r <= rounds; r++)); do
@@ -82,4 +91,12 @@ wipe_all
 
 python3 "$here/tests/bench/net-summary.py" "$T_TMP/net.csv" "$RATE" "$max" "$cores" "$bytes" \
     "$manifest" >&2
+python3 -c 'import statistics, sys
+t = {}
+for line in open(sys.argv[1]):
+    m, _, total, *_ = line.split()
+    t.setdefault(m, []).append(float(total))
+a, b = statistics.median(t["two-tree"]), statistics.median(t["binary"])
+print("without a limit, %s nodes, medians of %d: two trees %.3f s, binary %.3f s: two trees / binary %.3f"
+      % (sys.argv[2], len(t["binary"]), a, b, a / b))' "$T_TMP/nolimit" "${NOLIMIT_NODES:-3}" >&2
 _t_finished=1
