@@ -94,4 +94,9 @@ t_fails "a site file others can write" stage
 t_like "$(t_err)" "refusing the site file '$STAGE_PY_CONF': writable by group or others" "... is refused"
 STAGE_PY_CONF=$T_SRCDIR/etc/stage-py.conf t_ok "the sample site file in etc/ parses" \
     t_cluster 1 1 "$STAGE_PY" list
+rc=0; STAGE_PY_CONF=$T_TMP/nosuch.conf run list || rc=$?
+t_is "$rc" 2 "a site file that STAGE_PY_CONF names and that is missing: status 2"
+t_like "$(t_err)" "^stage-py: the site file '$T_TMP/nosuch.conf' \(STAGE_PY_CONF\): No such file or directory \(unset STAGE_PY_CONF for the default, .*, or set it to /dev/null for none\)$" \
+    "... naming it, and what to do"
+STAGE_PY_CONF=/dev/null t_ok "STAGE_PY_CONF=/dev/null: no site file" run list
 t_done

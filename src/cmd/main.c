@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <archive.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "bcast.h"
 #include "bundle.h"
@@ -144,6 +146,20 @@ static const char usage_text[] =
     "launcher that did not make one MPI job (srun --mpi=pmix or pmi2); 3 timeout;\n"
     "70 a broken invariant (a bug: please report it).\n"
     "See stage-py(1).\n";
+
+/* --version: stage-py's, and those of the libraries it runs with (inih's
+ * as built: it has none at run time). */
+static void print_version(void)
+{
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(mpi, &len);
+    mpi[strcspn(mpi, "\n")] = '\0';
+    unsigned x = XXH_versionNumber();
+    printf("stage-py %s\nMPI: %s\nlibarchive: %s\nxxHash: %u.%u.%u\ninih: %s (built against)\n",
+           PACKAGE_VERSION, mpi, archive_version_details(), x / 10000, x / 100 % 100, x % 100,
+           STG_INIH_VERSION);
+}
 
 static void oom_abort(void)
 {
@@ -442,7 +458,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         if (speak && help)
             fputs(usage_text, stdout);
         else if (speak)
-            printf("stage-py %s\n", PACKAGE_VERSION);
+            print_version();
         return STG_OK;
     }
     o->cmd = STG_CMD_STAGE;

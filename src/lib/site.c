@@ -9,6 +9,7 @@
 #include "site.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,12 +145,20 @@ int stg_site_load(struct stg_site *s)
     s->reuse = true;
     s->lock_wait = -1;
     const char *path = getenv("STAGE_PY_CONF");
-    if (!path || !*path)
+    bool named = path && *path;
+    if (!named)
         path = STG_SITE_CONF;
+    if (named && strcmp(path, "/dev/null") == 0)
+        return STG_OK;      /* no site file, on purpose */
     struct stat st;
     int known = stat(path, &st);
-    if (known < 0 && errno == ENOENT)
+    /* the default may be absent; one named on purpose may not */
+    if (known < 0 && errno == ENOENT && !named)
         return STG_OK;
+    if (known < 0 && errno == ENOENT)
+        return stg_err_set(STG_EUSAGE, "the site file '%s' (STAGE_PY_CONF): %s (unset "
+                           "STAGE_PY_CONF for the default, %s, or set it to /dev/null for "
+                           "none)", path, strerror(errno), STG_SITE_CONF);
     s->path = stg_xstrdup(path);
     /* Its limits hold for every user: nobody but its owner may change them. */
     if (known == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH))) {

@@ -33,8 +33,9 @@ struct stg_site {
 
 /*
  * Read the site file: $STAGE_PY_CONF if set, else STG_SITE_CONF.  A missing
- * file is no error (OUT s then holds no settings).  Returns STG_OK, or
- * STG_EUSAGE with "file:line: what" recorded (stg_err_set()).
+ * STG_SITE_CONF is no error, nor is STAGE_PY_CONF=/dev/null (OUT s then
+ * holds no settings); a missing file that STAGE_PY_CONF names is.  Returns
+ * STG_OK, or STG_EUSAGE with "file:line: what" recorded (stg_err_set()).
  */
 int stg_site_load(struct stg_site *s);
 void stg_site_free(struct stg_site *s);

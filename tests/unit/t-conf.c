@@ -69,8 +69,7 @@ int main(void)
     char err[STG_MSG_MAX], warn[4096];
 
     /* --- no site file, no manifest --- */
-    char *nosite = stg_xasprintf("%s/none.conf", top);
-    setenv("STAGE_PY_CONF", nosite, 1);
+    setenv("STAGE_PY_CONF", "/dev/null", 1);   /* no site file */
     int rc = load(&c, NULL, 0, err, sizeof err, warn, sizeof warn);
     ok(rc == STG_OK && c.m == NULL && c.site.path == NULL, "no site file and no manifest: "
        "loaded, with neither (%s)", err);
@@ -208,7 +207,6 @@ int main(void)
     free(want);
     stg_conf_free(&c);
 
-    free(nosite);
     stg_rm_tree_at(AT_FDCWD, top);
     return done_testing();
 }

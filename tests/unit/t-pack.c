@@ -108,9 +108,7 @@ int main(void)
     if (!fx_tmpdir(top, sizeof top, "t-pack"))
         return 1;
     chmod(top, 0755);   /* as root, only what others can reach is staged */
-    char *noconf = fx_path(top, "no-site.conf");
-    setenv("STAGE_PY_CONF", noconf, 1);     /* no site file: its defaults */
-    free(noconf);
+    setenv("STAGE_PY_CONF", "/dev/null", 1);     /* no site file: its defaults */
     char *dirs[] = {fx_path(top, "src"), fx_path(top, "src/pkg"), fx_path(top, "src/pkg/sub"),
                     fx_path(top, "elsewhere"), fx_path(top, "work")};
     for (int i = 0; i < 5; i++) {

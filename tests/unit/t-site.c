@@ -91,9 +91,14 @@ int main(void)
     char *none = stg_xasprintf("%s/none.conf", dir);
     setenv("STAGE_PY_CONF", none, 1);
     rc = site_load(&s, err, sizeof err);
-    ok(rc == STG_OK && !s.path && s.reuse, "no site file: the defaults");
+    ok(rc == STG_EUSAGE && strstr(err, "none.conf' (STAGE_PY_CONF): No such file or directory"),
+       "STAGE_PY_CONF naming a file that is not there: an error naming it (%s)", err);
     stg_site_free(&s);
     free(none);
+    setenv("STAGE_PY_CONF", "/dev/null", 1);
+    rc = site_load(&s, err, sizeof err);
+    ok(rc == STG_OK && !s.path && s.reuse, "STAGE_PY_CONF=/dev/null: no site file, the defaults");
+    stg_site_free(&s);
     unlink(path);
     rmdir(dir);
     return done_testing();

@@ -305,9 +305,7 @@ int main(int argc, char **argv)
     struct shared sh = {STG_OK, 0, 0};
     char err[STG_MSG_MAX] = "";
     if (n.is_root) {
-        char *noconf = fx_path(base, "no-site.conf");
-        setenv("STAGE_PY_CONF", noconf, 1);     /* no site file: its defaults */
-        free(noconf);
+        setenv("STAGE_PY_CONF", "/dev/null", 1);     /* no site file: its defaults */
         sh.rc = fx_load_walk(&c, "m.ini", &s);
         if (s) {
             sh.entries = s->n;
