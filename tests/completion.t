@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# What a shell user and an admin get besides the binary: bash completion
+# (etc/stage-py.bash-completion) offers the commands, each command's
+# options as --help lists them, and the values of --shell and the like;
+# the module file (etc/stage-py.module.in, made for the prefix) puts
+# stage-py on PATH and its manual on MANPATH.
+. "${srcdir:-.}/tests/lib.sh"
+comp=$T_SRCDIR/etc/stage-py.bash-completion
+
+# complete WORDS...: what bash completion offers for the last word
+complete_words() {
+    bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+        _stage_py; printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$@"
+}
+t_is "$(complete_words stage-py '' | tr '\n' ' ')" "check clean list pack scan stage " \
+    "stage-py <TAB>: the commands"
+t_is "$(complete_words stage-py --sh)" "--shell" "stage-py --sh<TAB>: --shell"
+t_is "$(complete_words stage-py --shell '' | tr '\n' ' ')" "bash csh dash fish json ksh sh tcsh zsh " \
+    "--shell <TAB>: the shells"
+t_is "$(complete_words stage-py pack --c)" "--compress" "pack --c<TAB>: --compress"
+t_is "$(complete_words stage-py list --sh)" "" "list --sh<TAB>: nothing (list has no --shell)"
+mkdir -p "$T_TMP/w/sub"
+touch "$T_TMP/w/app.ini" "$T_TMP/w/app.bundle" "$T_TMP/w/notes.txt"
+t_is "$(cd "$T_TMP/w" && complete_words stage-py -m '' | tr '\n' ' ')" "app.ini sub/ " \
+    "-m <TAB>: manifests and directories"
+t_is "$(cd "$T_TMP/w" && complete_words stage-py --bundle '' | tr '\n' ' ')" "app.bundle sub/ " \
+    "--bundle <TAB>: bundles and directories"
+
+# Every option that --help lists is offered for some command, and every
+# option of stage for stage.
+help=$("$STAGE_PY" --help)
+# options: the options that lines of --help start with
+options() { grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+' | sort -u; }
+all=$(for cmd in stage list clean pack scan check; do complete_words stage-py "$cmd" --; done | sort -u)
+t_is "$(comm -23 <(printf '%s\n' "$help" | options) <(printf '%s\n' "$all") | tr '\n' ' ')" "" \
+    "every option of --help is offered"
+t_is "$(comm -23 <(printf '%s\n' "$help" | sed -n '/^Options of stage:/,/^Options of list/p' | options) <(complete_words stage-py --) | tr '\n' ' ')" "" \
+    "every option of stage is offered for stage"
+
+# The module file, read by tclsh with module's commands as stand-ins
+module=$T_BUILDDIR/stage-py.module
+if ! command -v tclsh >/dev/null; then
+    t_skip 2 "no tclsh (Debian: tcl)"
+elif [ ! -f "$module" ]; then
+    t_skip 2 "no $module (make stage-py.module)"
+else
+    got=$(tclsh <<EOT
+proc prepend-path {var dir} { puts "\$var \$dir" }
+proc module-whatis {text} {}
+source {$module}
+EOT
+)
+    prefix=$(sed -n 's/^set root //p' "$module")
+    t_like "$got" "^PATH $prefix/bin$" "the module file puts the installed stage-py first on PATH"
+    t_like "$got" "^MANPATH $prefix/share/man$" "... and its manual on MANPATH"
+fi
+t_done
