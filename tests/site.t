@@ -94,6 +94,11 @@ t_fails "a site file others can write" stage
 t_like "$(t_err)" "refusing the site file '$STAGE_PY_CONF': writable by group or others" "... is refused"
 STAGE_PY_CONF=$T_SRCDIR/etc/stage-py.conf t_ok "the sample site file in etc/ parses" \
     t_cluster 1 1 "$STAGE_PY" list
+sed 's/^; \([a-z_]* =\)/\1/' "$T_SRCDIR/etc/stage-py.conf" >"$T_TMP/uncommented.conf"
+chmod 644 "$T_TMP/uncommented.conf"
+t_is "$(grep -c '^[a-z_]* =' "$T_TMP/uncommented.conf")" 10 "... with all 10 settings commented out"
+STAGE_PY_CONF=$T_TMP/uncommented.conf t_ok "... each of which, uncommented, parses" \
+    t_cluster 1 1 "$STAGE_PY" list
 rc=0; STAGE_PY_CONF=$T_TMP/nosuch.conf run list || rc=$?
 t_is "$rc" 2 "a site file that STAGE_PY_CONF names and that is missing: status 2"
 t_like "$(t_err)" "^stage-py: the site file '$T_TMP/nosuch.conf' \(STAGE_PY_CONF\): No such file or directory \(unset STAGE_PY_CONF for the default, .*, or set it to /dev/null for none\)$" \
