@@ -17,7 +17,10 @@
 # Environment:
 #   SLURM_JOB_ID     the ending job (set by slurmd)
 #   STAGE_PY_DEST    the node-local root of the copies (default /dev/shm);
-#                    several may be given, separated by blanks
+#                    several may be given, separated by blanks.  slurmd
+#                    gives an epilog only Slurm's own variables: for another
+#                    destination, name an epilog of your own that sets it
+#                    and runs this one.
 
 job=${SLURM_JOB_ID-}
 case $job in
