@@ -56,7 +56,7 @@ manifest "$src" ""
 t_fails "--chunk-size 1 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 1
 t_like "$(cat "$T_OUT")" "chunk-size '1': give a size from 4K to 1G" "... saying why"
 t_fails "--pipeline-depth 0 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --pipeline-depth 0
-t_like "$(cat "$T_OUT")" "pipeline-depth '0': give a number from 1 to 64$" "... saying why"
+t_like "$(cat "$T_OUT")" "pipeline-depth '0': give a number from 1 to 64, or auto$" "... saying why"
 t_fails "--broadcast with an unknown shape is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --broadcast chain
 t_like "$(cat "$T_OUT")" "broadcast 'chain': use two-tree or binary$" "... saying which there are"
 t_fails "--compress with an unknown method is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --compress xz

@@ -32,7 +32,7 @@ struct stg_opts {
     char *output;           /* absolute, or NULL for stdout */
     char *stats;            /* absolute, or NULL */
     uint64_t chunk_size;
-    int depth;
+    int depth;              /* --pipeline-depth; 0: auto */
     enum stg_bcast_algo algo;   /* --broadcast */
     int unpack_threads;     /* threads that write a node's copy; 0: auto */
     uint64_t headroom;      /* memory kept free beside the copy */
@@ -117,7 +117,7 @@ int stg_row_split(char *row, char **f, int max);
 /* check hands its script the copy, the sources and every import */
 _Static_assert(STG_IMPORTS_MAX + 2 <= STG_PYTHON_ARGS_MAX, "check's arguments must fit");
 #define STG_DEFAULT_CHUNK ((uint64_t)256 << 10)  /* see stage-py-performance(7) */
-#define STG_DEFAULT_DEPTH 4
+#define STG_DEFAULT_DEPTH 0      /* auto: stg_bcast_depth_auto() */
 #define STG_DEFAULT_UNPACK_THREADS 0    /* auto: stg_unpack_threads_auto() */
 #define STG_DEFAULT_HEADROOM ((uint64_t)256 << 20)
 #define STG_DEFAULT_LOCK_WAIT 300.0

@@ -75,11 +75,12 @@ static const char usage_text[] =
     "                          staging the same copy on a node (default 5m)\n"
     "      --chunk-size SIZE   bytes per broadcast message, K/M/G suffixes\n"
     "                          (default 256K; 4K to 1G)\n"
-    "      --pipeline-depth N  chunks in flight (default 4; 1 to 64)\n"
-    "      --broadcast ALGO    two-tree (default: full link speed on small jobs)\n"
-    "                          or binary (one tree: half the speed where links\n"
-    "                          are the limit, but the faster on hundreds of\n"
-    "                          nodes; see BUGS in stage-py(1))\n"
+    "      --pipeline-depth N|auto\n"
+    "                          chunks in flight, 1 to 64 (default auto: 4 + 4 x\n"
+    "                          the trees' levels, within 64 MiB of chunks)\n"
+    "      --broadcast ALGO    two-tree (default: full link speed at any node\n"
+    "                          count) or binary (one tree, half the speed where\n"
+    "                          links are the limit; for comparison)\n"
     "      --compress C        compress the stream from the trees: none (default:\n"
     "                          the site's, else none), lz4, zstd or gzip; pays on\n"
     "                          links slower than a core compresses (a bundle is\n"
@@ -430,7 +431,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 bad("--on-node-failure '%s': use abort or skip", optarg);
             break;
         case OPT_DEPTH:
-            small_number("--pipeline-depth", optarg, &o->depth, NULL);
+            small_number("--pipeline-depth", optarg, &o->depth, "auto");
             break;
         case OPT_BROADCAST:
             if (stg_bcast_algo_parse(optarg, &o->algo) < 0)

@@ -107,6 +107,7 @@ struct times {
     int cold;                       /* nodes that received the stream */
     int waited;                     /* nodes that waited for another run's copy */
     int rounds;                     /* transfers tried (a second one is rare) */
+    int depth;                      /* chunks in flight, as used; 0: no transfer */
 };
 
 /*
@@ -280,7 +281,9 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
     stg_buf_printf(&f, "  \"tree\": \"%s\",\n", o->algo == STG_BCAST_BINARY ? "binary"
                                                                               : "two-tree");
     stg_buf_printf(&f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
-            (unsigned long long)o->chunk_size, o->depth,
+            (unsigned long long)o->chunk_size,
+            t->depth ? t->depth : o->depth ? o->depth
+                     : stg_bcast_depth_auto(o->algo, n->nnodes - 1, (size_t)o->chunk_size),
             o->unpack_threads ? o->unpack_threads : stg_unpack_threads_auto());
     stg_buf_printf(&f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
             b->stopped ? "true" : "false");
@@ -784,14 +787,19 @@ static void stream_round(struct run *r)
      * directory, not through a path that could be swapped meanwhile. */
     if (cold && fchdir(cache->fd) < 0)
         r->rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
+    /* --pipeline-depth, or one for this many receivers (stg_bcast_depth_auto) */
+    int depth = p->depth ? p->depth
+                         : stg_bcast_depth_auto((enum stg_bcast_algo)p->algo, sum[0],
+                                                (size_t)p->chunk_size);
+    t->depth = depth;
     struct stg_stream_args ba = {
         .watch = r->w, .algo = (enum stg_bcast_algo)p->algo, .comm = scomm, .votes = svotes, .members = sum[0],
-        .chunk_size = p->chunk_size, .depth = p->depth,
+        .chunk_size = p->chunk_size, .depth = depth,
         .unpack_threads = p->unpack_threads ? p->unpack_threads : stg_unpack_threads_auto(),
         .scan = r->walk, .compress = p->compress, .bundle = r->bundle.fd >= 0 ? &r->bundle : NULL,
         .unpack = cold && r->rc == STG_OK, .prefix = r->tmp, .relocate_root = final,
         .need = stg_space_need(p->bytes, p->files),
-        .vote_every = p->depth < 2 ? 2 : p->depth,
+        .vote_every = depth < 2 ? 2 : depth,
         .stop_on_failure = !p->skip_failed,
         .corrupt_seq = stg_test_corrupt_seq(n),
     };

@@ -51,6 +51,14 @@
  * (a 256 KiB chunk takes 21 ms on a 100 Mbit/s link). */
 #define HELD_AFTER 0.25
 
+/* Chunks of one tree that a rank sends on at once (to each of its
+ * children): more would share the link, each arriving, and going on down
+ * the tree, only when nearly all have (TCP transports send the fragments of
+ * concurrent messages to one peer in turn); fewer would leave it idle
+ * between chunks.  The window of chunks in flight (depth) is the receiving
+ * side's, and may be far larger. */
+#define SEND_MAX 2
+
 /* This rank's place in the trees: chunk seq goes down tree seq % 2 (the
  * binary tree: the same tree twice). */
 struct tree {
@@ -172,6 +180,7 @@ struct slot {
     uint64_t seq;           /* the chunk it holds: its tree is seq % 2 */
     MPI_Request req[3];
     bool forwarding;        /* here; the sends on are posted */
+    bool sent;              /* ... and done */
     bool checked;           /* checked, counted and voted on, in stream order */
     double since;           /* when the sends were posted */
     bool told;              /* a->held was told who holds this chunk back */
@@ -194,8 +203,32 @@ static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c, uint6
     s->c = c;
     s->seq = seq;
     s->req[0] = s->req[1] = s->req[2] = MPI_REQUEST_NULL;
-    s->forwarding = s->checked = false;
+    s->forwarding = s->checked = s->sent = false;
     return s;
+}
+
+/* Are the sends of s on to the children done? */
+static bool sends_done(struct slot *s)
+{
+    if (!s->sent && s->forwarding) {
+        int done = 0;
+        MPI_Testall(2, &s->req[1], &done, MPI_STATUSES_IGNORE);
+        s->sent = done;
+    }
+    return s->sent;
+}
+
+/* May a chunk of tree k be sent on now: fewer than SEND_MAX of that tree's
+ * are still going? */
+static bool may_send(struct inflight *f, int k)
+{
+    int going = 0;
+    for (int i = 0; i < f->n; i++) {
+        struct slot *s = inflight_at(f, i);
+        if ((int)(s->seq % 2) == k && s->forwarding && !sends_done(s))
+            going++;
+    }
+    return going < SEND_MAX;
 }
 
 /* Send the chunk on to this rank's children; only its header and data. */
@@ -238,11 +271,7 @@ static struct stg_chunk *inflight_pop(struct inflight *f)
     if (f->n == 0)
         return NULL;
     struct slot *s = inflight_at(f, 0);
-    int done = 0;
-    if (!s->forwarding || !s->checked)
-        return NULL;
-    MPI_Testall(2, &s->req[1], &done, MPI_STATUSES_IGNORE);
-    if (!done)
+    if (!s->forwarding || !s->checked || !sends_done(s))
         return NULL;
     f->head = (f->head + 1) % f->cap;
     f->n--;
@@ -442,7 +471,8 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
          * known; it announces every chunk packed so far, all of which will
          * be sent. */
         while (nready > 0 && f.n < f.cap &&
-               seq < (v.done + VOTE_LAG) * (uint64_t)a->vote_every) {
+               seq < (v.done + VOTE_LAG) * (uint64_t)a->vote_every &&
+               may_send(&f, (int)(seq % 2))) {
             c = ready[0];
             memmove(ready, ready + 1, --nready * sizeof *ready);
             struct stg_chunk_hdr *hd = stg_chunk_hdr(c);
@@ -590,7 +620,7 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
         for (int i = 0; i < f.n; i++) {
             struct slot *s = inflight_at(&f, i);
             int k = (int)(s->seq % 2);
-            if (s->forwarding || s->seq != fwd_next[k])
+            if (s->forwarding || s->seq != fwd_next[k] || !may_send(&f, k))
                 continue;
             int done = 0;
             MPI_Test(&s->req[0], &done, MPI_STATUS_IGNORE);
@@ -628,6 +658,22 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
     stg_hash_free(&st.h);
     free(f.s);
     return st.rc;
+}
+
+int stg_bcast_depth_auto(enum stg_bcast_algo algo, int receivers, size_t chunk_size)
+{
+    if (algo == STG_BCAST_BINARY)
+        return 4;
+    int levels = 0;
+    while (levels < 31 && (1L << levels) < (long)receivers + 1)
+        levels++;
+    long depth = 4 + 4L * levels;
+    long fits = chunk_size ? ((64L << 20) / (long)chunk_size - 3) / 2 : depth;
+    if (depth > fits)
+        depth = fits;
+    if (depth > 64)
+        depth = 64;
+    return depth < 4 ? 4 : (int)depth;
 }
 
 int stg_bcast_run(const struct stg_bcast_args *a, struct stg_bcast_result *r)

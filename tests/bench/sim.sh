@@ -19,15 +19,19 @@
 # the simulation's events (chunks x nodes) within minutes; the model is
 # asked about the same chunk.
 #
-# DEPTH is stage-py's --pipeline-depth, chunks in flight on each node
-# (default 4, stage-py's).
+# DEPTH is stage-py's --pipeline-depth, chunks in flight on each node;
+# default auto: what stage-py takes with its default chunk of 256 KiB
+# (stg_bcast_depth_auto: 4 + 4 x the trees' levels for the two trees, at
+# most 64; 4 for the binary tree), not what it would take with the
+# simulation's larger chunks: a lag of so many chunk times is so many
+# chunks, whatever their size.
 #
 # Writes CSV (nodes,gbit,bytes,algo,chunk,depth,chunks,simulated,model,
 # diff_pct,wall) to OUT and prints it as a table; diff_pct is the
 # simulation against the model, wall the seconds the simulation took here.
 #
 #     [NODES_LIST="1000 10000"] [RATES="10 100"] [STACKS="300000000 10000000000"]
-#     [ALGOS="two-tree binary bcast"] [DEPTH=4] tests/bench/sim.sh SIM OUT
+#     [ALGOS="two-tree binary bcast"] [DEPTH=auto|N] tests/bench/sim.sh SIM OUT
 set -eu -o pipefail
 [ $# -eq 2 ] || { echo "usage: sim.sh SIM OUT" >&2; exit 2; }
 sim=$1 out=$2
@@ -36,7 +40,15 @@ NODES_LIST=${NODES_LIST:-1000 10000}
 RATES=${RATES:-10 100}
 STACKS=${STACKS:-300000000 10000000000}
 ALGOS=${ALGOS:-two-tree binary bcast}
-DEPTH=${DEPTH:-4}
+DEPTH=${DEPTH:-auto}
+# depth_for NODES ALGO: the depth of a run
+depth_for() {
+    local levels=0
+    if [ "$DEPTH" != auto ]; then echo "$DEPTH"; return; fi
+    [ "$2" = two-tree ] || { echo 4; return; }
+    while [ $((1 << levels)) -lt "$1" ]; do levels=$((levels + 1)); done  # receivers + 1
+    echo $((4 + 4 * levels > 64 ? 64 : 4 + 4 * levels))
+}
 
 # The chunk grows with the stack and the node count, to keep the events
 # of a run (chunks x nodes) to a few hundred thousand: about 300 chunks
@@ -93,7 +105,8 @@ EOF
             for algo in $ALGOS; do
                 start=$(date +%s.%N)
                 line=$(smpirun -np "$n" -platform "$tmp/platform.xml" -hostfile "$tmp/hosts" \
-                    "${cfg[@]}" "$sim" "$algo" "$bytes" "$chunk" "$DEPTH" 2> "$tmp/err" | tail -n 1) || {
+                    "${cfg[@]}" "$sim" "$algo" "$bytes" "$chunk" "$(depth_for "$n" "$algo")" \
+                    2> "$tmp/err" | tail -n 1) || {
                     echo "sim.sh: $n nodes, $gbit Gbit/s, $bytes bytes, $algo failed:" >&2
                     tail -n 5 "$tmp/err" >&2
                     exit 1
@@ -104,7 +117,7 @@ EOF
                 [ "$algo" = bcast ] && { m=mpi; chunk=0; }
                 predicted=$(python3 "$model" bcast "$n" "$gbit" "$bytes" "$((chunk ? chunk : 1))" "$m")
                 diff=$(python3 -c "print('%+.0f' % (100 * ($simulated / $predicted - 1)))")
-                d=$DEPTH
+                d=$(depth_for "$n" "$algo")
                 [ "$algo" = bcast ] && d=0
                 echo "$n,$gbit,$bytes,$algo,$chunk,$d,$chunks,$simulated,$predicted,$diff,$(printf '%.0f' "$wall")" >> "$out"
                 printf '%-7s %-6s %-12s %-9s %-10s %5s %7s %11.3fs %11.3fs %6s%% %7.0fs\n' "$n" \

@@ -504,6 +504,38 @@ static void test_corrupt(void)
  * two trees no rank sends more than it receives (children in both trees
  * together at most 2, the sender's one per tree), within a fill of about
  * 2 log2 N. */
+/* The depth when none is given: the window covers the trees' levels,
+ * within 64 chunks and 64 MiB. */
+static void test_depth_auto(void)
+{
+    static const struct {
+        enum stg_bcast_algo algo;
+        int receivers;
+        size_t chunk;
+        int want;
+    } cases[] = {
+        {STG_BCAST_TWO_TREE, 1, 256 << 10, 8},      /* 1 level */
+        {STG_BCAST_TWO_TREE, 2, 256 << 10, 12},
+        {STG_BCAST_TWO_TREE, 7, 256 << 10, 16},     /* 8 nodes: 3 levels */
+        {STG_BCAST_TWO_TREE, 999, 256 << 10, 44},   /* 1 000 nodes: 10 levels */
+        {STG_BCAST_TWO_TREE, 9999, 256 << 10, 60},
+        {STG_BCAST_TWO_TREE, 99999, 256 << 10, 64}, /* at most 64 */
+        {STG_BCAST_TWO_TREE, 999, 4 << 20, 6},      /* 2 x 6 + 3 chunks of 4 MiB: 60 MiB */
+        {STG_BCAST_TWO_TREE, 999, 1 << 30, 4},      /* at least 4 */
+        {STG_BCAST_BINARY, 999, 256 << 10, 4},
+    };
+    char bad[256] = "";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases && !bad[0]; i++) {
+        int got = stg_bcast_depth_auto(cases[i].algo, cases[i].receivers, cases[i].chunk);
+        if (got != cases[i].want)
+            snprintf(bad, sizeof bad, "%s, %d receivers, %zu-byte chunks: %d, want %d",
+                     cases[i].algo == STG_BCAST_BINARY ? "binary" : "two trees",
+                     cases[i].receivers, cases[i].chunk, got, cases[i].want);
+    }
+    mt_ok(!bad[0], bad, "the depth when none is given: 4 + 4 x the levels of the trees, "
+          "4 to 64, within 64 MiB of chunks (4 for the binary tree)");
+}
+
 static void test_shapes(void)
 {
     for (int a = 0; a < 2; a++) {
@@ -595,6 +627,7 @@ int main(int argc, char **argv)
             {10000, 3, 3, 25, false, STG_BCAST_BINARY},
             {4096, 2, 5, 33, true, STG_BCAST_BINARY},
         };
+        test_depth_auto();
         test_shapes();
         for (size_t i = 0; i < sizeof plans / sizeof *plans; i++)
             test_plan(&plans[i]);
