@@ -190,6 +190,7 @@ struct slot {
 struct inflight {
     struct slot *s;
     int head, n, cap;
+    int going[2];           /* chunks of each tree whose sends on are not known done */
 };
 
 static struct slot *inflight_at(struct inflight *f, int i)
@@ -207,32 +208,36 @@ static struct slot *inflight_push(struct inflight *f, struct stg_chunk *c, uint6
     return s;
 }
 
-/* Are the sends of s on to the children done? */
-static bool sends_done(struct slot *s)
+/* Are the sends of s (a slot of f) on to the children done? */
+static bool sends_done(struct inflight *f, struct slot *s)
 {
     if (!s->sent && s->forwarding) {
         int done = 0;
         MPI_Testall(2, &s->req[1], &done, MPI_STATUSES_IGNORE);
-        s->sent = done;
+        if (done) {
+            s->sent = true;
+            f->going[s->seq % 2]--;
+        }
     }
     return s->sent;
 }
 
 /* May a chunk of tree k be sent on now: fewer than SEND_MAX of that tree's
- * are still going? */
+ * are still going?  The sends are tested only when the count says no. */
 static bool may_send(struct inflight *f, int k)
 {
-    int going = 0;
-    for (int i = 0; i < f->n; i++) {
+    for (int i = 0; i < f->n && f->going[k] >= SEND_MAX; i++) {
         struct slot *s = inflight_at(f, i);
-        if ((int)(s->seq % 2) == k && s->forwarding && !sends_done(s))
-            going++;
+        if ((int)(s->seq % 2) == k)
+            sends_done(f, s);
     }
-    return going < SEND_MAX;
+    return f->going[k] < SEND_MAX;
 }
 
-/* Send the chunk on to this rank's children; only its header and data. */
-static void forward(const struct stg_bcast_args *a, const struct tree *t, struct slot *s)
+/* Send the chunk on to this rank's children; only its header and data.
+ * s is a slot of f. */
+static void forward(const struct stg_bcast_args *a, const struct tree *t, struct inflight *f,
+                    struct slot *s)
 {
     int count = (int)(STG_CHUNK_HDR_SIZE + stg_chunk_hdr(s->c)->len);
     int k = (int)(s->seq % 2);
@@ -240,6 +245,7 @@ static void forward(const struct stg_bcast_args *a, const struct tree *t, struct
         MPI_Isend(s->c->buf, count, MPI_BYTE, t->child[k][i], TAG_CHUNK + k, a->comm,
                   &s->req[1 + i]);
     s->forwarding = true;
+    f->going[k]++;
     s->since = stg_now();
     s->told = false;
 }
@@ -271,7 +277,7 @@ static struct stg_chunk *inflight_pop(struct inflight *f)
     if (f->n == 0)
         return NULL;
     struct slot *s = inflight_at(f, 0);
-    if (!s->forwarding || !s->checked || !sends_done(s))
+    if (!s->forwarding || !s->checked || !sends_done(f, s))
         return NULL;
     f->head = (f->head + 1) % f->cap;
     f->n--;
@@ -494,7 +500,7 @@ static int run_root(const struct stg_bcast_args *a, struct stg_bcast_result *r)
                           (unsigned long long)hd->post_upto);
             struct slot *sl = inflight_push(&f, c, seq);
             sl->checked = true;
-            forward(a, &t, sl);
+            forward(a, &t, &f, sl);
             seq++;
             progressed = true;
             if (a->sent)
@@ -576,14 +582,15 @@ static void arrived(struct follow *st, struct slot *s)
  * below need it, so it goes on at once, in whatever order chunks come from
  * the two parents (what goes on is what came: damage on the way in reaches
  * the nodes below too, whose digests find it as well). */
-static void received(const struct stg_bcast_args *a, const struct tree *t, struct slot *s)
+static void received(const struct stg_bcast_args *a, const struct tree *t, struct inflight *f,
+                     struct slot *s)
 {
     struct stg_chunk_hdr *hd = stg_chunk_hdr(s->c);
     if ((long)s->seq == a->corrupt_seq && hd->len > 0 && hd->len <= a->chunk_size) {
         /* STAGE_PY_TEST_CORRUPT: damage the data as a bad link would. */
         stg_chunk_data(s->c)[hd->len / 2] ^= 0x5a;
     }
-    forward(a, t, s);
+    forward(a, t, f, s);
 }
 
 static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r)
@@ -625,7 +632,7 @@ static int run_leader(const struct stg_bcast_args *a, struct stg_bcast_result *r
             int done = 0;
             MPI_Test(&s->req[0], &done, MPI_STATUS_IGNORE);
             if (done) {
-                received(a, &st.t, s);
+                received(a, &st.t, &f, s);
                 fwd_next[k] += 2;
                 progressed = true;
             }
