@@ -254,6 +254,12 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
 static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
 
 /* --stats FILE: one JSON object, written by the root, also on failure. */
+/* --pipeline-depth given (0: auto), or the one for this many receivers. */
+static int pipeline_depth(int given, enum stg_bcast_algo algo, int receivers, uint64_t chunk)
+{
+    return given ? given : stg_bcast_depth_auto(algo, receivers, (size_t)chunk);
+}
+
 static void write_stats(const struct stg_opts *o, struct outputs *w, const struct stg_node *n,
                         const struct stg_walk *scan, const struct stg_bundle *bundle,
                         const struct plan *p,
@@ -282,8 +288,7 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
                                                                               : "two-tree");
     stg_buf_printf(&f, "  \"chunk_size\": %llu,\n  \"pipeline_depth\": %d,\n  \"unpack_threads\": %d,\n",
             (unsigned long long)o->chunk_size,
-            t->depth ? t->depth : o->depth ? o->depth
-                     : stg_bcast_depth_auto(o->algo, n->nnodes - 1, (size_t)o->chunk_size),
+            t->depth ? t->depth : pipeline_depth(o->depth, o->algo, n->nnodes - 1, o->chunk_size),
             o->unpack_threads ? o->unpack_threads : stg_unpack_threads_auto());
     stg_buf_printf(&f, "  \"stopped_early\": %s,\n  \"failed_nodes\": [",
             b->stopped ? "true" : "false");
@@ -699,17 +704,18 @@ struct progress_ctx {
     struct stg_watchdog *w;
     uint64_t total;             /* file bytes of the trees, or the bundle's archive bytes */
     uint64_t files;             /* entries of the trees; 0: from a bundle */
-    double t0, last;
+    double last;                /* when the last line was printed (or the stream began) */
     uint64_t last_data;
 };
 static void progress(void *arg, const struct stg_stream_progress *pr)
 {
     struct progress_ctx *c = arg;
+    stg_watchdog_sent(c->w, pr->chunks);
     double now = stg_now();
-    uint64_t lag = 0;
-    int slow = stg_watchdog_slowest(c->w, pr->chunks, &lag);
     if (now - c->last < 1.0)
         return;
+    uint64_t lag = 0;
+    int slow = stg_watchdog_slowest(c->w, &lag);
     double rate = (double)(pr->data - c->last_data) / (now - c->last);
     c->last = now;
     c->last_data = pr->data;
@@ -787,10 +793,7 @@ static void stream_round(struct run *r)
      * directory, not through a path that could be swapped meanwhile. */
     if (cold && fchdir(cache->fd) < 0)
         r->rc = stg_err_set(STG_EFAIL, "cannot enter '%s': %s", cache->dir, strerror(errno));
-    /* --pipeline-depth, or one for this many receivers (stg_bcast_depth_auto) */
-    int depth = p->depth ? p->depth
-                         : stg_bcast_depth_auto((enum stg_bcast_algo)p->algo, sum[0],
-                                                (size_t)p->chunk_size);
+    int depth = pipeline_depth(p->depth, (enum stg_bcast_algo)p->algo, sum[0], p->chunk_size);
     t->depth = depth;
     struct stg_stream_args ba = {
         .watch = r->w, .algo = (enum stg_bcast_algo)p->algo, .comm = scomm, .votes = svotes, .members = sum[0],
@@ -812,9 +815,8 @@ static void stream_round(struct run *r)
     struct held_ctx hc = {r->w, members};
     struct progress_ctx pc = {
         .w = r->w, .total = r->bundle.fd >= 0 ? r->bundle.archive_bytes : p->bytes,
-        .files = r->bundle.fd >= 0 ? 0 : p->files, .t0 = stg_now(),
+        .files = r->bundle.fd >= 0 ? 0 : p->files, .last = stg_now(),
     };
-    pc.last = pc.t0;
     if (n->is_root && stg_log_verbosity() >= STG_VERBOSE) {
         ba.progress = progress;
         ba.progress_arg = &pc;

@@ -199,11 +199,16 @@ void stg_watchdog_progress(struct stg_watchdog *w, uint64_t chunks)
         w->progress_next = now + 1;
 }
 
-int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t sent, uint64_t *lag)
+void stg_watchdog_sent(struct stg_watchdog *w, uint64_t chunks)
+{
+    if (w)
+        w->sent = chunks;
+}
+
+int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t *lag)
 {
     if (!w || !w->lag_by)
         return -1;
-    w->sent = sent;
     drain_held(w);
     int slow = -1;
     for (int i = 1; i < w->node->nnodes; i++)

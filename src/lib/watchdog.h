@@ -48,7 +48,7 @@ struct stg_watchdog {
     const int *tree;        /* root: the phase's tree, each leader's parent; NULL: none */
     int *held_by;           /* root: whom each leader's stream waits for (-1: nobody) */
     int64_t *lag_by;        /* root: each leader's lag at its last word of progress (-1: none) */
-    uint64_t sent;          /* root: chunks sent, as stg_watchdog_slowest() was last told */
+    uint64_t sent;          /* root: chunks sent, as stg_watchdog_sent() was last told */
     double progress_next;   /* leaders: when to tell the root that again */
     MPI_Request held_req;   /* leaders: the last word of that to the root */
     int held_buf;           /* leaders: a word on its way (>= 0: whom it waits for;
@@ -88,11 +88,13 @@ void stg_watchdog_held_by(struct stg_watchdog *w, int leader);
  * stg_watchdog_held_by()'s: -(chunks + 1)), for its progress lines. */
 void stg_watchdog_progress(struct stg_watchdog *w, uint64_t chunks);
 
-/* The root, which has sent sent chunks so far: the leader furthest behind,
- * by the last word of each in this phase (how many chunks the root had sent
- * then, beyond those the leader had received), OUT that lag; -1: none told
- * yet.  Called as the root sends (it keeps sent for the words to come). */
-int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t sent, uint64_t *lag);
+/* The root has sent chunks chunks so far (told as it sends, for the lag
+ * of the words of progress that come in). */
+void stg_watchdog_sent(struct stg_watchdog *w, uint64_t chunks);
+/* The root: the leader furthest behind, by the last word of each in this
+ * phase (how many chunks the root had sent then, beyond those the leader
+ * had received), OUT that lag; -1: none told yet. */
+int stg_watchdog_slowest(struct stg_watchdog *w, uint64_t *lag);
 
 /* After a stream, collective over the leaders (every rank may call it):
  * the root takes every word of stg_watchdog_held_by() that is still on its
