@@ -634,6 +634,8 @@ t_stat() { t_json "$T_TMP/st.json" "$1"; }
 # t_leftovers: what no run may leave on any fake node, however it ended:
 # temporary copies, replaced copies, probes of the shared directory.
 t_leftovers() { find "$T_NODES" -name '.tmp-*' -o -name '.new-*' -o -name '.probe-*' | wc -l; }
+# t_staged_dir FILE: the copy (STAGE_PY_DIR) that the sh settings in FILE name.
+t_staged_dir() { sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$1"; }
 # t_copies NAME: the complete copies of manifest NAME on all fake nodes.
 t_copies() { find "$T_NODES" -path '*/stage-py-*' -name "$1-*" -prune | wc -l; }
 

@@ -39,7 +39,7 @@ min=$(least "$bytes" 100)
 t_ok "... the stream to the other node took at least size/rate ($(bcast_s) s for $bytes bytes, at least $min s)" \
     at_least "$(bcast_s)" "$min"
 t_is "$(t_stat cold_nodes)" 2 "... both nodes cold"
-copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/env.sh")
+copy=$(t_staged_dir "$T_TMP/env.sh")
 t_ok "... node2's copy is whole" cmp "$src/pkg/blob.bin" "$(t_node_shm 2)/${copy#/dev/shm/}$src/pkg/blob.bin"
 ns=$(t_net_ns 2)
 t_like "$(ip netns exec "$ns" cat /sys/class/net/eth0/statistics/rx_bytes)" "^[0-9]{8,}$" \
@@ -104,7 +104,7 @@ t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: (node[0-9]: )?the stream waits 
 t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: sent [0-9.]+ [KM]iB of [0-9.]+ MiB \([0-9]+ %\), [0-9]+ of 4 entries, [0-9.]+ [KM]iB/s(, [0-9]+ s left)?; furthest behind: node[23], [0-9]+ chunks? behind$" \
     "... and -v prints progress lines: bytes, entries, rate, time left, the node furthest behind"
 t_ok "... about one a second" test "$(t_err | grep -c '\] node1: sent ')" -ge 3
-copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/env.sh")
+copy=$(t_staged_dir "$T_TMP/env.sh")
 t_ok "... node3's copy is whole" cmp "$src/pkg/blob.bin" "$(t_node_shm 3)/${copy#/dev/shm/}$src/pkg/blob.bin"
 unset T_NET_RATE_node3
 

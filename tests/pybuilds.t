@@ -47,7 +47,7 @@ stage() {
 }
 
 stage "$T_TMP/pyb.ini" "$T_TMP/pyb.sh" "$T_TMP/pyb"
-copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/pyb.sh")
+copy=$(t_staged_dir "$T_TMP/pyb.sh")
 for node in node1 node2; do
     read -r p base exe dec json <"$T_TMP/pyb.out.$node" || true
     t_is "$p:$base" "$copy$prefix:$copy$prefix" "$node: sys.prefix is the staged build"
@@ -64,7 +64,7 @@ t_ok "a venv of Python $ver" "$prefix/bin/python3" -m venv --without-pip "$venv"
 chmod -R go-w,a+rX "$venv"
 printf '[stage]\nname = pybv\n[python venv]\nprefix = %s\n' "$venv" >"$T_TMP/pybv.ini"
 stage "$T_TMP/pybv.ini" "$T_TMP/pybv.sh" "$T_TMP/pybv"
-copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/pybv.sh")
+copy=$(t_staged_dir "$T_TMP/pybv.sh")
 for node in node1 node2; do
     read -r p base exe dec json <"$T_TMP/pybv.out.$node" || true
     t_is "$p" "$copy$venv" "$node: sys.prefix is the staged venv"

@@ -23,7 +23,7 @@ uid=$(id -u)
 # node1_copy SETTINGS: where node1's copy is, seen from this host
 node1_copy() {
     local d
-    d=$(sed -n "s/^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$/\1/p" "$1")
+    d=$(t_staged_dir "$1")
     printf '%s\n' "$(t_node_shm 1)/stage-py-$uid/${d##*/}"
 }
 venv=$T_TMP/envs/demo
@@ -40,7 +40,7 @@ EOF
 
 t_ok "stage the venv on 2 nodes" \
     t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/venv.ini" -o "$T_TMP/env.sh" --stats "$T_TMP/stats.json"
-copy=$(sed -n "s/^STAGE_PY_DIR='\(.*\)'; export STAGE_PY_DIR$/\1/p" "$T_TMP/env.sh")
+copy=$(t_staged_dir "$T_TMP/env.sh")
 t_like "$copy" "^/dev/shm/stage-py-$uid/venv-[0-9a-f]{16}$" "... into each node's /dev/shm"
 t_is "$(grep '^PATH=' "$T_TMP/env.sh")" "PATH='$copy$venv/bin'\"\${PATH:+:\$PATH}\"; export PATH" \
     "... the staged bin first on PATH"
