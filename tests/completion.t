@@ -13,13 +13,15 @@ complete_words() {
     bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
         _stage_py; printf "%s\n" "${COMPREPLY[@]}" | sort' _ "$comp" "$@"
 }
-t_is "$(complete_words stage-py '' | tr '\n' ' ')" "check clean list pack scan stage " \
+t_is "$(complete_words stage-py '' | tr '\n' ' ')" "check clean config list pack scan stage " \
     "stage-py <TAB>: the commands"
 t_is "$(complete_words stage-py --sh)" "--shell" "stage-py --sh<TAB>: --shell"
 t_is "$(complete_words stage-py --shell '' | tr '\n' ' ')" "bash csh dash fish json ksh sh tcsh zsh " \
     "--shell <TAB>: the shells"
 t_is "$(complete_words stage-py pack --c)" "--compress" "pack --c<TAB>: --compress"
 t_is "$(complete_words stage-py list --sh)" "" "list --sh<TAB>: nothing (list has no --shell)"
+t_is "$(complete_words stage-py config --ti)" "--timeout" "config --ti<TAB>: --timeout, as for stage"
+t_is "$(complete_words stage-py config --out)" "" "config --out<TAB>: nothing (config prints on stdout)"
 mkdir -p "$T_TMP/w/sub"
 touch "$T_TMP/w/app.ini" "$T_TMP/w/app.bundle" "$T_TMP/w/notes.txt"
 t_is "$(cd "$T_TMP/w" && complete_words stage-py -m '' | tr '\n' ' ')" "app.ini sub/ " \
@@ -32,7 +34,7 @@ t_is "$(cd "$T_TMP/w" && complete_words stage-py --bundle '' | tr '\n' ' ')" "ap
 help=$("$STAGE_PY" --help)
 # options: the options that lines of --help start with
 options() { grep -oE -- '^ +(-[a-zA-Z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+' | sort -u; }
-all=$(for cmd in stage list clean pack scan check; do complete_words stage-py "$cmd" --; done | sort -u)
+all=$(for cmd in stage list clean pack scan check config; do complete_words stage-py "$cmd" --; done | sort -u)
 t_is "$(comm -23 <(printf '%s\n' "$help" | options) <(printf '%s\n' "$all") | tr '\n' ' ')" "" \
     "every option of --help is offered"
 t_is "$(comm -23 <(printf '%s\n' "$help" | sed -n '/^Options of stage:/,/^Options of list/p' | options) <(complete_words stage-py --) | tr '\n' ' ')" "" \

@@ -104,4 +104,45 @@ t_is "$rc" 2 "a site file that STAGE_PY_CONF names and that is missing: status 2
 t_like "$(t_err)" "^stage-py: the site file '$T_TMP/nosuch.conf' \(STAGE_PY_CONF\): No such file or directory \(unset STAGE_PY_CONF for the default, .*, or set it to /dev/null for none\)$" \
     "... naming it, and what to do"
 STAGE_PY_CONF=/dev/null t_ok "STAGE_PY_CONF=/dev/null: no site file" run list
+# config: the settings in force, and where each came from
+for k in 1 2; do mkdir -p "$(t_node_shm $k)/site-dest" && chmod 1777 "$(t_node_shm $k)/site-dest"; done
+site "timeout = 10m" "max_cache = 1G" "headroom = 128M" "compress = lz4" "dest = /dev/shm/site-dest"
+printf '[stage]\nname = c\ntimeout = 20m\nmax_cache = 512M\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/c.ini"
+chmod 644 "$T_TMP/c.ini"
+t_ok "config, with a site file, a manifest and options" \
+    run config -m "$T_TMP/c.ini" --headroom 64M --pipeline-depth 8 --lock-wait 1m
+out=$(t_out)
+t_like "$out" "^site file +$STAGE_PY_CONF +STAGE_PY_CONF$" "... names the site file"
+t_like "$out" "^manifest +$T_TMP/c.ini +--manifest$" "... and the manifest"
+t_like "$out" "^dest +/dev/shm/site-dest +the site's dest \($STAGE_PY_CONF:6\)$" "... a site setting, file:line"
+t_like "$out" "^max_cache +512 MiB +the manifest's max_cache \($T_TMP/c.ini:4\)$" "... a manifest's, file:line"
+t_like "$out" "^lock_wait +60s +--lock-wait$" "... the command line's"
+t_like "$out" "^pipeline_depth +8 +--pipeline-depth$" "... an option that only the command line sets"
+t_like "$out" "^chunk_size +256 KiB +default$" "... a default"
+t_like "$out" "^timeout +600s +the site's timeout \($STAGE_PY_CONF:2\), its limit$" \
+    "... the manifest's 20m brought back to the site's limit"
+t_like "$out" "^headroom +128 MiB +the site's headroom \($STAGE_PY_CONF:4\), its floor$" \
+    "... --headroom 64M raised to the site's floor"
+t_like "$(t_err)" "warning: the manifest's timeout \($T_TMP/c.ini:3\) 1200 s is beyond the site's timeout" \
+    "... with the warnings that staging gives"
+t_like "$out" "^compress +lz4 +the site's compress \($STAGE_PY_CONF:5\)$" "... compress from the site"
+t_is "$(grep -c . "$T_TMP/stdout")" 19 "... 19 lines: the site file, the manifest and 17 settings"
+t_ok "staging with the same options" stage --force --headroom 64M -m "$T_TMP/c.ini"
+t_is "$(t_stat compress)" lz4 "... compresses as config said"
+t_like "$(t_out)" "/dev/shm/site-dest/stage-py-$uid/c-" "... into the destination config named"
+t_ok "pack it with the site's lz4" run pack -m "$T_TMP/c.ini" -o "$T_TMP/c.bundle"
+STAGE_PY_CONF=/dev/null t_ok "config --bundle, no site file" \
+    run config --bundle "$T_TMP/c.bundle" --compress zstd --chunk-size 1M --on-node-failure skip
+out=$(t_out)
+t_like "$out" "^site file +\(none\) +STAGE_PY_CONF=/dev/null$" "... says there is none, and why"
+t_like "$out" "^manifest +$T_TMP/c.bundle +--bundle \(the manifest it carries\)$" "... the bundle's manifest"
+t_like "$out" "^timeout +1200s +the manifest's timeout \($T_TMP/c.bundle \(its manifest\):3\)$" \
+    "... its settings, named by the bundle's manifest's line"
+t_like "$out" "^compress +lz4 +the bundle, as packed" "... a bundle's compression, not --compress"
+t_like "$out" "^chunk_size +1.0 MiB +--chunk-size$" "... --chunk-size"
+t_like "$out" "^on_node_failure +skip +--on-node-failure$" "... --on-node-failure"
+STAGE_PY_CONF=/dev/null t_ok "config with neither" run config
+t_like "$(t_out)" "^dest +/dev/shm +default$" "... the defaults"
+t_fails "config --output" run config -o "$T_TMP/x"
+t_like "$(t_err)" "-o: not an option of 'config'" "... is refused: config prints on stdout"
 t_done

@@ -22,7 +22,15 @@
 struct stg_cache;
 
 enum stg_command { STG_CMD_STAGE, STG_CMD_LIST, STG_CMD_CLEAN, STG_CMD_PACK, STG_CMD_SCAN,
-                   STG_CMD_CHECK };
+                   STG_CMD_CHECK, STG_CMD_CONFIG };
+
+/* stg_opts.given: the options that only the command line sets, when given
+ * (for config, which says where each setting came from) */
+#define STG_GIVEN_CHUNK 1u
+#define STG_GIVEN_DEPTH 2u
+#define STG_GIVEN_ALGO 4u
+#define STG_GIVEN_THREADS 8u
+#define STG_GIVEN_FAILURE 16u
 
 struct stg_opts {
     enum stg_command cmd;
@@ -59,10 +67,14 @@ struct stg_opts {
     const char *name;       /* scan --name */
     bool skip_failed;       /* --on-node-failure skip */
     double timeout;         /* seconds; < 0: not given, 0: none */
+    unsigned given;         /* STG_GIVEN_* */
 };
 
 /* Staging (stage.c): plan, prepare, stream, settings; see stage-py(1). */
 int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w);
+/* config (stage.c): the root prints the settings that staging with these
+ * options would use, each with where it came from. */
+int stg_cmd_config(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w);
 /* list (list.c): the root prints every node's copies (text or JSON) on stdout. */
 int stg_cmd_list(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w);
 /* clean (clean.c): drops this job's pins on every node, then removes the

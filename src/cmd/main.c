@@ -42,6 +42,7 @@ static const char usage_text[] =
     "                     [--whole-env] [--exclude PATTERN...] [--keep-tests]\n"
     "                     [--bundle FILE] [--name NAME] [--output FILE]\n"
     "       stage-py check --manifest FILE [--python PYTHON] --import MODULE...\n"
+    "       stage-py config [--manifest FILE | --bundle FILE] [options of stage]\n"
     "\n"
     "Stage the trees that FILE names into node-local memory on every node of\n"
     "the job, then print shell settings that put the staged copies first (for\n"
@@ -52,7 +53,8 @@ static const char usage_text[] =
     "writes the bundle of a manifest (from cron): a job then streams that one\n"
     "file instead of walking the trees.  scan writes the manifest of what some\n"
     "imports load; check, after staging, reports what they still load from\n"
-    "outside the copy.\n"
+    "outside the copy.  config prints the settings that staging would use, and\n"
+    "where each came from (command line, manifest, bundle, site file, default).\n"
     "\n"
     "Options of stage:\n"
     "  -m, --manifest FILE     the manifest (see stage-py.ini(5)); this or --bundle\n"
@@ -221,11 +223,12 @@ static bool valid_module(const char *s)
 #define C_PACK (1u << STG_CMD_PACK)
 #define C_SCAN (1u << STG_CMD_SCAN)
 #define C_CHECK (1u << STG_CMD_CHECK)
-#define C_ALL (C_STAGE | C_LIST | C_CLEAN | C_PACK | C_SCAN | C_CHECK)
-#define NCMD 6
+#define C_CONFIG (1u << STG_CMD_CONFIG)
+#define C_ALL (C_STAGE | C_LIST | C_CLEAN | C_PACK | C_SCAN | C_CHECK | C_CONFIG)
+#define NCMD 7
 
 static const char *const command_names[NCMD] = {"stage", "list", "clean", "pack", "scan",
-                                                "check"};
+                                                "check", "config"};
 
 /* Parse argv into o.  Returns -1 to go on, else the exit status; rank 0
  * (speak) prints the error. */
@@ -275,7 +278,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         {NULL, 0, NULL, 0},
     };
     /* The first option given that each command does not take. */
-    char not_for[NCMD][32] = {"", "", "", "", "", ""};
+    char not_for[NCMD][32] = {"", "", "", "", "", "", ""};
     int verbosity = STG_NORMAL, c;
     bool help = false, version = false, output_dash = false;
     opterr = 0;
@@ -387,6 +390,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             if (stg_parse_size(optarg, &o->chunk_size) < 0 || o->chunk_size < STG_CHUNK_MIN ||
                 o->chunk_size > STG_CHUNK_MAX)
                 bad("--chunk-size '%s': give a size from 4K to 1G", optarg);
+            o->given |= STG_GIVEN_CHUNK;
             break;
         case OPT_HEADROOM:
             if (stg_parse_size(optarg, &o->headroom) < 0)
@@ -429,16 +433,20 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
                 o->skip_failed = true;
             else
                 bad("--on-node-failure '%s': use abort or skip", optarg);
+            o->given |= STG_GIVEN_FAILURE;
             break;
         case OPT_DEPTH:
             small_number("--pipeline-depth", optarg, &o->depth, "auto");
+            o->given |= STG_GIVEN_DEPTH;
             break;
         case OPT_BROADCAST:
             if (stg_bcast_algo_parse(optarg, &o->algo) < 0)
                 bad("--broadcast '%s': use two-tree or binary", optarg);
+            o->given |= STG_GIVEN_ALGO;
             break;
         case OPT_UNPACK_THREADS:
             small_number("--unpack-threads", optarg, &o->unpack_threads, "auto");
+            o->given |= STG_GIVEN_THREADS;
             break;
         case 'v':
             verbosity = verbosity < STG_NORMAL ? STG_NORMAL : verbosity + 1;
@@ -450,6 +458,9 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case ':': bad("option '%s' needs a value (see --help)", argv[optind - 1]); break;
         default: bad("unknown option '%s' (see --help)", argv[optind - 1]); break;
         }
+        /* config: what staging with the same options would use */
+        if ((takes & C_STAGE) && c != 'o' && c != OPT_STATS && c != OPT_SHELL)
+            takes |= C_CONFIG;
         for (int k = 0; k < NCMD; k++)
             if (!(takes & (1u << k)) && !not_for[k][0])
                 snprintf(not_for[k], sizeof not_for[k], "%s", name);
@@ -477,7 +488,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
     if (o->cmd == STG_CMD_PACK && output_dash)
         bad("pack --output -: a bundle is not written to standard output; give a file");
-    if (o->cmd == STG_CMD_STAGE && o->manifest && o->bundle)
+    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_CONFIG) && o->manifest && o->bundle)
         bad("give --manifest FILE or --bundle FILE, not both (a bundle carries its manifest)");
     if (o->cmd == STG_CMD_STAGE && !o->manifest && !o->bundle)
         bad("no manifest: give --manifest FILE, or --bundle FILE (see --help)");
@@ -590,6 +601,8 @@ int main(int argc, char **argv)
             rc = stg_cmd_scan(&o, &n, &w);
         else if (o.cmd == STG_CMD_CHECK)
             rc = stg_cmd_check(&o, &n, &w);
+        else if (o.cmd == STG_CMD_CONFIG)
+            rc = stg_cmd_config(&o, &n, &w);
         else
             rc = stg_cmd_stage(&o, &n, &w);
         stg_watchdog_fini(&w);

@@ -155,50 +155,104 @@ static void cleanup_on_signal(void *arg)
     }
 }
 
-/* "--max-cache" etc., or "the manifest's KEY (file:line)": where a value came from. */
+/* "the manifest's KEY (file:line)": where a value came from. */
 static char *from_manifest(const struct stg_manifest *m, const char *key, int line)
 {
     return stg_xasprintf("the manifest's %s (%s:%d)", key, m->path, line);
 }
 
-/*
- * The settings of this run, on the root.  Precedence: command line, then
- * manifest, then site file, then built-in defaults; then the site's limits
- * hold: a value above the site's max_cache or timeout, or below its
- * headroom, is brought back to it with a warning.
- */
-static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct plan *p)
+/* config: one setting, its value and where it came from (shown NULL:
+ * staging, which shows nothing). */
+static void show(struct stg_buf *shown, const char *key, const char *value, const char *from)
 {
-    const struct stg_manifest *m = c->m;
+    if (shown)      /* tab-separated: config_root() aligns the columns */
+        stg_buf_printf(shown, "%s\t%s\t%s\n", key, value, from);
+}
+
+static const char *seconds(double s, char *buf, size_t len)
+{
+    if (s == 0)
+        return "0 (none)";
+    snprintf(buf, len, "%gs", s);
+    return buf;
+}
+
+static const char *size_or_none(uint64_t n, char *buf, size_t len)
+{
+    return n ? stg_format_size(n, buf, len) : "0 (none)";
+}
+
+/* A setting that the site file may give, else the default. */
+static char *from_site(const struct stg_site *site, const char *key, int line)
+{
+    return line ? stg_site_where(site, key, line) : stg_xstrdup("default");
+}
+
+/*
+ * The settings of this run, on the root (shown: config's table, else
+ * NULL).  Precedence: command line, then manifest, then site file, then
+ * built-in defaults; then the site's limits hold: a value above the site's
+ * max_cache or timeout, or below its headroom, is brought back to it with
+ * a warning.
+ */
+static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct plan *p,
+                    struct stg_buf *shown)
+{
+    const struct stg_manifest *m = c->m;     /* NULL: config without one */
     const struct stg_site *site = &c->site;
     char a[32], b[32];
+    char *f;
+
+    snprintf(p->dest, sizeof p->dest, "%s", stg_conf_dest(c, o->dest));
+    f = o->dest ? stg_xstrdup("--dest")
+        : m && m->dest ? from_manifest(m, "dest", m->dest_line)
+                       : from_site(site, "dest", site->dest_line);
+    show(shown, "dest", p->dest, f);
+    free(f);
+
     p->force = o->force;
     p->reuse = site->reuse;
+    f = from_site(site, "reuse", site->reuse_line);
+    show(shown, "reuse", p->reuse ? "yes" : "no", f);
+    free(f);
+
     p->lock_wait = o->lock_wait >= 0 ? o->lock_wait
                    : site->lock_wait >= 0 ? site->lock_wait : STG_DEFAULT_LOCK_WAIT;
+    f = o->lock_wait >= 0 ? stg_xstrdup("--lock-wait")
+                          : from_site(site, "lock_wait", site->lock_wait_line);
+    show(shown, "lock_wait", seconds(p->lock_wait, a, sizeof a), f);
+    free(f);
 
     p->headroom = o->headroom_set ? o->headroom
                   : site->headroom_line ? site->headroom : STG_DEFAULT_HEADROOM;
+    f = o->headroom_set ? stg_xstrdup("--headroom") : from_site(site, "headroom",
+                                                                 site->headroom_line);
     if (site->headroom_line && p->headroom < site->headroom) {
         char *w = stg_site_where(site, "headroom", site->headroom_line);
         stg_log_warn("--headroom %s is below %s, %s: using %s",
                      stg_format_size(p->headroom, a, sizeof a), w,
                      stg_format_size(site->headroom, b, sizeof b), b);
+        free(f);
+        f = stg_xasprintf("%s, its floor", w);
         free(w);
         p->headroom = site->headroom;
     }
+    show(shown, "headroom", stg_format_size(p->headroom, a, sizeof a), f);
+    free(f);
 
-    char *from = NULL;
     const char *given = NULL;
     double timeout = 0;
     if (o->timeout >= 0) {
         timeout = o->timeout;
-        given = "--timeout";
-    } else if (m->timeout >= 0) {
+        f = stg_xstrdup("--timeout");
+        given = f;
+    } else if (m && m->timeout >= 0) {
         timeout = m->timeout;
-        given = from = from_manifest(m, "timeout", m->timeout_line);
-    } else if (site->timeout_line) {
-        timeout = site->timeout;
+        f = from_manifest(m, "timeout", m->timeout_line);
+        given = f;
+    } else {
+        timeout = site->timeout_line ? site->timeout : 0;
+        f = from_site(site, "timeout", site->timeout_line);
     }
     if (site->timeout_line && site->timeout > 0 && (timeout == 0 || timeout > site->timeout)) {
         char *w = stg_site_where(site, "timeout", site->timeout_line);
@@ -208,18 +262,22 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
         else if (given)
             stg_log_warn("%s %.0f s is beyond %s, %.0f s: using %.0f s", given, timeout, w,
                          site->timeout, site->timeout);
+        free(f);
+        f = stg_xasprintf("%s, its limit", w);
         free(w);
         timeout = site->timeout;
     }
     p->timeout = timeout;
-    free(from);
+    show(shown, "timeout", seconds(p->timeout, a, sizeof a), f);
+    free(f);
 
     char *mfrom = NULL;
     bool asked = true;      /* by the command line or the manifest */
+    p->max_cache = 0;
     if (o->max_cache_set) {
         p->max_cache = o->max_cache;
         mfrom = stg_xstrdup("--max-cache");
-    } else if (m->max_cache_line) {
+    } else if (m && m->max_cache_line) {
         p->max_cache = m->max_cache;
         mfrom = from_manifest(m, "max_cache", m->max_cache_line);
     } else if (site->max_cache_line) {
@@ -239,16 +297,22 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
         p->max_cache = site->max_cache;
     }
     snprintf(p->max_cache_from, sizeof p->max_cache_from, "%s", mfrom ? mfrom : "");
+    show(shown, "max_cache", size_or_none(p->max_cache, a, sizeof a), mfrom ? mfrom : "default");
     free(mfrom);
 
     snprintf(p->allow_fs, sizeof p->allow_fs, "%s", site->allow_fs ? site->allow_fs : "");
+    f = from_site(site, "allow_fs", site->allow_fs_line);
+    show(shown, "allow_fs", p->allow_fs[0] ? p->allow_fs : "(none)", f);
+    free(f);
     if (site->max_node_cache_line && site->max_node_cache) {
         p->node_cap = site->max_node_cache;
         char *w = stg_site_where(site, "max_node_cache", site->max_node_cache_line);
         snprintf(p->node_cap_from, sizeof p->node_cap_from, "%s", w);
         free(w);
     }
-    snprintf(p->dest, sizeof p->dest, "%s", stg_conf_dest(c, o->dest));
+    f = from_site(site, "max_node_cache", site->max_node_cache_line);
+    show(shown, "max_node_cache", size_or_none(p->node_cap, a, sizeof a), f);
+    free(f);
 }
 
 static double rel(double t, double t0) { return t > 0 ? t - t0 : 0; }
@@ -367,7 +431,7 @@ static int plan_root(struct run *r)
     *m = r->conf.m;
     if (rc)
         return rc;
-    resolve(o, &r->conf, p);
+    resolve(o, &r->conf, p, NULL);
     if (strlen(p->dest) >= sizeof p->dest - 128)
         return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);
     snprintf(p->name, sizeof p->name, "%s", (*m)->name);
@@ -1066,4 +1130,110 @@ int stg_cmd_stage(const struct stg_opts *o, struct stg_node *n, struct stg_watch
     if (plan(&r) == STG_OK && prepare(&r) == STG_OK && stream(&r) == STG_OK)
         settings(&r);
     return finish(&r);
+}
+
+/* ---- config: the settings that staging would use ---------------------- */
+
+/* The root: the site file and the manifest (or the bundle's) as staging
+ * loads them, then resolve()'s settings and those of the stream. */
+static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **text)
+{
+    (void)w;
+    struct stg_conf conf;
+    struct plan p = {0};
+    struct stg_buf t = {0};
+    int rc = o->bundle ? conf_of_bundle(&conf, o->bundle)
+                       : stg_conf_load(&conf, o->manifest, STG_MANIFEST_BUNDLE_FIRST);
+    if (rc) {
+        stg_conf_free(&conf);
+        return rc;
+    }
+    const struct stg_manifest *m = conf.m;
+    const struct stg_site *site = &conf.site;
+    char a[32];
+    char *f;
+    const char *named = getenv("STAGE_PY_CONF");
+    show(&t, "site file", site->path ? site->path : "(none)",
+         named && *named ? (site->path ? "STAGE_PY_CONF" : "STAGE_PY_CONF=/dev/null")
+         : site->path    ? "default"
+                         : "default, absent (" STG_SITE_CONF ")");
+    if (o->bundle)
+        show(&t, "manifest", o->bundle, "--bundle (the manifest it carries)");
+    else
+        show(&t, "manifest", m ? m->path : "(none)", m ? "--manifest" : "not given");
+    resolve(o, &conf, &p, &t);
+
+    f = m && m->bundle_line ? from_manifest(m, "bundle", m->bundle_line)
+        : o->bundle         ? stg_xstrdup("--bundle")
+                            : stg_xstrdup("not given: from the trees");
+    show(&t, "bundle", m && m->bundle ? m->bundle : "(none)", f);
+    free(f);
+    if (m && m->bundle) {
+        /* a bundle is streamed as it was packed */
+        struct stg_bundle b;
+        if (stg_bundle_open(&b, m->bundle, NULL) == STG_OK) {
+            f = stg_xasprintf("the bundle, as packed%s", o->compress || site->compress_line
+                              ? " (--compress and the site's are for the trees)" : "");
+            show(&t, "compress", b.compress, f);
+            free(f);
+        } else {
+            char why[STG_MSG_MAX];
+            stg_err_take(why, sizeof why);
+            stg_log_warn("%s", why);
+            show(&t, "compress", "?", "the bundle, which cannot be read (see the warning)");
+        }
+        stg_bundle_close(&b);
+    } else {
+        f = o->compress ? stg_xstrdup("--compress")
+                        : from_site(site, "compress", site->compress_line);
+        show(&t, "compress", stg_conf_compress(&conf, o->compress), f);
+        free(f);
+    }
+    f = o->fallback_to_trees ? stg_xstrdup("--fallback-to-trees")
+        : m && m->fallback_to_trees ? stg_xstrdup("the manifest's fallback_to_trees")
+                                    : stg_xstrdup("default");
+    show(&t, "fallback_to_trees", o->fallback_to_trees || (m && m->fallback_to_trees)
+         ? "yes" : "no", f);
+    free(f);
+    f = from_site(site, "writable_manifests", site->writable_manifests_line);
+    show(&t, "writable_manifests", site->writable_manifests_warn ? "warn" : "refuse", f);
+    free(f);
+
+#define GIVEN(bit, opt) ((o->given & (bit)) ? (opt) : "default")
+    show(&t, "chunk_size", stg_format_size(o->chunk_size, a, sizeof a),
+         GIVEN(STG_GIVEN_CHUNK, "--chunk-size"));
+    snprintf(a, sizeof a, "%d", o->depth);
+    show(&t, "pipeline_depth", o->depth ? a : "auto", GIVEN(STG_GIVEN_DEPTH, "--pipeline-depth"));
+    show(&t, "broadcast", o->algo == STG_BCAST_BINARY ? "binary" : "two-tree",
+         GIVEN(STG_GIVEN_ALGO, "--broadcast"));
+    snprintf(a, sizeof a, "%d", o->unpack_threads);
+    show(&t, "unpack_threads", o->unpack_threads ? a : "auto",
+         GIVEN(STG_GIVEN_THREADS, "--unpack-threads"));
+    show(&t, "on_node_failure", o->skip_failed ? "skip" : "abort",
+         GIVEN(STG_GIVEN_FAILURE, "--on-node-failure"));
+#undef GIVEN
+    stg_conf_free(&conf);
+    /* the columns aligned: setting, value, origin */
+    int width[2] = {0, 0};
+    for (const char *row = t.s; *row; row = strchr(row, '\n') + 1)
+        for (int k = 0, len; k < 2; k++, row += len + 1) {
+            len = (int)strcspn(row, "\t");
+            width[k] = len > width[k] ? len : width[k];
+        }
+    struct stg_buf out = {0};
+    for (char *row = t.s; *row;) {
+        char *next = strchr(row, '\n') + 1, *f3[3];
+        next[-1] = '\0';
+        stg_row_split(row, f3, 3);
+        stg_buf_printf(&out, "%-*s  %-*s  %s\n", width[0], f3[0], width[1], f3[1], f3[2]);
+        row = next;
+    }
+    free(t.s);
+    *text = out.s;
+    return STG_OK;
+}
+
+int stg_cmd_config(const struct stg_opts *o, struct stg_node *n, struct stg_watchdog *w)
+{
+    return stg_cmd_on_root(o, n, w, "config", config_root, false);
 }

@@ -66,6 +66,7 @@ static int handler(void *user, const char *section, const char *name, const char
         if (!stg_path_listable(s->dest))
             return fail(p, "dest '%s' has a ':' or a newline, which a path list cannot hold",
                         value);
+        s->dest_line = p->line;
     } else if (strcmp(name, "reuse") == 0) {
         if (stg_parse_bool(value, &s->reuse) < 0)
             return fail(p, "reuse '%s': use yes or no", value);
@@ -90,6 +91,7 @@ static int handler(void *user, const char *section, const char *name, const char
     } else if (strcmp(name, "lock_wait") == 0) {
         if (stg_parse_duration(value, &s->lock_wait) < 0)
             return fail(p, "lock_wait '%s': give a duration such as 5m", value);
+        s->lock_wait_line = p->line;
     } else if (strcmp(name, "allow_fs") == 0) {
         /* a typo must not silently allow nothing */
         for (const char *v = value; *v;) {
@@ -103,9 +105,11 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         free(s->allow_fs);
         s->allow_fs = stg_xstrdup(value);
+        s->allow_fs_line = p->line;
     } else if (strcmp(name, "compress") == 0) {
         if (stg_parse_compress(value, &s->compress) < 0)
             return fail(p, "compress '%s': use " STG_COMPRESS_CHOICES, value);
+        s->compress_line = p->line;
     } else if (strcmp(name, "writable_manifests") == 0) {
         if (strcmp(value, "refuse") == 0)
             s->writable_manifests_warn = false;
@@ -113,6 +117,7 @@ static int handler(void *user, const char *section, const char *name, const char
             s->writable_manifests_warn = true;
         else
             return fail(p, "writable_manifests '%s': use refuse or warn", value);
+        s->writable_manifests_line = p->line;
     } else {
         return fail(p, "unknown key '%s' in [site] (known: dest, reuse, max_cache, "
                     "max_node_cache, headroom, timeout, lock_wait, compress, "

@@ -14,6 +14,7 @@
 struct stg_site {
     char *path;             /* the file read; NULL: there is none */
     char *dest;             /* default destination; NULL: not set */
+    int dest_line;
     bool reuse;             /* copies of other jobs may be used (default true) */
     int reuse_line;
     uint64_t max_cache;     /* default and upper limit of the cache budget; 0: none */
@@ -26,10 +27,15 @@ struct stg_site {
     double timeout;         /* default and upper limit of the timeout; 0: none */
     int timeout_line;
     double lock_wait;       /* default bound on waiting for another run; < 0: not set */
+    int lock_wait_line;
     bool writable_manifests_warn;   /* writable_manifests = warn */
+    int writable_manifests_line;
     char *allow_fs;         /* shared file-system types allowed as destinations */
+    int allow_fs_line;
     const char *compress;   /* default of --compress (util.h's stg_compressions); NULL: not set */
+    int compress_line;
 };
+/* The *_line fields: the line of the file that set the key; 0: not set. */
 
 /*
  * Read the site file: $STAGE_PY_CONF if set, else STG_SITE_CONF.  A missing
