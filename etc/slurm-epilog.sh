@@ -14,13 +14,17 @@
 # a user cannot make root remove anything of someone else's by planting a
 # symbolic link.
 #
-# Environment:
+# Where the copies are: the site file's dest (make install and the package
+# write its path below), and /dev/shm, the default; a job that staged
+# elsewhere with --dest keeps its pins until `stage-py clean --job`.
+#
+# Environment (slurmd gives an epilog only Slurm's own variables: to set
+# these, name an epilog of your own that sets them and runs this one):
 #   SLURM_JOB_ID     the ending job (set by slurmd)
-#   STAGE_PY_DEST    the node-local root of the copies (default /dev/shm);
-#                    several may be given, separated by blanks.  slurmd
-#                    gives an epilog only Slurm's own variables: for another
-#                    destination, name an epilog of your own that sets it
-#                    and runs this one.
+#   STAGE_PY_DEST    the node-local roots of the copies, separated by
+#                    blanks, instead of the site file's dest and /dev/shm
+#   STAGE_PY_CONF    the site file to read instead of the one below
+site_conf=/usr/local/etc/stage-py.conf
 
 job=${SLURM_JOB_ID-}
 case $job in
@@ -29,7 +33,20 @@ case $job in
         exit 0 ;;       # an epilog that fails drains the node: never for this
 esac
 
-for dest in ${STAGE_PY_DEST:-/dev/shm}; do
+# the site's dest (inih's syntax: "=" or ":", blanks, a " ;" comment)
+dests=${STAGE_PY_DEST-}
+conf=${STAGE_PY_CONF:-$site_conf}
+if [ -z "$dests" ]; then
+    dests=/dev/shm
+    if [ -r "$conf" ]; then
+        site_dest=$(sed -n -e 's/[[:space:]][;#].*$//' \
+            -e 's/^[[:space:]]*dest[[:space:]]*[=:][[:space:]]*\([^[:space:]]*\)[[:space:]]*$/\1/p' \
+            "$conf" | tail -n 1)
+        [ -n "$site_dest" ] && [ "$site_dest" != /dev/shm ] && dests="$site_dest /dev/shm"
+    fi
+fi
+
+for dest in $dests; do
     for dir in "$dest"/stage-py-*; do
         # a real directory of stage-py's (not a link someone planted)
         if [ ! -d "$dir" ] || [ -L "$dir" ]; then continue; fi

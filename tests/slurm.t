@@ -3,7 +3,9 @@
 # A real Slurm on this host (slurmctld, slurmd, munge; configured here, in a
 # temporary directory, and stopped at the end): the documented batch script,
 # submitted with sbatch, stages with srun and its application step imports
-# from the staged copy; a staging step that fails stops the script.
+# from the staged copy; a staging step that fails stops the script; the
+# installed epilog, as slurm.conf's Epilog, drops the pins of a job that
+# ends normally, is cancelled or runs out of time, and leaves the copies.
 . "${srcdir:-.}/tests/lib.sh"
 t_need slurmctld slurmd sbatch srun sinfo munged runuser
 [ -x /usr/bin/python3 ] || t_skip_all "no /usr/bin/python3"
@@ -16,6 +18,16 @@ mkdir -p "$S/state" "$S/spool" "$T_TMP/munge"
 chown munge: "$T_TMP/munge"
 chmod 711 "$T_TMP"
 export SLURM_CONF=$S/slurm.conf
+# The installed epilog: make install into a prefix of this test's own
+# (under DESTDIR), whose site file, where the epilog looks, names the
+# test's destination
+inst=$T_TMP/inst
+epilog=$T_TMP/root$inst/libexec/stage-py/slurm-epilog.sh
+make -C "$T_BUILDDIR" install DESTDIR="$T_TMP/root" prefix="$inst" exec_prefix="$inst" \
+    sysconfdir="$inst/etc" libexecdir="$inst/libexec" >"$T_TMP/install.log" 2>&1 ||
+    t_diag "make install: $(tail -3 "$T_TMP/install.log")"
+mkdir -p "$inst/etc"
+printf '[site]\ndest = %s   ; the test destination\n' "$T_TMP/shm" >"$inst/etc/stage-py.conf"
 # ports of our own, derived from the pid: another Slurm may run here
 port=$((16000 + $$ % 2000 * 2))
 cat >"$SLURM_CONF" <<EOT
@@ -41,6 +53,8 @@ ReturnToService=2
 SchedulerType=sched/builtin
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
+Epilog=$epilog
+KillWait=2
 NodeName=$host CPUs=2 State=UNKNOWN
 PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE
 EOT
@@ -131,6 +145,50 @@ EOT
 t_ok "$launcher -n 2 inside sbatch stages" \
     sbatch --wait -N 1 -n 2 -o "$T_TMP/mpirun.out" "$T_TMP/mpirun.sh"
 t_is "$(t_json "$T_TMP/st2.json" ranks 2>/dev/null)" 2 "... as one MPI job of 2 ranks"
+
+# The epilog.  Jobs that stage and keep their pin (no clean), then end:
+# normally, by scancel, by their time limit (1 minute: Slurm's least).
+t_ok "make install puts the epilog where Epilog= names it, executable" test -x "$epilog"
+t_like "$(cat "$epilog")" "^site_conf=$inst/etc/stage-py.conf$" "... told where the site file is"
+pins=$T_TMP/shm/stage-py-0/.pins
+cat >"$T_TMP/pin.sh" <<EOT
+#!/bin/bash
+set -e
+srun --mpi=$mpi --ntasks-per-node=1 "$STAGE_PY" --manifest "$T_TMP/m.ini" --output "$T_TMP/pin.\$SLURM_JOB_ID.sh"
+sleep "\$1"
+EOT
+# ended JOB: wait (at most 4 minutes) until Slurm no longer knows JOB as
+# running and its pin is gone
+ended() {
+    for _ in $(seq 1200); do
+        squeue -h -j "$1" -t all -o %T 2>/dev/null | grep -qE '^(PENDING|CONFIGURING|RUNNING|COMPLETING)$' ||
+            { [ ! -e "$pins/$1" ] && return 0; }
+        sleep 0.2
+    done
+    return 1
+}
+# staged JOB: wait (at most 2 minutes) until JOB has staged
+staged() {
+    for _ in $(seq 600); do [ -s "$T_TMP/pin.$1.sh" ] && return 0; sleep 0.2; done
+    return 1
+}
+over=$(sbatch --parsable --time=1 -N 1 -n 1 -o "$T_TMP/over.out" "$T_TMP/pin.sh" 600)
+cancelled=$(sbatch --parsable -N 1 -n 1 -o "$T_TMP/cancelled.out" "$T_TMP/pin.sh" 600)
+normal=$(sbatch --parsable --wait -N 1 -n 1 -o "$T_TMP/normal.out" "$T_TMP/pin.sh" 0)
+t_ok "a job that stages and ends normally" test -s "$T_TMP/pin.$normal.sh"
+t_ok "... its pin is gone after the epilog" ended "$normal"
+t_ok "a job that stages, then is cancelled" staged "$cancelled"
+t_ok "... holds its pin while it runs" test -d "$pins/$cancelled"
+scancel "$cancelled"
+t_ok "... its pin is gone after scancel and the epilog" ended "$cancelled"
+t_ok "a job that stages, then runs out of time" staged "$over"
+t_ok "... holds its pin while it runs" test -d "$pins/$over"
+t_ok "... its pin is gone after its time limit and the epilog" ended "$over"
+t_like "$(cat "$T_TMP/over.out")" "DUE TO TIME LIMIT" "... (Slurm killed it for its time limit)"
+t_is "$(ls -A "$pins" | tr '\n' ' ')" "" "no job's pin is left"
+t_is "$(ls -d "$T_TMP/shm/stage-py-0"/sl-* | wc -l)" 1 "... and the copy stays for the next job"
+t_ok "the next job stages" job "$T_TMP/m.ini"
+t_is "$(t_json "$T_TMP/st.json" cold_nodes)" 0 "... from the copy on the node: nothing sent"
 
 t_fails "the same script, staging a manifest whose source is missing" job "$T_TMP/bad.ini"
 t_is "$(ls "$T_TMP"/app.* 2>/dev/null | wc -l)" 0 "... stops before the application step"
