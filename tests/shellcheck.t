@@ -7,7 +7,8 @@
 t_need shellcheck
 cd "$T_SRCDIR"
 for f in tests/*.t tests/lib.sh tests/fake-rsh tests/bench/*.sh tests/bench/lib.sh \
-    etc/*.sh etc/stage-py.sbatch etc/stage-py.cron .ci/run .ci/deps; do
+    etc/*.sh etc/stage-py.sbatch etc/stage-py.cron .ci/run .ci/deps .ci/deb \
+    debian/*.postinst debian/*.prerm; do
     [ -f "$f" ] || continue
     case $f in
         *.cron) continue ;;     # a crontab, not a script (tests/scan.t runs its lines)
