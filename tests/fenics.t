@@ -102,4 +102,47 @@ for node in node1 node2; do
     t_ok "$node: $total module files, every one from the copy ($outside outside it)" \
         test "${total:-0}" -gt 500 -a "${outside:-1}" = 0
 done
+# The form compiler's cache (etc/fenics-jit.ini): filled once, as from
+# cron, then staged with the environment; on every node the Poisson job
+# finds its compiled forms in the copy, and makes no call on the cache's
+# original place.  A form that the cache lacks is compiled into the node's
+# copy, which the next job still uses.
+forms=$T_TMP/forms
+t_ok "fill a cache of compiled forms (DIJITSO_CACHE_DIR, one serial run)" \
+    env DIJITSO_CACHE_DIR="$forms" /usr/bin/python3 "$T_SRCDIR/tests/bench/poisson.py" 8
+nforms=$(ls "$forms/lib" | wc -l)
+sed "s|/apps/fenics/dijitso-cache|$forms|" "$T_SRCDIR/etc/fenics-jit.ini" >"$T_TMP/jit.ini"
+chmod 644 "$T_TMP/jit.ini"
+t_ok "stage etc/fenics-jit.ini (the environment and the cache) on 2 nodes" \
+    t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/jit.ini" -o "$T_TMP/jit.sh"
+mkdir "$T_TMP/jit"
+t_ok "the Poisson job, one rank on each node, under strace" \
+    t_cluster 2 1 sh -c '. "$1" && cd / && h=$(hostname) &&
+        strace -f -e trace=%file -o "$2/strace.$h" python3 "$3" 8 >"$2/out.$h" 2>&1 &&
+        printf "%s\n" "$DIJITSO_CACHE_DIR" >"$2/cache.$h"' \
+    sh "$T_TMP/jit.sh" "$T_TMP/jit" "$T_SRCDIR/tests/bench/poisson.py"
+t_like "$(cat "$T_TMP/jit/out.node1")" "^compute [0-9.]+$" "it ran (rank 0 says how long it computed)"
+for node in node1 node2; do
+    t_like "$(cat "$T_TMP/jit/cache.$node")" "^/dev/shm/stage-py-$uid/fenics-jit-[0-9a-f]{16}$forms$" \
+        "$node: DIJITSO_CACHE_DIR is the node's copy of the cache"
+    t_ok "$node: ... with no form compiled (all found in the copy)" \
+        sh -c '! grep -q "Calling FFC just-in-time" "$1"' sh "$T_TMP/jit/out.$node"
+    t_ok "$node: ... forms loaded from the copy" \
+        grep -qE "openat\(AT_FDCWD, \"/dev/shm/stage-py-$uid/fenics-jit-[0-9a-f]{16}$forms/lib/libdijitso-ffc_form_[0-9a-f]+\.so\", .* = [0-9]+$" \
+        "$T_TMP/jit/strace.$node"
+    t_is "$(grep -c "\"$forms" "$T_TMP/jit/strace.$node")" 0 \
+        "$node: ... and no call on the cache's original place"
+done
+sed 's/"P", 1/"P", 2/' "$T_SRCDIR/tests/bench/poisson.py" >"$T_TMP/jit/p2.py"
+t_ok "a form that the cache lacks (P2): the job compiles it" \
+    t_cluster 2 1 sh -c '. "$1" && python3 "$2" 8' sh "$T_TMP/jit.sh" "$T_TMP/jit/p2.py"
+copy=$(sed -n "s|^STAGE_PY_DIR='\(.*\)'.*|\1|p" "$T_TMP/jit.sh")
+for k in 1 2; do
+    lib=$(t_node_shm $k)/stage-py-$uid/$(basename "$copy")$forms/lib
+    t_ok "... on node$k, into the node's copy" test "$(ls "$lib" | wc -l)" -gt "$nforms"
+done
+t_is "$(ls "$forms/lib" | wc -l)" "$nforms" "... not into the cache it came from"
+t_ok "the next job still uses the copies" \
+    t_cluster 2 1 "$STAGE_PY" -m "$T_TMP/jit.ini" -o "$T_TMP/jit2.sh" --stats "$T_TMP/jit.json"
+t_is "$(t_json "$T_TMP/jit.json" cold_nodes)" 0 "... nothing sent"
 t_done
