@@ -16,7 +16,8 @@
 #
 # Where the copies are: the site file's dest (make install and the package
 # write its path below), and /dev/shm, the default; a job that staged
-# elsewhere with --dest keeps its pins until `stage-py clean --job`.
+# elsewhere (--dest, or a manifest's dest) keeps its pins until
+# `stage-py clean --job`.
 #
 # Environment (slurmd gives an epilog only Slurm's own variables: to set
 # these, name an epilog of your own that sets them and runs this one):
@@ -24,7 +25,7 @@
 #   STAGE_PY_DEST    the node-local roots of the copies, separated by
 #                    blanks, instead of the site file's dest and /dev/shm
 #   STAGE_PY_CONF    the site file to read instead of the one below
-site_conf=/usr/local/etc/stage-py.conf
+site_conf='/usr/local/etc/stage-py.conf'
 
 job=${SLURM_JOB_ID-}
 case $job in
@@ -33,20 +34,25 @@ case $job in
         exit 0 ;;       # an epilog that fails drains the node: never for this
 esac
 
-# the site's dest (inih's syntax: "=" or ":", blanks, a " ;" comment)
-dests=${STAGE_PY_DEST-}
-conf=${STAGE_PY_CONF:-$site_conf}
-if [ -z "$dests" ]; then
+# The destinations, one a line.  The site's dest as inih reads it: "=" or
+# ":", blanks around the value, a ";" after a blank starts a comment, the
+# last dest wins; a dest may hold blanks.
+if [ -n "${STAGE_PY_DEST-}" ]; then
+    dests=$(printf '%s\n' "$STAGE_PY_DEST" | tr -s '[:blank:]' '\n')   # split on blanks
+else
     dests=/dev/shm
+    conf=${STAGE_PY_CONF:-$site_conf}
     if [ -r "$conf" ]; then
-        site_dest=$(sed -n -e 's/[[:space:]][;#].*$//' \
-            -e 's/^[[:space:]]*dest[[:space:]]*[=:][[:space:]]*\([^[:space:]]*\)[[:space:]]*$/\1/p' \
-            "$conf" | tail -n 1)
-        [ -n "$site_dest" ] && [ "$site_dest" != /dev/shm ] && dests="$site_dest /dev/shm"
+        site_dest=$(sed -n -e 's/[[:space:]];.*$//' -e 's/[[:space:]]*$//' \
+            -e 's/^[[:space:]]*dest[[:space:]]*[=:][[:space:]]*//p' "$conf" | tail -n 1)
+        if [ -n "$site_dest" ] && [ "$site_dest" != /dev/shm ]; then
+            dests=$(printf '%s\n%s\n' "$site_dest" /dev/shm)
+        fi
     fi
 fi
 
-for dest in $dests; do
+printf '%s\n' "$dests" | while IFS= read -r dest; do
+    [ -n "$dest" ] || continue
     for dir in "$dest"/stage-py-*; do
         # a real directory of stage-py's (not a link someone planted)
         if [ ! -d "$dir" ] || [ -L "$dir" ]; then continue; fi

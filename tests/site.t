@@ -106,7 +106,8 @@ t_like "$(t_err)" "^stage-py: the site file '$T_TMP/nosuch.conf' \(STAGE_PY_CONF
 STAGE_PY_CONF=/dev/null t_ok "STAGE_PY_CONF=/dev/null: no site file" run list
 # config: the settings in force, and where each came from
 for k in 1 2; do mkdir -p "$(t_node_shm $k)/site-dest" && chmod 1777 "$(t_node_shm $k)/site-dest"; done
-site "timeout = 10m" "max_cache = 1G" "headroom = 128M" "compress = lz4" "dest = /dev/shm/site-dest"
+site "timeout = 10m" "max_cache = 1G" "headroom = 128M" "compress = lz4" "dest = /dev/shm/site-dest" \
+    "lock_wait = 2m" "allow_fs = nfs lustre" "writable_manifests = warn"
 printf '[stage]\nname = c\ntimeout = 20m\nmax_cache = 512M\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/c.ini"
 chmod 644 "$T_TMP/c.ini"
 t_ok "config, with a site file, a manifest and options" \
@@ -117,6 +118,9 @@ t_like "$out" "^manifest +$T_TMP/c.ini +--manifest$" "... and the manifest"
 t_like "$out" "^dest +/dev/shm/site-dest +the site's dest \($STAGE_PY_CONF:6\)$" "... a site setting, file:line"
 t_like "$out" "^max_cache +512 MiB +the manifest's max_cache \($T_TMP/c.ini:4\)$" "... a manifest's, file:line"
 t_like "$out" "^lock_wait +60s +--lock-wait$" "... the command line's"
+t_like "$out" "^allow_fs +nfs lustre +the site's allow_fs \($STAGE_PY_CONF:8\)$" "... allow_fs, file:line"
+t_like "$out" "^writable_manifests +warn +the site's writable_manifests \($STAGE_PY_CONF:9\)$" \
+    "... writable_manifests, file:line"
 t_like "$out" "^pipeline_depth +8 +--pipeline-depth$" "... an option that only the command line sets"
 t_like "$out" "^chunk_size +256 KiB +default$" "... a default"
 t_like "$out" "^timeout +600s +the site's timeout \($STAGE_PY_CONF:2\), its limit$" \
@@ -127,6 +131,19 @@ t_like "$(t_err)" "warning: the manifest's timeout \($T_TMP/c.ini:3\) 1200 s is 
     "... with the warnings that staging gives"
 t_like "$out" "^compress +lz4 +the site's compress \($STAGE_PY_CONF:5\)$" "... compress from the site"
 t_is "$(grep -c . "$T_TMP/stdout")" 19 "... 19 lines: the site file, the manifest and 17 settings"
+t_ok "config --max-cache 5G --lock-wait 0" run config -m "$T_TMP/c.ini" --max-cache 5G --lock-wait 0
+t_like "$(t_out)" "^max_cache +1.0 GiB +the site's max_cache \($STAGE_PY_CONF:3\), its limit$" \
+    "... 5G brought back to the site's limit"
+t_like "$(t_out)" "^lock_wait +0 \(no wait\) +--lock-wait$" "... --lock-wait 0: no wait"
+printf '[stage]\nname = c\nbundle = %s/gone.bundle\nfallback_to_trees = yes\n[tree a]\nsource = %s\n' \
+    "$T_TMP" "$src" >"$T_TMP/fb.ini"
+chmod 644 "$T_TMP/fb.ini"
+t_ok "config of a manifest whose bundle is missing, with fallback_to_trees" run config -m "$T_TMP/fb.ini"
+t_like "$(t_out)" "^fallback_to_trees +yes +the manifest's fallback_to_trees \($T_TMP/fb.ini:4\)$" \
+    "... the fallback, file:line"
+t_like "$(t_out)" "^compress +lz4 +the site's compress" "... the trees' compression, which staging would use"
+t_like "$(t_out)" "^lock_wait +120s +the site's lock_wait \($STAGE_PY_CONF:7\)$" "... lock_wait, file:line"
+t_like "$(t_err)" "warning: .*gone.bundle.*; staging would use the trees instead" "... with a warning that says why"
 t_ok "staging with the same options" stage --force --headroom 64M -m "$T_TMP/c.ini"
 t_is "$(t_stat compress)" lz4 "... compresses as config said"
 t_like "$(t_out)" "/dev/shm/site-dest/stage-py-$uid/c-" "... into the destination config named"

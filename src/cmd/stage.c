@@ -161,18 +161,31 @@ static char *from_manifest(const struct stg_manifest *m, const char *key, int li
     return stg_xasprintf("the manifest's %s (%s:%d)", key, m->path, line);
 }
 
-/* config: one setting, its value and where it came from (shown NULL:
- * staging, which shows nothing). */
-static void show(struct stg_buf *shown, const char *key, const char *value, const char *from)
+/* config's table: setting, value, where it came from; one row each, every
+ * cell escaped (stg_log_escape()) so that no name can break a row. */
+struct shown {
+    struct stg_strv col[3];
+};
+
+/* config: one setting (shown NULL: staging, which shows nothing). */
+static void show(struct shown *shown, const char *key, const char *value, const char *from)
 {
-    if (shown)      /* tab-separated: config_root() aligns the columns */
-        stg_buf_printf(shown, "%s\t%s\t%s\n", key, value, from);
+    if (!shown)
+        return;
+    const char *cell[3] = {key, value, from};
+    for (int k = 0; k < 3; k++) {
+        char e[STG_MSG_MAX];
+        snprintf(e, sizeof e, "%s", cell[k]);
+        stg_log_escape(e, sizeof e);
+        stg_strv_push(&shown->col[k], e);
+    }
 }
 
-static const char *seconds(double s, char *buf, size_t len)
+/* A duration; zero says what it means for this setting. */
+static const char *seconds(double s, const char *zero, char *buf, size_t len)
 {
     if (s == 0)
-        return "0 (none)";
+        return zero;
     snprintf(buf, len, "%gs", s);
     return buf;
 }
@@ -196,7 +209,7 @@ static char *from_site(const struct stg_site *site, const char *key, int line)
  * a warning.
  */
 static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct plan *p,
-                    struct stg_buf *shown)
+                    struct shown *shown)
 {
     const struct stg_manifest *m = c->m;     /* NULL: config without one */
     const struct stg_site *site = &c->site;
@@ -220,7 +233,7 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
                    : site->lock_wait >= 0 ? site->lock_wait : STG_DEFAULT_LOCK_WAIT;
     f = o->lock_wait >= 0 ? stg_xstrdup("--lock-wait")
                           : from_site(site, "lock_wait", site->lock_wait_line);
-    show(shown, "lock_wait", seconds(p->lock_wait, a, sizeof a), f);
+    show(shown, "lock_wait", seconds(p->lock_wait, "0 (no wait)", a, sizeof a), f);
     free(f);
 
     p->headroom = o->headroom_set ? o->headroom
@@ -268,7 +281,7 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
         timeout = site->timeout;
     }
     p->timeout = timeout;
-    show(shown, "timeout", seconds(p->timeout, a, sizeof a), f);
+    show(shown, "timeout", seconds(p->timeout, "0 (none)", a, sizeof a), f);
     free(f);
 
     char *mfrom = NULL;
@@ -297,7 +310,12 @@ static void resolve(const struct stg_opts *o, const struct stg_conf *c, struct p
         p->max_cache = site->max_cache;
     }
     snprintf(p->max_cache_from, sizeof p->max_cache_from, "%s", mfrom ? mfrom : "");
-    show(shown, "max_cache", size_or_none(p->max_cache, a, sizeof a), mfrom ? mfrom : "default");
+    /* the site's value, when something else was asked: its limit */
+    f = !mfrom ? stg_xstrdup("default")
+        : asked && strncmp(mfrom, "the site's", 10) == 0 ? stg_xasprintf("%s, its limit", mfrom)
+                                                         : stg_xstrdup(mfrom);
+    show(shown, "max_cache", size_or_none(p->max_cache, a, sizeof a), f);
+    free(f);
     free(mfrom);
 
     snprintf(p->allow_fs, sizeof p->allow_fs, "%s", site->allow_fs ? site->allow_fs : "");
@@ -1141,9 +1159,11 @@ static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **
     (void)w;
     struct stg_conf conf;
     struct plan p = {0};
-    struct stg_buf t = {0};
+    struct shown t = {0};
+    /* loaded and checked as staging does (plan_root()) */
     int rc = o->bundle ? conf_of_bundle(&conf, o->bundle)
-                       : stg_conf_load(&conf, o->manifest, STG_MANIFEST_BUNDLE_FIRST);
+                       : stg_conf_load(&conf, o->manifest,
+                                       STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
     if (rc) {
         stg_conf_free(&conf);
         return rc;
@@ -1163,15 +1183,17 @@ static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **
         show(&t, "manifest", m ? m->path : "(none)", m ? "--manifest" : "not given");
     resolve(o, &conf, &p, &t);
 
-    f = m && m->bundle_line ? from_manifest(m, "bundle", m->bundle_line)
-        : o->bundle         ? stg_xstrdup("--bundle")
-                            : stg_xstrdup("not given: from the trees");
+    f = o->bundle             ? stg_xstrdup("--bundle")
+        : m && m->bundle_line ? from_manifest(m, "bundle", m->bundle_line)
+                              : stg_xstrdup("not given: from the trees");
     show(&t, "bundle", m && m->bundle ? m->bundle : "(none)", f);
     free(f);
-    if (m && m->bundle) {
-        /* a bundle is streamed as it was packed */
+    bool fallback = o->fallback_to_trees || (m && m->fallback_to_trees);
+    bool trees = !m || !m->bundle;
+    if (!trees) {
+        /* a bundle is streamed as it was packed, if staging can use it */
         struct stg_bundle b;
-        if (stg_bundle_open(&b, m->bundle, NULL) == STG_OK) {
+        if (stg_bundle_open(&b, m->bundle, o->bundle ? NULL : m) == STG_OK) {
             f = stg_xasprintf("the bundle, as packed%s", o->compress || site->compress_line
                               ? " (--compress and the site's are for the trees)" : "");
             show(&t, "compress", b.compress, f);
@@ -1179,21 +1201,25 @@ static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **
         } else {
             char why[STG_MSG_MAX];
             stg_err_take(why, sizeof why);
-            stg_log_warn("%s", why);
-            show(&t, "compress", "?", "the bundle, which cannot be read (see the warning)");
+            stg_log_warn("%s%s", why, fallback ? "; staging would use the trees instead "
+                                                 "(fallback to trees)" : "");
+            if (!fallback)
+                show(&t, "compress", "?", "the bundle, which staging cannot use (see the warning)");
+            trees = fallback;
         }
         stg_bundle_close(&b);
-    } else {
+    }
+    if (trees) {
         f = o->compress ? stg_xstrdup("--compress")
                         : from_site(site, "compress", site->compress_line);
         show(&t, "compress", stg_conf_compress(&conf, o->compress), f);
         free(f);
     }
     f = o->fallback_to_trees ? stg_xstrdup("--fallback-to-trees")
-        : m && m->fallback_to_trees ? stg_xstrdup("the manifest's fallback_to_trees")
+        : m && m->fallback_to_trees ? from_manifest(m, "fallback_to_trees",
+                                                    m->fallback_to_trees_line)
                                     : stg_xstrdup("default");
-    show(&t, "fallback_to_trees", o->fallback_to_trees || (m && m->fallback_to_trees)
-         ? "yes" : "no", f);
+    show(&t, "fallback_to_trees", fallback ? "yes" : "no", f);
     free(f);
     f = from_site(site, "writable_manifests", site->writable_manifests_line);
     show(&t, "writable_manifests", site->writable_manifests_warn ? "warn" : "refuse", f);
@@ -1213,22 +1239,20 @@ static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **
          GIVEN(STG_GIVEN_FAILURE, "--on-node-failure"));
 #undef GIVEN
     stg_conf_free(&conf);
-    /* the columns aligned: setting, value, origin */
+
+    /* the columns aligned */
     int width[2] = {0, 0};
-    for (const char *row = t.s; *row; row = strchr(row, '\n') + 1)
-        for (int k = 0, len; k < 2; k++, row += len + 1) {
-            len = (int)strcspn(row, "\t");
+    for (size_t r = 0; r < t.col[0].n; r++)
+        for (int k = 0; k < 2; k++) {
+            int len = (int)strlen(t.col[k].v[r]);
             width[k] = len > width[k] ? len : width[k];
         }
     struct stg_buf out = {0};
-    for (char *row = t.s; *row;) {
-        char *next = strchr(row, '\n') + 1, *f3[3];
-        next[-1] = '\0';
-        stg_row_split(row, f3, 3);
-        stg_buf_printf(&out, "%-*s  %-*s  %s\n", width[0], f3[0], width[1], f3[1], f3[2]);
-        row = next;
-    }
-    free(t.s);
+    for (size_t r = 0; r < t.col[0].n; r++)
+        stg_buf_printf(&out, "%-*s  %-*s  %s\n", width[0], t.col[0].v[r], width[1],
+                       t.col[1].v[r], t.col[2].v[r]);
+    for (int k = 0; k < 3; k++)
+        stg_strv_free(&t.col[k]);
     *text = out.s;
     return STG_OK;
 }

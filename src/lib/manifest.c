@@ -347,6 +347,7 @@ static int handler(void *user, const char *section, const char *name, const char
         if (strcmp(name, "fallback_to_trees") == 0) {
             if (p->cont || stg_parse_bool(value, &m->fallback_to_trees) < 0)
                 return fail(p, p->line, "fallback_to_trees '%s': use yes or no", value);
+            m->fallback_to_trees_line = p->line;
             return 1;
         }
         if (strcmp(name, "max_cache") == 0) {

@@ -69,6 +69,7 @@ struct stg_manifest {
     char *bundle;           /* absolute (relative ones: to the manifest's directory); NULL: none */
     int bundle_line;
     bool fallback_to_trees; /* a bad bundle: stage from the trees, with a warning */
+    int fallback_to_trees_line;
     char *python;           /* the interpreter the trees are for; NULL: not given */
     int python_line;
     uint64_t max_cache;     /* the cache budget */
