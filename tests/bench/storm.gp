@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# storm.gp: the import-storm figure from storm.csv (tests/bench/storm.sh).
+# storm.gp: the import-storm figure from storm.csv (tests/bench/storm.sh):
+# the median seconds of each way at each N.
 #     gnuplot -e "csv='storm.csv'; png='storm.png'; title='...'" tests/bench/storm.gp
 # A way whose runs failed (the zip, for FEniCS) has no points; a label
 # says so.
@@ -23,4 +24,6 @@ plot way("naive") using 2:3 with linespoints lw 2 title "naive", \
      way("zip") using 2:3 with linespoints lw 2 title "zip (2014)".failed("zip"), \
      way("stage-py") using 2:3 with linespoints lw 2 title "stage-py, trees on PYTHONPATH", \
      way("bundle") using 2:3 with linespoints lw 2 title "stage-py, trees from a bundle", \
-     way("env") using 2:3 with linespoints lw 2 title "stage-py, whole environment"
+     way("env") using 2:3 with linespoints lw 2 title "stage-py, whole environment", \
+     way("env-bundle") using 2:3 with linespoints lw 2 title "stage-py, whole environment from a bundle", \
+     way("warm") using 2:3 with linespoints lw 2 dt 2 title "the same, second job on a warm node"

@@ -26,16 +26,19 @@
 #             system, staged with stage-py --bundle;
 #   warm      env-bundle again, on a node that holds the copy already (a
 #             second job): the bundle's trailer is read, nothing is sent.
-# Staging is counted.  Prints a CSV table: way, N, seconds (wall time until
-# the last interpreter is done, or "failed"), metadata operations that
-# slowfs served.
+# Staging is counted.  ROUNDS rounds (default 3), each of every N and every
+# way in turn, so that a change in the machine's load falls on all ways
+# alike.  Prints a CSV table: way, N, seconds (the median over the rounds
+# of the wall time until the last interpreter is done, or "failed" if a
+# run failed), metadata operations that slowfs served (the median), and
+# every round's seconds.
 #
-#     tests/bench/storm.sh [-m MANIFEST] [-e ENV_MANIFEST] [-i MODULE] [-d DELAY]
+#     tests/bench/storm.sh [-m MANIFEST] [-e ENV_MANIFEST] [-i MODULE] [-d DELAY] [-r ROUNDS]
 #
 # MODULE defaults to dolfin when FEniCS is installed, else sympy (with
 # MANIFEST a manifest of sympy's trees).  Needs root (mounts) and slowfs
 # (make tests/bench/slowfs); see tests/bench/lib.sh for the binary.
-rounds=1 delay=200
+rounds=3 delay=200
 . "$(dirname "$0")/lib.sh" "$@"
 slow_trees storm.sh
 pick_module
@@ -109,13 +112,29 @@ IMPORTS=$(declare -f imports)
 export MNT=$mnt TMP=$T_TMP STAGE=$STAGE_PY MANIFEST=$manifest ENV_MANIFEST=$env_manifest \
     ZIPS=$zip_path py import_code IMPORTS
 
-echo "way,interpreters,seconds,metadata_ops"
-for n in ${STORM_NS:-1 2 4 8 16}; do
-    for way in ${STORM_WAYS:-naive zip stage-py bundle env env-bundle warm}; do
-        N=$n WAY=$way
-        export N WAY
-        echo "$way,$n,$(run "$way" "$n")"
+for ((r = 1; r <= rounds; r++)); do
+    for n in ${STORM_NS:-1 2 4 8 16}; do
+        for way in ${STORM_WAYS:-naive zip stage-py bundle env env-bundle warm}; do
+            N=$n WAY=$way
+            export N WAY
+            echo "$way,$n,$(run "$way" "$n")" >>"$T_TMP/runs"
+            echo "storm.sh: round $r, $way, $n: $(tail -1 "$T_TMP/runs" | cut -d, -f3-)" >&2
+        done
     done
 done
+# the medians, in the order of the runs
+python3 - "$T_TMP/runs" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    way, n, s, ops = line.strip().split(",")
+    runs.setdefault((way, int(n)), []).append((s, int(ops)))
+print("way,interpreters,seconds,metadata_ops,rounds")
+for (way, n), rs in sorted(runs.items(), key=lambda kv: kv[0][1]):
+    secs = [s for s, _ in rs]
+    med = "failed" if "failed" in secs else "%.2f" % statistics.median(float(s) for s in secs)
+    print("%s,%d,%s,%d,%s" % (way, n, med, statistics.median(o for _, o in rs),
+                              " ".join(s if s == "failed" else "%.2f" % float(s) for s in secs)))
+PY
 [ -s "$T_TMP/errors" ] && sed 's/^/storm.sh: a run said: /' "$T_TMP/errors" | sort -u | head -20 >&2
 _t_finished=1
