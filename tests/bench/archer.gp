@@ -6,7 +6,7 @@
 set terminal pngcairo size 900,560 font ",11"
 set output png
 set datafile separator ","
-set title "A DOLFIN Poisson solve under mpiexec -n N, its trees behind slowfs"
+set title "A DOLFIN Poisson solve under mpiexec -n N, its trees and form cache behind slowfs"
 set xlabel "MPI ranks (on 2 cores)"
 set ylabel "seconds"
 set style data histogram
