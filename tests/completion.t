@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # What a shell user and an admin get besides the binary: bash completion
-# (etc/stage-py.bash-completion) offers the commands, each command's
-# options as --help lists them, and the values of --shell and the like;
-# the module file (etc/stage-py.module.in, made for the prefix) puts
-# stage-py on PATH and its manual on MANPATH.
+# (etc/stage-py.bash-completion, which zsh takes too) offers the commands,
+# each command's options as --help lists them, and the values of --shell
+# and the like; the module file (etc/stage-py.module.in, made for the
+# prefix) puts stage-py on PATH and its manual on MANPATH.
 . "${srcdir:-.}/tests/lib.sh"
 comp=$T_SRCDIR/etc/stage-py.bash-completion
 
@@ -28,6 +28,24 @@ t_is "$(cd "$T_TMP/w" && complete_words stage-py -m '' | tr '\n' ' ')" "app.ini 
     "-m <TAB>: manifests and directories"
 t_is "$(cd "$T_TMP/w" && complete_words stage-py --bundle '' | tr '\n' ' ')" "app.bundle sub/ " \
     "--bundle <TAB>: bundles and directories"
+
+# zsh, through its bashcompinit
+if ! command -v zsh >/dev/null; then
+    t_skip 3 "no zsh"
+else
+    zcomplete() {
+        zsh -f -c 'autoload -U compinit bashcompinit && compinit -u -d "$1/zcompdump" && bashcompinit
+            source "$2"; shift 2; setopt ksharrays
+            COMP_WORDS=("$@"); COMP_CWORD=$(( $# - 1 )); _stage_py
+            print -l -- "${COMPREPLY[@]}"' _ "$T_TMP" "$comp" "$@" | sort
+    }
+    t_is "$(zcomplete stage-py '' | tr '\n' ' ')" "check clean config list pack scan stage " \
+        "zsh (bashcompinit): stage-py <TAB>: the commands"
+    # zsh matches the words against what was typed itself (compadd)
+    zwords=$(zcomplete stage-py config --)
+    t_like "$zwords" "^--timeout$" "zsh: config --<TAB>: --timeout among config's options"
+    t_is "$(printf '%s\n' "$zwords" | grep -c -- '^--output$')" 0 "... and not --output"
+fi
 
 # Every option that --help lists is offered for some command, and every
 # option of stage for stage.
