@@ -83,4 +83,64 @@ t_is "$rc:$(stat -c %a "$T_TMP/scan.ini")" 0:644 \
     "scan -o under umask 002: a manifest without group or other write bits"
 fresh
 t_ok "... which staging accepts as it is" t_cluster 1 1 "$STAGE_PY" -m "$T_TMP/scan.ini" -o "$T_TMP/sj.sh"
+
+# An output that is one of the inputs would replace it: refused before
+# anything is read or staged, whatever the name it is given by.
+cp "$T_TMP/m.ini" "$T_TMP/keep.ini"
+same() {   # same WHAT EXPECTED-MESSAGE FILE COMMAND...: refused, FILE unchanged
+    local what=$1 msg=$2 file=$3; shift 3
+    local before rc=0
+    before=$(sha256sum <"$file")
+    fresh
+    run "$@" || rc=$?
+    t_like "$rc:$(t_err)" "^2:stage-py: $msg" "$what: refused"
+    t_is "$(sha256sum <"$file"):$(t_copies out)" "$before:0" "... the file unchanged, nothing staged"
+}
+same "--output the manifest" "--output '$T_TMP/m.ini' is the manifest" \
+    "$T_TMP/m.ini" -m "$T_TMP/m.ini" -o "$T_TMP/m.ini"
+ln -s m.ini "$T_TMP/m-link.ini"
+same "--output a link to the manifest" "--output '$T_TMP/m-link.ini' is the manifest" \
+    "$T_TMP/m.ini" -m "$T_TMP/m.ini" -o "$T_TMP/m-link.ini"
+ln "$T_TMP/m.ini" "$T_TMP/m-hard.ini"
+same "--stats a hard link to the manifest" "--stats '$T_TMP/m-hard.ini' is the manifest" \
+    "$T_TMP/m.ini" -m "$T_TMP/m.ini" --stats "$T_TMP/m-hard.ini"
+echo keep >"$T_TMP/both.txt"
+same "--output and --stats the same file" "--output '$T_TMP/both.txt' is the file of --stats" \
+    "$T_TMP/both.txt" -m "$T_TMP/m.ini" -o "$T_TMP/both.txt" --stats "$T_TMP/both.txt"
+echo '# site' >"$T_TMP/site.conf"
+STAGE_PY_CONF=$T_TMP/site.conf same "--output the site file" \
+    "--output '$T_TMP/site.conf' is the site file" "$T_TMP/site.conf" -m "$T_TMP/m.ini" \
+    -o "$T_TMP/site.conf"
+same "pack --output the manifest" "--output '$T_TMP/m.ini' is the manifest" \
+    "$T_TMP/m.ini" pack -m "$T_TMP/m.ini" -o "$T_TMP/m.ini"
+printf 'import json\n' >"$T_TMP/app.py"
+same "scan --output the script" "--output '$T_TMP/app.py' is a script" \
+    "$T_TMP/app.py" scan --python /usr/bin/python3 --script "$T_TMP/app.py" -o "$T_TMP/app.py"
+run pack -m "$T_TMP/m.ini" -o "$T_TMP/m.bundle" >/dev/null
+same "--output the bundle (--bundle)" "--output '$T_TMP/m.bundle' is the bundle" \
+    "$T_TMP/m.bundle" --bundle "$T_TMP/m.bundle" -o "$T_TMP/m.bundle"
+same "scan --output the --bundle it names" "--output '$T_TMP/m.bundle' is the bundle" \
+    "$T_TMP/m.bundle" scan --python /usr/bin/python3 --import json --bundle "$T_TMP/m.bundle" \
+    -o "$T_TMP/m.bundle"
+# a manifest whose bundle = is the manifest itself: pack would replace it
+printf '[stage]\nname = self\nbundle = self.ini\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/self.ini"
+same "pack: bundle = the manifest itself" "bundle = '$T_TMP/self.ini' is the manifest" \
+    "$T_TMP/self.ini" pack -m "$T_TMP/self.ini"
+printf '[stage]\nname = out\nbundle = m.bundle\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/mb.ini"
+same "stage: --output the manifest's bundle =" \
+    "--output '$T_TMP/m.bundle' is the manifest's bundle \\(bundle = at $T_TMP/mb.ini:3\\)" \
+    "$T_TMP/m.bundle" -m "$T_TMP/mb.ini" -o "$T_TMP/m.bundle"
+same "stage: --stats the bundle that a --bundle's manifest names" \
+    "--stats '$T_TMP/m.bundle' is the manifest's bundle" \
+    "$T_TMP/m.bundle" -m "$T_TMP/mb.ini" --stats "$T_TMP/m.bundle"
+t_ok "the manifest is as it was after all of them" cmp -s "$T_TMP/m.ini" "$T_TMP/keep.ini"
+
+# pack writes a bundle only as a regular file: a job seeks in it.
+rc=0; run pack -m "$T_TMP/m.ini" -o "$T_TMP/null" || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: --output '$T_TMP/null': not a regular file" \
+    "pack --output a character device: refused"
+t_ok "... which is still a character device" test -c "$T_TMP/null"
+rc=0; run pack -m "$T_TMP/m.ini" -o "$T_TMP/nosuch/m.bundle" || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot write '$T_TMP/nosuch/m.bundle': directory" \
+    "pack --output in a directory that does not exist: a usage error (status 2)"
 t_done

@@ -134,7 +134,8 @@ static const char usage_text[] =
     "                          environment\n"
     "      --bundle FILE       scan: name FILE as the manifest's bundle\n"
     "      --name NAME         scan: the manifest's name (default: the first module,\n"
-    "                          else the first script)\n"
+    "                          else the first script, with -env for --whole-env;\n"
+    "                          else env)\n"
     "  -o, --output FILE       scan: write the manifest to FILE (atomically)\n"
     "  -m, --manifest FILE     check: the manifest that was staged; required\n"
     "Common options:\n"
@@ -215,6 +216,32 @@ static bool valid_module(const char *s)
         start = false;
     }
     return !start;
+}
+
+/* An output that is one of the inputs would replace it (cp a a refuses
+ * too): the manifest, a bundle, a script, the site file, or the other
+ * output. */
+static void same_file_check(const struct stg_opts *o)
+{
+    struct named { const char *what, *path; };
+    const char *conf = getenv("STAGE_PY_CONF");
+    struct named in[STG_IMPORTS_MAX + 4] = {
+        {"the manifest (--manifest)", o->manifest},
+        /* scan --bundle names the manifest's bundle, which pack will write */
+        {"the bundle (--bundle)", o->bundle},
+        {"the site file", conf && *conf ? conf : STG_SITE_CONF},
+        {"the file of --stats", o->stats},
+    };
+    size_t n = 4;
+    for (size_t i = 0; i < o->scripts.n && n < sizeof in / sizeof in[0]; i++)
+        in[n++] = (struct named){"a script (--script)", o->scripts.v[i]};
+    const struct named out[2] = {{"--output", o->output}, {"--stats", o->stats}};
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < n; i++)
+            if (out[k].path && in[i].path != out[k].path &&
+                stg_path_same_file(out[k].path, in[i].path))
+                bad("%s '%s' is %s: it would be replaced; give another file",
+                    out[k].what, out[k].path, in[i].what);
 }
 
 /* Which commands an option belongs to. */
@@ -299,6 +326,8 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
             takes = C_SCAN | C_CHECK;
             if (optarg[0] != '/')
                 bad("--python '%s': give the interpreter's absolute path", optarg);
+            else if (access(optarg, X_OK) < 0)
+                bad("--python '%s': %s", optarg, strerror(errno));
             o->python = optarg;
             break;
         case OPT_IMPORT:
@@ -504,6 +533,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("clean: give --manifest FILE or --all, not both");
     if (o->all_users && geteuid() != 0)
         bad("clean --all-users: only root may clean other users' copies");
+    same_file_check(o);
     if (usage_error[0]) {
         if (speak)
             stg_log_error("%s", usage_error);

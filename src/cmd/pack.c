@@ -156,7 +156,7 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
 {
     struct stg_conf conf;
     struct stg_walk *s = NULL;
-    char *tmpdir = NULL, *beside = NULL;
+    char *tmpdir = NULL, *beside = NULL, *path = NULL;
     char version[32] = "";
     int rc = stg_conf_load(&conf, o->manifest, STG_MANIFEST_SOURCES);
     const struct stg_manifest *m = conf.m;
@@ -169,7 +169,21 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
         beside = stg_xasprintf("%s/%s.bundle", dir, m->name);
         free(dir);
     }
-    const char *path = o->output ? o->output : m->bundle ? m->bundle : beside;
+    path = stg_path_absolute(o->output ? o->output : m->bundle ? m->bundle : beside);
+    /* the bundle's place, checked before the walk: a wrong one fails at once */
+    struct stg_output out;
+    struct stat st;
+    const char *what = o->output ? "--output" : m->bundle ? "bundle =" : NULL;
+    if (stg_path_same_file(path, o->manifest))
+        rc = stg_err_set(STG_EUSAGE, "%s%s'%s' is the manifest: it would be replaced; give "
+                         "another file", what ? what : "", what ? " " : "", path);
+    else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        rc = stg_err_set(STG_EUSAGE, "%s%s'%s': not a regular file (a job seeks in a bundle)",
+                         what ? what : "", what ? " " : "", path);
+    else
+        rc = stg_output_open(&out, path, 0644, what);
+    if (rc)
+        goto out;
     rc = stg_walk_run(m, &s);
     if (rc == STG_OK)
         stg_test_pause(w, "after-scan");
@@ -179,8 +193,10 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
         rc = compile_bytecode(python, s, &tmpdir, version, sizeof version);
     bool written = false;
     if (rc == STG_OK)
-        rc = stg_bundle_write(m, s, path, stg_conf_compress(&conf, o->compress),
-                              version, &written);
+        rc = stg_bundle_write(m, s, &out, stg_conf_compress(&conf, o->compress), version,
+                              &written);
+    else
+        stg_output_abort(&out);
     if (rc == STG_OK) {
         char sz[32];
         *line = stg_xasprintf("%s: %s (key %s, %llu entries, %s)\n", path,
@@ -190,6 +206,7 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
     }
 out:
     free(beside);
+    free(path);
     if (tmpdir) {
         char *parent = stg_xstrdup(tmpdir);
         char *slash = strrchr(parent, '/');

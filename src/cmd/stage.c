@@ -449,6 +449,16 @@ static int plan_root(struct run *r)
     *m = r->conf.m;
     if (rc)
         return rc;
+    /* the bundle that the manifest names is an input too (main.c checks
+     * those on the command line) */
+    const char *outs[2][2] = {{"--output", o->output}, {"--stats", o->stats}};
+    for (int k = 0; k < 2 && !o->bundle; k++)
+        if (stg_path_same_file(outs[k][1], (*m)->bundle)) {
+            abort_outputs(&r->outs);    /* not even the stats of this failure */
+            return stg_err_set(STG_EUSAGE, "%s '%s' is the manifest's bundle (bundle = at "
+                               "%s:%d): it would be replaced; give another file", outs[k][0],
+                               outs[k][1], (*m)->path, (*m)->bundle_line);
+        }
     resolve(o, &r->conf, p, NULL);
     if (strlen(p->dest) >= sizeof p->dest - 128)
         return stg_err_set(STG_EUSAGE, "destination '%.64s...' is too long", p->dest);

@@ -374,6 +374,14 @@ bool stg_path_listable(const char *path)
     return !strpbrk(path, ":\n");
 }
 
+bool stg_path_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    /* a device or a FIFO is written in place, never replaced */
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && S_ISREG(sa.st_mode) &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 char *stg_path_strip_slash(char *path)
 {
     size_t n = strlen(path);

@@ -97,6 +97,9 @@ bool stg_path_listable(const char *path);
 char *stg_path_strip_slash(char *path);
 /* true if path is absolute and has no ".", ".." or empty components. */
 bool stg_path_is_clean_absolute(const char *path);
+/* true if a and b (either may be NULL) are one existing regular file, by
+ * links or by another name: an output that would replace an input. */
+bool stg_path_same_file(const char *a, const char *b);
 
 /*
  * Remove name (a file or a whole tree) below the directory dirfd, never

@@ -84,7 +84,12 @@ static int write_bundle(const struct stg_conf *c, const struct stg_walk *s, cons
 {
     char *p = at(rel);
     stg_err_take(NULL, 0);
-    int rc = stg_bundle_write(c->m, s, p, compress, NULL, written);
+    struct stg_output out;
+    int rc = stg_output_open(&out, p, 0644, NULL);
+    if (rc == STG_OK)
+        rc = stg_bundle_write(c->m, s, &out, compress, NULL, written);
+    else
+        *written = false;
     stg_err_take(err, len);
     free(p);
     return rc;
