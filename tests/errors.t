@@ -51,6 +51,15 @@ t_like "$(cat "$T_TMP/stderr")" \
     "^stage-py: $T_TMP/m.ini:4: source '/nonexistent/stage-py-src': No such file or directory$" \
     "... naming file:line and the path"
 
+# a slip in env: staged as written (a name is the manifest's to choose),
+# but never silently
+manifest "$src" "env = PYTHONPAHT"
+t_ok "env = PYTHONPAHT: staged" stage 2 1 --output "$T_TMP/slip.sh"
+t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: warning: $T_TMP/m.ini:5: env 'PYTHONPAHT' in \[tree a\]: did you mean 'PYTHONPATH'\?" \
+    "... with a warning naming file:line and the variable it looks like"
+t_is "$(grep -c '^stage-py: .*warning: .*PYTHONPAHT' "$T_TMP/stderr")" 1 "... once, from the root"
+rm -rf "$T_NODES"; mkdir "$T_NODES"
+
 # --- the command line ----------------------------------------------------------
 manifest "$src" ""
 t_fails "--chunk-size 1 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 1

@@ -130,6 +130,15 @@ t_fails "check of another manifest under this one's settings" \
     sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/other.ini"
 t_like "$(cat "$T_OUT")" "check: STAGE_PY_DIR '$copy' is not a copy of '$T_TMP/other.ini' \(whose copies are named 'other-<key>'\): source the settings of the run that staged this manifest" \
     "... is refused, naming both"
+# the same name, another manifest: the trees of a module, not the whole
+# environment (as scan --import and scan --whole-env of one module were)
+mkdir -p "$T_TMP/mod"
+printf '[stage]\nname = venv\n[tree m]\nsource = %s/mod\n' "$T_TMP" >"$T_TMP/same-name.ini"
+t_fails "check of another manifest of the same name under this one's settings" \
+    t_cluster 1 1 sh -c '. "$1" && exec "$2" check -m "$3" --python /usr/bin/python3 --import json' \
+    sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/same-name.ini"
+t_like "$(cat "$T_OUT")" "check: STAGE_PY_DIR '$copy' is not a copy of '$T_TMP/same-name.ini': it holds no '$T_TMP/mod' \(tree 'm'\); it is the copy of another manifest named 'venv'" \
+    "... is refused: the copy holds none of its trees"
 t_fails "check of a manifest without an interpreter, and no --python" \
     t_cluster 1 1 sh -c 'STAGE_PY_DIR=/dev/shm/x/other-0123456789abcdef exec "$1" check -m "$2" --import json' \
     sh "$STAGE_PY" "$T_TMP/other.ini"

@@ -110,6 +110,8 @@ chmod -R go-w "$venv"
 t_ok "scan --whole-env --bundle of a venv" "$STAGE_PY" scan --python "$venv/bin/python" --whole-env \
     --import purepkg --bundle "$T_TMP/venv.bundle" -o "$T_TMP/venv.ini"
 t_like "$(cat "$T_TMP/venv.ini")" "^\[python env\]$" "... writes a [python] section"
+t_like "$(cat "$T_TMP/venv.ini")" "^name = purepkg-env$" \
+    "... named after the module with -env (not as the module's trees are)"
 t_like "$(cat "$T_TMP/venv.ini")" "^prefix = $venv$" "... of the venv's prefix"
 t_like "$(cat "$T_TMP/venv.ini")" "^bundle = $T_TMP/venv.bundle$" "... and names the bundle"
 t_ok "... pack writes the bundle" "$STAGE_PY" pack -q -m "$T_TMP/venv.ini"
@@ -130,6 +132,9 @@ t_like "$(cat "$T_TMP/check.err")" "check: some modules still come from the tree
 t_fails "check without the settings of a staging run" env -u STAGE_PY_DIR t_cluster 1 1 "$STAGE_PY" check -m "$T_TMP/less.ini" --python $py --import numpy
 t_fails "scan without --import" run1 "$STAGE_PY" scan --python $py
 t_like "$(cat "$T_OUT")" "scan: give --python PYTHON and at least one --import MODULE or --script FILE \(or --whole-env\)" "... is a usage error"
+rc=0; run1 "$STAGE_PY" scan --python /nonexistent/python3 --import json >"$T_TMP/nopy.out" 2>&1 || rc=$?
+t_like "$rc:$(cat "$T_TMP/nopy.out")" "^2:stage-py: --python '/nonexistent/python3': No such file or directory" \
+    "scan --python of a file that does not exist: a usage error (status 2)"
 t_fails "scan --import '1x'" run1 "$STAGE_PY" scan --python $py --import 1x
 t_like "$(cat "$T_OUT")" "--import '1x': not a module name" "... is a usage error"
 t_fails "scan of a module that does not exist" run1 "$STAGE_PY" scan --python $py --import no_such_module_here

@@ -106,6 +106,23 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
         return stg_err_set(STG_EFAIL, "check: STAGE_PY_DIR '%s': no staged copy on this node",
                            copy);
     }
+    /* the name is not enough: two manifests may share one (the trees of
+     * some modules, and the whole environment around them) */
+    for (size_t i = 0; i < m->ntrees; i++) {
+        char *at = stg_xasprintf("%s%s", copy, m->trees[i].source);
+        bool has = lstat(at, &st) == 0;
+        free(at);
+        if (!has) {
+            rc = stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR '%s' is not a copy of '%s': it "
+                             "holds no '%s' (tree '%s'); it is the copy of another manifest "
+                             "named '%s': source the settings of the run that staged this "
+                             "manifest", copy, o->manifest, m->trees[i].source,
+                             m->trees[i].name, m->name);
+            free(staged);
+            stg_conf_free(&conf);
+            return rc;
+        }
+    }
     struct stg_buf sources = {0};
     stg_buf_put(&sources, "", 0);
     for (size_t i = 0; i < m->ntrees; i++) {

@@ -58,7 +58,9 @@ static void emit_list(struct stg_buf *f, const char *key, char **v, size_t n)
 }
 
 /* The manifest's name: --name, else the first module, else the first
- * script's name without ".py", else "env". */
+ * script's name without ".py", each with "-env" for --whole-env (a copy of
+ * the whole environment is not that of the module's trees: check tells
+ * copies apart by name), else "env". */
 static char *manifest_name(const struct stg_opts *o)
 {
     char *name;
@@ -71,9 +73,14 @@ static char *manifest_name(const struct stg_opts *o)
             n -= 3;
         name = stg_xasprintf("%.*s", (int)(n < 40 ? n : 40), base);
     } else {
-        name = stg_xstrdup("env");
+        return stg_xstrdup("env");
     }
     stg_manifest_make_name(name);
+    if (o->whole_env && !o->name) {
+        char *e = stg_xasprintf("%s-env", name);
+        free(name);
+        name = e;
+    }
     return name;
 }
 

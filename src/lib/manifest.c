@@ -96,6 +96,62 @@ void stg_manifest_make_name(char *s)
         *s = '_';
 }
 
+/* Levenshtein distance of a and b, case folded, if at most 2; else 3. */
+static int near(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > 2)
+        return 3;
+    int d[65][65];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int sub = d[i - 1][j - 1] + (toupper((unsigned char)a[i - 1]) !=
+                                         toupper((unsigned char)b[j - 1]));
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            /* a swap of two neighbours is one slip (PYTHONPAHT) */
+            if (i > 1 && j > 1 && toupper((unsigned char)a[i - 1]) == toupper((unsigned char)b[j - 2]) &&
+                toupper((unsigned char)a[i - 2]) == toupper((unsigned char)b[j - 1]) &&
+                d[i - 2][j - 2] + 1 < d[i][j])
+                d[i][j] = d[i - 2][j - 2] + 1;
+        }
+    return d[la][lb] > 2 ? 3 : d[la][lb];
+}
+
+const char *stg_manifest_env_slip(const char *var)
+{
+    /* the path lists a staged tree goes on */
+    static const char *const lists[] = {
+        "PYTHONPATH", "PATH", "LD_LIBRARY_PATH", "LIBRARY_PATH", "MANPATH", "CPATH",
+        "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH",
+        "PERL5LIB", "JULIA_LOAD_PATH", "R_LIBS", "CLASSPATH", "LD_PRELOAD", "XDG_DATA_DIRS",
+        /* not near a slip of the others */
+        "DYLD_LIBRARY_PATH", "LD_RUN_PATH", "GI_TYPELIB_PATH", "ACLOCAL_PATH", "INFOPATH",
+        "PYTHONHOME", "PYTHONUSERBASE", "PYTHONSTARTUP",
+    };
+    const size_t n = sizeof lists / sizeof lists[0];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(var, lists[i]) == 0)
+            return NULL;
+    /* a short name is near too many: only its case */
+    int limit = strlen(var) < 6 ? 0 : strlen(var) < 9 ? 1 : 2;
+    const char *best = NULL;
+    int bestd = 3;
+    for (size_t i = 0; i < n; i++) {
+        int d = near(var, lists[i]);
+        if (d <= limit && d < bestd) {
+            bestd = d;
+            best = lists[i];
+        }
+    }
+    /* a case slip is distance 0: near() folds case */
+    return best;
+}
+
 bool stg_manifest_valid_var(const char *s)
 {
     if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
@@ -473,9 +529,15 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
     } else if (t->env.n == 0) {
         return fail(p, t->env_line, "'env' is empty (use 'env = none')");
     }
-    for (size_t i = 0; i < t->env.n; i++)
+    for (size_t i = 0; i < t->env.n; i++) {
         if (!stg_manifest_valid_var(t->env.v[i]))
             return fail(p, t->env_line, "invalid variable name '%s' in 'env'", t->env.v[i]);
+        const char *meant = stg_manifest_env_slip(t->env.v[i]);
+        if (meant)
+            stg_log_warn("%s:%d: env '%s' in [tree %s]: did you mean '%s'? (no program reads "
+                         "'%s': the tree is put on it and on nothing else)", p->path,
+                         t->env_line, t->env.v[i], t->name, meant, t->env.v[i]);
+    }
     for (size_t i = 0; i < t->set.n; i++)
         if (!stg_manifest_valid_var(t->set.v[i]))
             return fail(p, t->set_line, "invalid variable name '%s' in 'set'", t->set.v[i]);

@@ -116,5 +116,10 @@ bool stg_manifest_valid_name(const char *s);
 void stg_manifest_make_name(char *s);
 /* true if s is a valid environment variable name. */
 bool stg_manifest_valid_var(const char *s);
+/* A slip in an env variable: the path list that var differs from by case
+ * or by at most two letters (PYTHONPAHT, pythonpath: "PYTHONPATH"); NULL
+ * when var is such a list itself or near none.  A name nothing reads
+ * leaves the job importing from the original trees, silently. */
+const char *stg_manifest_env_slip(const char *var);
 
 #endif

@@ -264,6 +264,39 @@ int main(void)
          "... naming the label and the line");
     free(txt);
 
+    /* A slip in an env variable: warned of, never refused. */
+    static const struct { const char *var, *meant; } slips[] = {
+        {"PYTHONPAHT", "PYTHONPATH"},   /* two letters swapped */
+        {"pythonpath", "PYTHONPATH"},   /* case */
+        {"PYTHONPAT", "PYTHONPATH"},    /* one dropped */
+        {"PYTONPATH", "PYTHONPATH"},
+        {"LD_LIBRARYPATH", "LD_LIBRARY_PATH"},
+        {"LD_LIBARY_PATH", "LD_LIBRARY_PATH"},
+        {"Path", "PATH"},
+        {"PYTHONPATH", NULL},           /* the lists themselves */
+        {"PATH", NULL},
+        {"LD_LIBRARY_PATH", NULL},
+        {"DYLD_LIBRARY_PATH", NULL},
+        {"PYTHONHOME", NULL},
+        {"PATHS", NULL},                /* short: only its case */
+        {"MY_TOOL_DIRS", NULL},         /* near nothing */
+        {"DIJITSO_PATH", NULL},
+    };
+    for (size_t i = 0; i < sizeof slips / sizeof slips[0]; i++) {
+        const char *got = stg_manifest_env_slip(slips[i].var);
+        ok(slips[i].meant ? got && strcmp(got, slips[i].meant) == 0 : !got,
+           "env '%s': %s%s", slips[i].var, slips[i].meant ? "did you mean " : "no slip",
+           slips[i].meant ? slips[i].meant : "");
+    }
+    txt = stg_xasprintf("[stage]\nname = tx\n[tree a]\nsource = %s\nenv = PYTHONPAHT\n", src);
+    stg_log_init(NULL, STG_QUIET);     /* its warning: tests/errors.t */
+    rc = with_err(stg_manifest_load_text(txt, "slip.ini", 0, &m2));
+    stg_log_init(NULL, STG_NORMAL);
+    ok(rc == STG_OK && m2 && strcmp(m2->trees[0].env.v[0], "PYTHONPAHT") == 0,
+       "a manifest with env = PYTHONPAHT loads as it is written (a warning, not an error)");
+    stg_manifest_free(&m2);
+    free(txt);
+
     unlink(path);
     unlink(file);
     rmdir(src);
