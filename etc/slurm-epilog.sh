@@ -25,6 +25,9 @@
 #   STAGE_PY_DEST    the node-local roots of the copies, separated by
 #                    blanks, instead of the site file's dest and /dev/shm
 #   STAGE_PY_CONF    the site file to read instead of the one below
+#   STAGE_PY_EPILOG_TIMEOUT
+#                    seconds for each user's pins (default 30; keep the sum
+#                    within slurm.conf's PrologEpilogTimeout)
 site_conf='/usr/local/etc/stage-py.conf'
 
 job=${SLURM_JOB_ID-}
@@ -32,6 +35,11 @@ case $job in
     '' | *[!A-Za-z0-9._-]* | .*)
         echo "stage-py epilog: SLURM_JOB_ID '$job' is not a job id" >&2
         exit 0 ;;       # an epilog that fails drains the node: never for this
+esac
+
+limit=${STAGE_PY_EPILOG_TIMEOUT:-30}
+case $limit in
+    '' | *[!0-9]* | 0) limit=30 ;;
 esac
 
 # The destinations, one a line.  The site's dest as inih reads it: "=" or
@@ -56,14 +64,17 @@ fi
 printf '%s\n' "$dests" | while IFS= read -r dest; do
     [ -n "$dest" ] || continue
     for dir in "$dest"/stage-py-*; do
-        # a real directory of stage-py's (not a link someone planted)
-        if [ ! -d "$dir" ] || [ -L "$dir" ]; then continue; fi
+        # a real directory of stage-py's (not a link someone planted: -L
+        # first, which does not follow it)
+        if [ -L "$dir" ] || [ ! -d "$dir" ]; then continue; fi
         if ! uid=$(stat -c %u "$dir") || ! gid=$(stat -c %g "$dir"); then continue; fi
         [ "$dir" = "$dest/stage-py-$uid" ] || continue
-        [ -d "$dir/.pins/$job" ] || continue
-        setpriv --reuid="$uid" --regid="$gid" --clear-groups \
-            rm -rf -- "$dir/.pins/$job" ||
-            echo "stage-py epilog: cannot remove '$dir/.pins/$job'" >&2
+        # As the user from here, and bounded: below their directory every
+        # name is theirs to choose (a link to a hung mount must not hold
+        # the node in COMPLETING until slurmd drains it).
+        timeout -k 5 "$limit" setpriv --reuid="$uid" --regid="$gid" --clear-groups \
+            sh -c '[ ! -e "$1" ] && [ ! -L "$1" ] || rm -rf -- "$1"' sh "$dir/.pins/$job" ||
+            echo "stage-py epilog: cannot remove '$dir/.pins/$job' (as uid $uid, within ${limit} s)" >&2
     done
 done
 exit 0

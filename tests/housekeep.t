@@ -66,8 +66,47 @@ if id stagepy-test >/dev/null 2>&1; then
     SLURM_JOB_ID=11 STAGE_PY_DEST=$shm sh "$T_SRCDIR/etc/slurm-epilog.sh" 2>/dev/null
     t_ok "the epilog drops another user's pins of the job" test ! -e "$shm/stage-py-$tuid/.pins/11"
     t_ok "... and removes nothing through a link a user planted" test -d "$victim/11"
+    # Root itself looks at nothing below a user's directory: a link there
+    # could lead it into a hung mount.  Every call that names .pins comes
+    # from a process that has become the user (setresuid), or its child.
+    if command -v strace >/dev/null; then
+        mkdir -p "$shm/stage-py-$tuid/.pins/11"
+        chown -R stagepy-test "$shm/stage-py-$tuid"
+        SLURM_JOB_ID=11 STAGE_PY_DEST=$shm strace -f -qq -o "$T_TMP/epilog.strace" \
+            sh "$T_SRCDIR/etc/slurm-epilog.sh" 2>/dev/null
+        as_root=$(awk '
+            # pass 1: who made whom, and who became another user
+            NR == FNR {
+                if ($0 ~ /(clone|clone3|fork|vfork)(\(| resumed>)/ && $NF ~ /^[0-9]+$/)
+                    parent[$NF] = $1
+                if ($0 ~ /set(res|re)?uid\(/ && $NF == "0")
+                    user[$1] = 1
+                next
+            }
+            # pass 2: a call on .pins by a process none of whose line did
+            /\.pins/ {
+                p = $1; u = 0
+                while (p != "" && !u) { u = user[p]; p = parent[p] }
+                if (!u) print
+            }' "$T_TMP/epilog.strace" "$T_TMP/epilog.strace")
+        t_is "$as_root" "" "... root makes no call on a path below a user's directory"
+        t_ok "... and the user's pins are gone" test ! -e "$shm/stage-py-$tuid/.pins/11"
+    else
+        t_skip 2 "no strace"
+    fi
+    # A user's step that never ends (a hung mount, here a stand-in for
+    # setpriv that sleeps) is cut off at STAGE_PY_EPILOG_TIMEOUT: the
+    # epilog goes on, says so and still exits 0.
+    mkdir -p "$T_TMP/hung-bin" "$shm/stage-py-$tuid/.pins/11"
+    printf '#!/bin/sh\nexec sleep 600\n' >"$T_TMP/hung-bin/setpriv"
+    chmod +x "$T_TMP/hung-bin/setpriv"
+    rc=0
+    SLURM_JOB_ID=11 STAGE_PY_DEST=$shm STAGE_PY_EPILOG_TIMEOUT=1 PATH=$T_TMP/hung-bin:$PATH \
+        sh "$T_SRCDIR/etc/slurm-epilog.sh" 2>"$T_TMP/epilog.err" || rc=$?
+    t_like "$rc:$(cat "$T_TMP/epilog.err")" "^0:stage-py epilog: cannot remove '$shm/stage-py-$tuid/.pins/11' \(as uid $tuid, within 1 s\)" \
+        "a user's step that hangs is cut off at STAGE_PY_EPILOG_TIMEOUT; the epilog exits 0"
 else
-    t_skip 2 "no user stagepy-test (.ci/run creates it)"
+    t_skip 5 "no user stagepy-test (.ci/run creates it)"
 fi
 
 SLURM_JOB_ID=13 t_ok "clean --all --dry-run" run clean --all --dry-run
