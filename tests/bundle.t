@@ -141,12 +141,41 @@ t_ok "--fallback-to-trees" stage --fallback-to-trees
 t_like "$(t_err)" "warning: bundle '$bundle': no stage-py trailer .*; staging from the trees instead" "... warns"
 t_is "$(t_stat source)" trees "... and stages from the trees"
 wipe
+t_fails "--bundle of the truncated bundle with --fallback-to-trees" run --bundle "$bundle" --fallback-to-trees
+t_like "$(t_err)" "no stage-py trailer .* \(--fallback-to-trees cannot help: the trees are named by the manifest that the bundle carries; stage with --manifest\)" \
+    "... fails, saying why the fallback cannot help"
+t_is "$(copies)" 0 "... nothing is staged"
 
 cp "$T_TMP/good" "$bundle"
 python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(4000); b = f.read(1); f.seek(4000); f.write(bytes([b[0] ^ 1]))' "$bundle"
 t_fails "a bundle with one bit flipped" stage
 t_like "$(t_err)" "bundle '$bundle' is damaged: its digest is [0-9a-f]{32}, its trailer records [0-9a-f]{32}" "... is caught by its digest"
 t_is "$(copies)" 0 "... nothing is staged, nothing left behind"
+
+# Its first bytes damaged: the unpack cannot even start, and may say so
+# before the digest does; either way the bundle is named, not the node.
+cp "$T_TMP/good" "$bundle"
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.write(b"\xff\xfe")' "$bundle"
+t_fails "a bundle whose first bytes are damaged" stage
+t_like "$(t_err)" "^stage-py: node[0-9]: bundle '$bundle' is damaged( \(unpack: damaged archive: .*\): pack it again|: its digest is .*\(pack it again\))$" \
+    "... is named as damaged, with the cure"
+t_is "$(copies)" 0 "... nothing is staged, nothing left behind"
+wipe
+
+# The manifest record in its trailer damaged: with --bundle, the manifest it
+# carries is not the one it records; not "another manifest" than itself.
+cp "$T_TMP/good" "$bundle"
+python3 - "$bundle" <<'EOP'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+at = data.rindex(b'"manifest": "') + len(b'"manifest": "')
+data[at] = ord("0") if data[at] != ord("0") else ord("1")
+open(sys.argv[1], "wb").write(data)
+EOP
+t_fails "stage --bundle of a bundle whose manifest record is damaged" run --bundle "$bundle"
+t_like "$(t_err)" "bundle '$bundle': its trailer is damaged \(the manifest it carries is not the one it records\): pack it again" \
+    "... says its trailer is damaged"
+t_is "$(copies)" 0 "... nothing is staged"
 
 rm "$bundle"
 t_fails "a missing bundle" stage

@@ -84,6 +84,7 @@ struct plan {
     int depth;
     int algo;               /* enum stg_bcast_algo */
     char compress[8];       /* the stream's: the trees' archive's, or the bundle's */
+    char bundle[PATH_MAX];  /* the bundle streamed, for messages; "": the trees */
     int unpack_threads;
     uint64_t bytes, files;  /* what the copy holds */
     uint64_t headroom;
@@ -434,6 +435,19 @@ static int conf_of_bundle(struct stg_conf *c, const char *path)
     return rc;
 }
 
+/* A stream from a bundle that is not a whole archive (the pack and unpack
+ * threads have ended): the bundle is at fault, not the node, and packing
+ * it again is the cure. */
+static void blame_bundle(const char *bundle)
+{
+    char msg[STG_MSG_MAX];
+    stg_err_get(msg, sizeof msg);
+    if (strncmp(msg, "unpack", 6) != 0 || !strstr(msg, ": damaged archive: "))
+        return;
+    int status = stg_err_take(NULL, 0);
+    stg_err_set(status, "bundle '%s' is damaged (%s): pack it again", bundle, msg);
+}
+
 /* Phase 1, on the root: manifest and scan. */
 static int plan_root(struct run *r)
 {
@@ -447,6 +461,12 @@ static int plan_root(struct run *r)
                        : stg_conf_load(&r->conf, o->manifest,
                                        STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
     *m = r->conf.m;
+    if (rc && o->bundle && o->fallback_to_trees) {
+        char why[STG_MSG_MAX];
+        stg_err_take(why, sizeof why);
+        return stg_err_set(rc, "%s (--fallback-to-trees cannot help: the trees are named by "
+                           "the manifest that the bundle carries; stage with --manifest)", why);
+    }
     if (rc)
         return rc;
     /* the bundle that the manifest names is an input too (main.c checks
@@ -490,6 +510,7 @@ static int plan_root(struct run *r)
                              "streamed as it was packed (compress: %s)", o->compress, b->path,
                              b->compress);
             snprintf(p->compress, sizeof p->compress, "%s", b->compress);
+            snprintf(p->bundle, sizeof p->bundle, "%s", b->path);
             return STG_OK;
         }
         stg_bundle_close(b);
@@ -918,6 +939,8 @@ static void stream_round(struct run *r)
     stg_watchdog_set_tree(r->w, tree);
     int brc = stg_stream_run(&ba, &br);
     stg_watchdog_set_tree(r->w, NULL);
+    if (brc && r->tmp && p->bundle[0])
+        blame_bundle(p->bundle);
     free(tree);
     free(members);
     r->rc = r->rc ? r->rc : brc;

@@ -172,7 +172,12 @@ int stg_bundle_open(struct stg_bundle *b, const char *path, const struct stg_man
     if (m) {
         char mhex[17];
         stg_manifest_digest(m, mhex);
-        if (strcmp(b->name, m->name) != 0 || strcmp(b->manifest, mhex) != 0)
+        bool same = strcmp(b->name, m->name) == 0 && strcmp(b->manifest, mhex) == 0;
+        /* the manifest it carries, read back, is not the one it records */
+        if (!same && m->text && b->manifest_text && strcmp(m->text, b->manifest_text) == 0)
+            return bad(b, "its trailer is damaged (the manifest it carries is not the one it "
+                          "records): pack it again");
+        if (!same)
             return stg_err_set(STG_EFAIL, "bundle '%s' was made from another manifest than "
                                "'%s' (or from an earlier version of it): pack it again", path,
                                m->path);

@@ -607,7 +607,8 @@ static void *unpack_main(void *arg)
         writers_start(u);
     if (archive_read_open2(a, u, NULL, read_cb, NULL, NULL) != ARCHIVE_OK) {
         rc = u->aborted ? STG_EFAIL
-                        : stg_err_set(STG_EFAIL, "unpack: %s", archive_error_string(a));
+                        : stg_err_set(STG_EFAIL, "unpack: damaged archive: %s",
+                                      archive_error_string(a));
     } else {
         rc = unpack_entries(u, a, w);
     }
