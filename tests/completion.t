@@ -28,6 +28,23 @@ t_is "$(cd "$T_TMP/w" && complete_words stage-py -m '' | tr '\n' ' ')" "app.ini 
     "-m <TAB>: manifests and directories"
 t_is "$(cd "$T_TMP/w" && complete_words stage-py --bundle '' | tr '\n' ' ')" "app.bundle sub/ " \
     "--bundle <TAB>: bundles and directories"
+touch "$T_TMP/w/my app.ini"
+mkdir "$T_TMP/w/my dir"
+# compopt works only in a completion that bash runs: a stand-in says when
+# it is asked for (before the words)
+complete_quoted() {
+    bash -c '. "$1"; shift; compopt() { printf "compopt %s\n" "$*"; }
+        COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))
+        _stage_py; printf "<%s>\n" "${COMPREPLY[@]}" | LC_ALL=C sort' _ "$comp" "$@"
+}
+t_is "$(cd "$T_TMP/w" && complete_quoted stage-py -m my | tr '\n' ' ')" \
+    "compopt -o filenames <my app.ini> <my dir/> " \
+    "-m my<TAB>: a name with a blank is one word, quoted as a file name"
+t_is "$(cd "$T_TMP/w" && complete_quoted stage-py --dest my | tr '\n' ' ')" \
+    "compopt -o filenames <my dir/> " "--dest my<TAB>: directories only, quoted"
+t_is "$(cd "$T_TMP/w" && complete_quoted stage-py -o '' | tr '\n' ' ')" \
+    "compopt -o filenames <app.bundle> <app.ini> <my app.ini> <my dir/> <notes.txt> <sub/> " \
+    "-o <TAB>: any file, and directories to go on into"
 
 # zsh, through its bashcompinit
 if ! command -v zsh >/dev/null; then
@@ -60,19 +77,33 @@ t_is "$(comm -23 <(printf '%s\n' "$help" | sed -n '/^Options of stage:/,/^Option
 
 # The module file, read by tclsh with module's commands as stand-ins
 module=$T_BUILDDIR/stage-py.module
-if ! command -v tclsh >/dev/null; then
-    t_skip 2 "no tclsh (Debian: tcl)"
-elif [ ! -f "$module" ]; then
-    t_skip 2 "no $module (make stage-py.module)"
-else
-    got=$(tclsh <<EOT
+modload() {   # modload FILE: what the module file does, a line each
+    tclsh <<EOT
 proc prepend-path {var dir} { puts "\$var \$dir" }
 proc module-whatis {text} {}
-source {$module}
+proc conflict {name} { puts "conflict \$name" }
+source {$1}
 EOT
-)
-    prefix=$(sed -n 's/^set root //p' "$module")
-    t_like "$got" "^PATH $prefix/bin$" "the module file puts the installed stage-py first on PATH"
-    t_like "$got" "^MANPATH $prefix/share/man$" "... and its manual on MANPATH"
+}
+if ! command -v tclsh >/dev/null; then
+    t_skip 4 "no tclsh (Debian: tcl)"
+elif [ ! -f "$module" ]; then
+    t_skip 4 "no $module (make stage-py.module)"
+else
+    got=$(modload "$module")
+    bindir=$(sed -n 's/^set bindir //p' "$module")
+    mandir=$(sed -n 's/^set mandir //p' "$module")
+    t_is "$got" "conflict stage-py
+PATH $bindir
+MANPATH $mandir" "the module file puts the installed stage-py first on PATH, its manual on MANPATH"
+    t_ok "... for the configured bindir, the one stage-py is installed in" \
+        test "$bindir" = "$(sed -n 's/^bindir = //p' "$T_BUILDDIR/Makefile" | sed "s|\${exec_prefix}|$(sed -n 's/^exec_prefix = //p' "$T_BUILDDIR/Makefile")|; s|\${prefix}|$(sed -n 's/^prefix = //p' "$T_BUILDDIR/Makefile")|")"
+    # installed by a package: /usr/bin is on PATH already, and put first it
+    # would hide other modules' programs
+    sed 's|^set bindir .*|set bindir /usr/bin|; s|^set mandir .*|set mandir /usr/share/man|' \
+        "$module" >"$T_TMP/pkg.module"
+    t_is "$(modload "$T_TMP/pkg.module")" "conflict stage-py" \
+        "a module file for /usr/bin and /usr/share/man moves neither"
+    t_like "$(sed -n '/^conflict /p' "$module")" "^conflict stage-py$" "... one version loaded at a time"
 fi
 t_done
