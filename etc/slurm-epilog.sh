@@ -43,8 +43,9 @@ case $limit in
 esac
 
 # The destinations, one a line.  The site's dest as inih reads it: "=" or
-# ":", blanks around the value, a ";" after a blank starts a comment, the
-# last dest wins; a dest may hold blanks.  (Read here, not with `stage-py
+# ":", blanks around the value, a ";" after a blank starts a comment; a dest
+# may hold blanks (stage-py refuses a site file with two, or with a
+# continued one).  (Read here, not with `stage-py
 # config`: an epilog must not start MPI at every job's end, nor leave the
 # pins behind when the MPI library fails on the node.)
 if [ -n "${STAGE_PY_DEST-}" ]; then

@@ -91,6 +91,7 @@ rc=0; "$STAGE_PY" --version >"$T_TMP/v" 2>&1 || rc=$?
 t_is "$rc" 0 "--version exits 0"
 t_like "$(cat "$T_TMP/v")" '^stage-py [0-9]+\.[0-9]+' "--version prints the version"
 t_like "$(cat "$T_TMP/v")" "^MPI: (Open MPI|MPICH)" "... the MPI library it runs with (MPI_Get_library_version)"
+t_is "$(grep -c "$(printf '\t')" "$T_TMP/v" || true)" 0 "... on lines without a tab (MPICH puts one in its version)"
 t_like "$(cat "$T_TMP/v")" "^libarchive: libarchive [0-9]+\.[0-9]+\.[0-9]+ " "... libarchive's version at run time"
 t_like "$(cat "$T_TMP/v")" "^xxHash: 0\.[0-9]+\.[0-9]+$" "... xxHash's"
 t_like "$(cat "$T_TMP/v")" "^inih: [0-9]+ \(built against\)$" "... and inih's, as built"

@@ -160,6 +160,8 @@ static void print_version(void)
     int len = 0;
     MPI_Get_library_version(mpi, &len);
     mpi[strcspn(mpi, "\n")] = '\0';
+    for (char *t = strchr(mpi, '\t'); t; t = strchr(t, '\t'))
+        *t = ' ';               /* MPICH's "MPICH Version:<TAB>4.0.2" */
     unsigned x = XXH_versionNumber();
     printf("stage-py %s\nMPI: %s\nlibarchive: %s\nxxHash: %u.%u.%u\ninih: %s (built against)\n",
            PACKAGE_VERSION, mpi, archive_version_details(), x / 10000, x / 100 % 100, x % 100,

@@ -31,7 +31,11 @@
 struct parse {
     struct stg_site *s;
     int line;               /* inih does not pass it: counted from the reader */
+    bool indented;          /* the line starts with a blank */
     bool failed;
+    /* the keys given so far, and their lines: every key takes one value */
+    struct { char name[32]; int line; } seen[32];
+    size_t nseen;
 };
 
 static int fail(struct parse *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -55,9 +59,23 @@ static int handler(void *user, const char *section, const char *name, const char
     struct stg_site *s = p->s;
     if (p->failed)
         return 0;
+    if (!*section)
+        return fail(p, "'%s' before any section: put it below [site]", name);
     if (strcmp(section, "site") != 0)
         return fail(p, "unknown section [%s] (the site file has one section, [site])",
                     section);
+    /* Once each: a second one (or an indented continuation line, which
+     * inih passes as the same key again) would silently win over the
+     * first, and the Slurm epilog, which reads dest itself, takes no
+     * continuations. */
+    for (size_t i = 0; i < p->nseen; i++)
+        if (strcmp(p->seen[i].name, name) == 0)
+            return fail(p, "'%s' given again (first at line %d)%s", name, p->seen[i].line,
+                        p->indented ? ": an indented line continues the one above it" : "");
+    if (p->nseen < sizeof p->seen / sizeof p->seen[0] && strlen(name) < sizeof p->seen[0].name) {
+        snprintf(p->seen[p->nseen].name, sizeof p->seen[0].name, "%s", name);
+        p->seen[p->nseen++].line = p->line;
+    }
     if (strcmp(name, "dest") == 0) {
         free(s->dest);
         s->dest = stg_path_strip_slash(stg_xstrdup(value));
@@ -135,6 +153,7 @@ static char *reader(char *str, int num, void *stream)
     if (!r)
         return NULL;
     p->line++;
+    p->indented = r && (r[0] == ' ' || r[0] == '\t');
     /* inih would read the rest as a line of its own: refuse instead. */
     size_t len = strlen(r);
     if (len == (size_t)num - 1 && r[len - 1] != '\n' && !feof(f)) {

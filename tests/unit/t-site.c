@@ -70,6 +70,13 @@ int main(void)
     fails("[site]\nmax_cahce = 8G\n", "site.conf:2: unknown key 'max_cahce'",
           "a misspelt key: an error naming file:line");
     fails("[stage]\nname = x\n", "site.conf:2: unknown section [stage]", "another section, at its first key");
+    fails("dest = /x\n[site]\n", "site.conf:1: 'dest' before any section: put it below [site]",
+          "a key before [site]");
+    fails("[site]\ndest = /a\ndest = /b\n", "site.conf:3: 'dest' given again (first at line 2)",
+          "a key given twice: an error, not the last one silently");
+    fails("[site]\ndest = /a\n  /b\n",
+          "site.conf:3: 'dest' given again (first at line 2): an indented line continues the "
+          "one above it", "an indented continuation line: the same error, saying why");
     fails("[site]\nreuse = maybe\n", "site.conf:2: reuse 'maybe': use yes or no", "a bad yes/no");
     fails("[site]\nmax_node_cache = lots\n", "max_node_cache 'lots'", "a bad size");
     fails("[site]\nallow_fs = fuse fsue\n", "site.conf:2: allow_fs: 'fsue' is not a shared "
