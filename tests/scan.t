@@ -135,6 +135,14 @@ t_like "$(cat "$T_OUT")" "scan: give --python PYTHON and at least one --import M
 rc=0; run1 "$STAGE_PY" scan --python /nonexistent/python3 --import json >"$T_TMP/nopy.out" 2>&1 || rc=$?
 t_like "$rc:$(cat "$T_TMP/nopy.out")" "^2:stage-py: --python '/nonexistent/python3': No such file or directory" \
     "scan --python of a file that does not exist: a usage error (status 2)"
+# a module of the same name in the directory scan runs in: found there
+# first, and never staged; said, not silent
+mkdir -p "$T_TMP/cwd"
+echo 'x = 1' >"$T_TMP/cwd/json.py"
+(cd "$T_TMP/cwd" && run1 "$STAGE_PY" scan --python $py --import json -o "$T_TMP/cwd.ini") \
+    2>"$T_TMP/cwd.err"
+t_like "$(cat "$T_TMP/cwd.err")" "warning: scan: $T_TMP/cwd: json.py: imported from the directory scan runs in, which is not staged" \
+    "scan where a module of the same name lies in the working directory: a warning"
 t_fails "scan --import '1x'" run1 "$STAGE_PY" scan --python $py --import 1x
 t_like "$(cat "$T_OUT")" "--import '1x': not a module name" "... is a usage error"
 t_fails "scan of a module that does not exist" run1 "$STAGE_PY" scan --python $py --import no_such_module_here

@@ -85,6 +85,9 @@ used = {e: set() for e in entries}
 libs = {}
 suites = set()
 exe = real(sys.executable)
+# sys.path's '' (python -c): the directory scan runs in, which a job does not
+cwd = real(os.getcwd()) if '' in sys.path else None
+here = set()
 for f in files | mapped:
     o = owner(f) or owner(real(f))
     if o:
@@ -93,6 +96,8 @@ for f in files | mapped:
         parts = g[len(ef) + 1:].split('/')
         if parts[0]: used[e].add(parts[0])
         suites.update(p for p in parts[:-1] if p in ('tests', 'test'))
+    elif cwd and real(f).startswith(cwd + '/'):
+        here.add(real(f)[len(cwd) + 1:].split('/')[0])
     elif f in mapped:
         r = real(f)
         b = os.path.basename(r)
@@ -101,6 +106,9 @@ for f in files | mapped:
         libs.setdefault(os.path.dirname(r), set()).add(b)
 for t in sorted(suites):
     print('T ' + t)
+if here:
+    print("W %s: %s: imported from the directory scan runs in, which is not staged: run "
+          "scan from a directory without modules of these names" % (cwd, ' '.join(sorted(here))))
 
 def pth_needed(e, pth, names):
     """Whether a .pth file of entry e matters to what was imported: a path
