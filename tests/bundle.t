@@ -89,13 +89,21 @@ t_like "$(tail -c 2000 "$bundle" | tr -d '\0')" '"manifest_text": "\[stage\]\\u0
     "... its trailer carries the manifest's text"
 t_ok "check under its settings" \
     t_cluster 1 1 sh -c ". '$T_TMP/nb.sh' && exec '$STAGE_PY' check -m '$T_TMP/m.ini' --import pkg.m3"
-t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees as they are now \(key [0-9a-f]{16}\)$" \
+t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees as they are now \(the trees' key [0-9a-f]{16}; its copies are tb-[0-9a-f]{16}\)$" \
     "... finds the bundle packed from the trees as they are"
+copykey=$(sed -n "s|^STAGE_PY_DIR='.*/tb-\([0-9a-f]*\)'; export STAGE_PY_DIR$|\1|p" "$T_TMP/nb.sh")
+t_like "$(cat "$T_OUT")" "its copies are tb-$copykey\)$" "... naming the key of the copy it staged"
+t_ok "check --bundle, with no manifest" \
+    t_cluster 1 1 sh -c ". '$T_TMP/nb.sh' && exec '$STAGE_PY' check --bundle '$bundle' --import pkg.m3"
+t_like "$(cat "$T_OUT")" "^[0-9]+ file\(s\) from outside the copy '[^']*/tb-$copykey', 0 module\(s\) from a staged tree's original location$" \
+    "... finds no module of the trees outside the copy"
+t_fails "check --bundle and --manifest" "$STAGE_PY" check --bundle "$bundle" -m "$T_TMP/m.ini" --import pkg.m3
+t_like "$(cat "$T_OUT")" "give --manifest FILE or --bundle FILE, not both" "... is a usage error"
 cp -p "$src/pkg/m2.py" "$T_TMP/m2.py"
 echo 'v = "changed"' >"$src/pkg/m2.py"
 t_fails "check after a change of the trees" \
     t_cluster 1 1 sh -c ". '$T_TMP/nb.sh' && exec '$STAGE_PY' check -m '$T_TMP/m.ini' --import pkg.m3"
-t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees with key [0-9a-f]{16}; they have key [0-9a-f]{16} now$" \
+t_like "$(cat "$T_OUT")" "^bundle $bundle: packed from the trees with key [0-9a-f]{16}; they have key [0-9a-f]{16} now \(the trees' key, not its copies': tb-$copykey\)$" \
     "... tells the difference"
 t_like "$(cat "$T_OUT")" "check: the trees have changed since bundle '$bundle' was packed: jobs stage what was packed \(stage-py pack it again\)" \
     "... and fails, saying what a job stages"
@@ -119,7 +127,7 @@ open(sys.argv[2], "wb").write(data[:-tlen] + t)
 EOP
 chmod 644 "$T_TMP/b/old.bundle"
 t_fails "stage --bundle of a bundle without a manifest" run --bundle "$T_TMP/b/old.bundle"
-t_like "$(t_err)" "bundle '$T_TMP/b/old.bundle' carries no manifest \(an older stage-py packed it\): pack it again, or stage it with --manifest" \
+t_like "$(t_err)" "bundle '$T_TMP/b/old.bundle' carries no manifest \(an older stage-py packed it\): pack it again, or give its manifest with --manifest" \
     "... says so"
 rm "$T_TMP/b/old.bundle"
 wipe

@@ -50,13 +50,15 @@ static int check_bundle(const struct stg_manifest *m, struct stg_buf *out)
         rc = stg_walk_run(m, &s);
     if (rc == STG_OK && s && strcmp(s->trees_key, b.trees_key) != 0) {
         stg_buf_printf(out, "bundle %s: packed from the trees with key %s; they have key %s "
-                       "now\n", m->bundle, b.trees_key, s->trees_key);
+                       "now (the trees' key, not its copies': %s-%s)\n", m->bundle, b.trees_key,
+                       s->trees_key, m->name, b.key);
         rc = stg_err_set(STG_EFAIL, "check: the trees have changed since bundle '%s' was "
                          "packed: jobs stage what was packed (stage-py pack it again)",
                          m->bundle);
     } else if (rc == STG_OK && s) {
-        stg_buf_printf(out, "bundle %s: packed from the trees as they are now (key %s)\n",
-                       m->bundle, s->trees_key);
+        stg_buf_printf(out, "bundle %s: packed from the trees as they are now (the trees' "
+                       "key %s; its copies are %s-%s)\n", m->bundle, s->trees_key, m->name,
+                       b.key);
     }
     stg_walk_free(&s);
     stg_bundle_close(&b);
@@ -68,8 +70,11 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     (void)watch;
     struct stg_conf conf;
     /* the sources as staged: a [python] section's trees too */
-    int rc = stg_conf_load(&conf, o->manifest, STG_MANIFEST_SOURCES);
+    int rc = o->bundle ? stg_conf_load_bundle(&conf, o->bundle, STG_MANIFEST_SOURCES)
+                       : stg_conf_load(&conf, o->manifest, STG_MANIFEST_SOURCES);
     const struct stg_manifest *m = conf.m;
+    /* in messages: the manifest, or the bundle that carries it */
+    const char *what = o->bundle ? o->bundle : o->manifest;
     if (rc) {
         stg_conf_free(&conf);
         return rc;
@@ -85,7 +90,7 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
         rc = stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR '%s' is not a copy of '%s' (whose "
                          "copies are named '%s-<key>'): source the settings of the run that "
                          "staged this manifest",
-                         copy, o->manifest, m->name);
+                         copy, what, m->name);
         stg_conf_free(&conf);
         return rc;
     }
@@ -98,7 +103,7 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     if (!python) {
         stg_conf_free(&conf);
         return stg_err_set(STG_EUSAGE, "check: '%s' names no interpreter (no 'python =', no "
-                           "[python] section): give --python", o->manifest);
+                           "[python] section): give --python", what);
     }
     if (stat(copy, &st) < 0 || !S_ISDIR(st.st_mode)) {
         free(staged);
@@ -116,7 +121,7 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
             rc = stg_err_set(STG_EUSAGE, "check: STAGE_PY_DIR '%s' is not a copy of '%s': it "
                              "holds no '%s' (tree '%s'); it is the copy of another manifest "
                              "named '%s': source the settings of the run that staged this "
-                             "manifest", copy, o->manifest, m->trees[i].source,
+                             "manifest", copy, what, m->trees[i].source,
                              m->trees[i].name, m->name);
             free(staged);
             stg_conf_free(&conf);

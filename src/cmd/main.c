@@ -41,7 +41,8 @@ static const char usage_text[] =
     "       stage-py scan --python PYTHON [--import MODULE...] [--script FILE...]\n"
     "                     [--whole-env] [--exclude PATTERN...] [--keep-tests]\n"
     "                     [--bundle FILE] [--name NAME] [--output FILE]\n"
-    "       stage-py check --manifest FILE [--python PYTHON] --import MODULE...\n"
+    "       stage-py check --manifest FILE | --bundle FILE [--python PYTHON]\n"
+    "                      --import MODULE...\n"
     "       stage-py config [--manifest FILE | --bundle FILE] [options of stage but\n"
     "                       --output, --stats and --shell]\n"
     "\n"
@@ -137,7 +138,9 @@ static const char usage_text[] =
     "                          else the first script, with -env for --whole-env;\n"
     "                          else env)\n"
     "  -o, --output FILE       scan: write the manifest to FILE (atomically)\n"
-    "  -m, --manifest FILE     check: the manifest that was staged; required\n"
+    "  -m, --manifest FILE     check: the manifest that was staged; this or --bundle\n"
+    "      --bundle FILE       check: the bundle that was staged, with the manifest\n"
+    "                          it carries\n"
     "Common options:\n"
     "  -v, --verbose           progress on stderr (twice: debugging)\n"
     "  -q, --quiet             no warnings, only errors\n"
@@ -369,7 +372,7 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         case OPT_KEEP_TESTS: o->keep_tests = true; takes = C_SCAN; break;
         case OPT_WHOLE_ENV: o->whole_env = true; takes = C_SCAN; break;
         case OPT_BUNDLE:
-            takes = C_STAGE | C_SCAN;
+            takes = C_STAGE | C_SCAN | C_CHECK;
             free(o->bundle);
             o->bundle = stg_path_absolute(optarg);
             if (!o->bundle)
@@ -520,12 +523,15 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
         bad("%s: not an option of '%s' (see --help)", not_for[o->cmd], command_names[o->cmd]);
     if (o->cmd == STG_CMD_PACK && output_dash)
         bad("pack --output -: a bundle is not written to standard output; give a file");
-    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_CONFIG) && o->manifest && o->bundle)
+    if ((o->cmd == STG_CMD_STAGE || o->cmd == STG_CMD_CONFIG || o->cmd == STG_CMD_CHECK) &&
+        o->manifest && o->bundle)
         bad("give --manifest FILE or --bundle FILE, not both (a bundle carries its manifest)");
     if (o->cmd == STG_CMD_STAGE && !o->manifest && !o->bundle)
         bad("no manifest: give --manifest FILE, or --bundle FILE (see --help)");
-    if ((o->cmd == STG_CMD_PACK || o->cmd == STG_CMD_CHECK) && !o->manifest)
+    if (o->cmd == STG_CMD_PACK && !o->manifest)
         bad("no manifest: give --manifest FILE (see --help)");
+    if (o->cmd == STG_CMD_CHECK && !o->manifest && !o->bundle)
+        bad("no manifest: give --manifest FILE, or --bundle FILE (see --help)");
     if (o->cmd == STG_CMD_SCAN && (!o->python || (!o->imports.n && !o->scripts.n && !o->whole_env)))
         bad("scan: give --python PYTHON and at least one --import MODULE or --script FILE "
             "(or --whole-env)");

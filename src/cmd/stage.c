@@ -412,29 +412,6 @@ static void write_stats(const struct stg_opts *o, struct outputs *w, const struc
     free(f.s);
 }
 
-/* --bundle: the site file, and the manifest that the bundle at path
- * carries, whose bundle it is.  The bundle is opened here for its manifest
- * (checked as a manifest is: its owner, mode and the directories above it),
- * and again as that manifest's bundle. */
-static int conf_of_bundle(struct stg_conf *c, const char *path)
-{
-    struct stg_bundle b;
-    int rc = stg_bundle_open(&b, path, NULL);
-    if (rc == STG_OK && !b.manifest_text)
-        rc = stg_err_set(STG_EUSAGE, "bundle '%s' carries no manifest (an older stage-py packed "
-                         "it): pack it again, or stage it with --manifest", path);
-    if (rc == STG_OK) {
-        char *label = stg_xasprintf("%s (its manifest)", path);
-        rc = stg_conf_load_text(c, b.manifest_text, label, path,
-                                STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
-        free(label);
-    } else {
-        memset(c, 0, sizeof *c);
-    }
-    stg_bundle_close(&b);
-    return rc;
-}
-
 /* A stream from a bundle that is not a whole archive (the pack and unpack
  * threads have ended): the bundle is at fault, not the node, and packing
  * it again is the cure. */
@@ -457,7 +434,8 @@ static int plan_root(struct run *r)
     struct stg_bundle *b = &r->bundle;
     struct plan *p = &r->p;
     struct times *t = &r->t;
-    int rc = o->bundle ? conf_of_bundle(&r->conf, o->bundle)
+    int rc = o->bundle ? stg_conf_load_bundle(&r->conf, o->bundle,
+                                            STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST)
                        : stg_conf_load(&r->conf, o->manifest,
                                        STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
     *m = r->conf.m;
@@ -1194,7 +1172,8 @@ static int config_root(const struct stg_opts *o, struct stg_watchdog *w, char **
     struct plan p = {0};
     struct shown t = {0};
     /* loaded and checked as staging does (plan_root()) */
-    int rc = o->bundle ? conf_of_bundle(&conf, o->bundle)
+    int rc = o->bundle ? stg_conf_load_bundle(&conf, o->bundle,
+                                            STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST)
                        : stg_conf_load(&conf, o->manifest,
                                        STG_MANIFEST_SOURCES | STG_MANIFEST_BUNDLE_FIRST);
     if (rc) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "pyenv.h"
 #include "util.h"
@@ -38,6 +39,24 @@ int stg_conf_load_text(struct stg_conf *c, const char *text, const char *label,
     c->text = stg_xstrdup(text);
     c->label = stg_xstrdup(label);
     return stg_pyenv_load_text(text, label, path, manifest_flags(c, flags), &c->m);
+}
+
+int stg_conf_load_bundle(struct stg_conf *c, const char *path, unsigned flags)
+{
+    struct stg_bundle b;
+    int rc = stg_bundle_open(&b, path, NULL);
+    if (rc == STG_OK && !b.manifest_text)
+        rc = stg_err_set(STG_EUSAGE, "bundle '%s' carries no manifest (an older stage-py packed "
+                         "it): pack it again, or give its manifest with --manifest", path);
+    if (rc == STG_OK) {
+        char *label = stg_xasprintf("%s (its manifest)", path);
+        rc = stg_conf_load_text(c, b.manifest_text, label, path, flags);
+        free(label);
+    } else {
+        memset(c, 0, sizeof *c);
+    }
+    stg_bundle_close(&b);
+    return rc;
 }
 
 int stg_conf_reload(struct stg_conf *c, const char *path, unsigned flags)

@@ -36,6 +36,14 @@ int stg_conf_load(struct stg_conf *c, const char *path, unsigned flags);
 int stg_conf_load_text(struct stg_conf *c, const char *text, const char *label,
                        const char *path, unsigned flags);
 
+/*
+ * The site file, then the manifest that the bundle at path carries (the
+ * bundle opened for it, and checked as a manifest is: its owner, mode and
+ * the directories above it), with path as its bundle.  Returns as
+ * stg_conf_load(); a bundle that carries none is a usage error.
+ */
+int stg_conf_load_bundle(struct stg_conf *c, const char *path, unsigned flags);
+
 /* Load the manifest again (a bundle that could not be used: the trees
  * instead), with the same site: the file at path, or, with path NULL,
  * the text of stg_conf_load_text().  Returns as stg_conf_load(). */
