@@ -53,4 +53,22 @@ out=$("$py" -c "$(cat "$d/glibc.py" "$d/check.py")" "$T_TMP/copy" "=/usr/lib/pyt
 t_like "$out" "^ORIGINAL	module	/usr/lib/python$ver/json/__init__\.py	missing from the copy" \
     "check.py: a module from a staged tree's original place, missing from the copy"
 t_like "$(printf '%s\n' "$out" | tail -1)" "^[0-9]+ [1-9][0-9]*$" "... and the counts last"
+t_like "$(printf '%s\n' "$out" | head -1)" "^EXE	" "... and the interpreter first, which the reasons depend on"
+# Scratch files that the run maps in the temporary directory (Open MPI's
+# shared memory segments) are not files of any tree; other maps are.
+mkdir -p "$T_TMP/mods" "$T_TMP/scratch" "$T_TMP/other"
+head -c 8192 /dev/zero >"$T_TMP/scratch/segment"
+head -c 8192 /dev/zero >"$T_TMP/other/segment"
+cat >"$T_TMP/mods/mapper.py" <<EOP
+# opened by C, as Open MPI opens them (Python's open() would be an audit event)
+import ctypes, mmap, os
+libc = ctypes.CDLL(None, use_errno=True)
+fds = [libc.open(p.encode(), os.O_RDWR) for p in ('$T_TMP/scratch/segment', '$T_TMP/other/segment')]
+maps = [mmap.mmap(fd, 0) for fd in fds]
+EOP
+out=$(TMPDIR=$T_TMP/scratch PYTHONPATH=$T_TMP/mods "$py" -c "$(cat "$d/glibc.py" "$d/check.py")" \
+    "$T_TMP/copy" "=$T_TMP/mods" mapper)
+t_is "$(printf '%s\n' "$out" | grep -c "$T_TMP/scratch/segment" || true)" 0 \
+    "check.py: a segment mapped in TMPDIR is not listed"
+t_like "$out" "^OUTSIDE	shared object	$T_TMP/other/segment	" "... one mapped elsewhere is"
 t_done

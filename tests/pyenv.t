@@ -121,7 +121,8 @@ t_like "$(cat "$T_OUT")" "^0 file\(s\) from outside the copy '$copy', 0 module" 
 t_fails "check with the venv's original interpreter, by its absolute path" \
     t_cluster 1 1 sh -c '. "$1" && exec "$2" check -m "$3" --python "$4/bin/python3" --import purepkg' \
     sh "$T_TMP/env.sh" "$STAGE_PY" "$T_TMP/venv.ini" "$venv"
-t_like "$(cat "$T_OUT")" "^original module: $venv/$site/purepkg/__init__.py " "... lists the original modules"
+t_like "$(cat "$T_OUT")" "^original module: $venv/$site/purepkg/__init__.py \(the copy has it, but '$venv/bin/python3' ran, not the staged interpreter\)$" \
+    "... lists the original modules, each with that reason"
 t_like "$(cat "$T_OUT")" "check: some modules still come from the trees' original locations \(listed as 'original module'\): '$venv/bin/python3' ran, not the staged interpreter '$copy$venv/bin/python3'; run python3 as the settings put it first on PATH, not by an absolute path" \
     "... and says which interpreter ran and which to run"
 printf '[stage]\nname = other\n[tree a]\nsource = %s/src/extra\n' "$venv" >"$T_TMP/other.ini"

@@ -181,7 +181,16 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
                 *tab = '\0';
             v[nf++] = p;
         }
-        if (nf == 4)
+        /* A whole environment's modules come from the copy only if its
+         * staged interpreter runs: /usr/bin/python3 by its absolute path is
+         * the original, with the original's sys.path; that is the reason
+         * for each module, not what the line would guess. */
+        bool bypassed = staged && exe[0] && strncmp(exe, copy, strlen(copy)) != 0;
+        if (nf == 4 && bypassed && strcmp(v[0], "ORIGINAL") == 0 && strcmp(v[1], "module") == 0 &&
+            strncmp(v[3], "the copy has it", 15) == 0)
+            stg_buf_printf(&out, "original module: %s (the copy has it, but '%s' ran, not the "
+                           "staged interpreter)\n", v[2], exe);
+        else if (nf == 4)
             stg_buf_printf(&out, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
                                                                         : "outside", v[1],
                     v[2], v[3]);
@@ -193,9 +202,6 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     stg_buf_printf(&out, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
                "original location\n", total, copy, original);
     free(res);
-    /* A whole environment's modules come from the copy only if its staged
-     * interpreter runs: /usr/bin/python3 by its absolute path is the
-     * original, with the original's sys.path. */
     bool bypassed = staged && strncmp(exe, copy, strlen(copy)) != 0;
     if (original > 0 && bypassed)
         rc = stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "

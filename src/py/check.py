@@ -8,7 +8,7 @@
 # "*dir/glob" (an include glob) or "~source" (a [tree]'s source: what is
 # below it is the tree's, staged or not); argv[3:]: the modules.  Prints, for each
 # file opened or mapped from outside the copy:
-# "ORIGINAL|OUTSIDE\tkind\tpath\treason"; then "EXE\tsys.executable"; the last line: "N M": N such
+# "EXE\tsys.executable" first, then "ORIGINAL|OUTSIDE\tkind\tpath\treason"; the last line: "N M": N such
 # files, M of them modules from below a staged path (shared objects and
 # data from there are listed, but plugins opened by absolute path, such as
 # Open MPI's, cannot come from the copy, and metadata scans read every
@@ -59,11 +59,18 @@ def holder(f, r):
             if p.startswith(base + '/'): return d + p[len(base):]
     return None
 exe, rcopy = real(sys.executable), real(copy)
+# (as tempfile would find it: importing tempfile would list its modules)
+tmp = real(os.environ.get('TMPDIR') or '/tmp') + '/'
+print('EXE\t' + sys.executable)    # first: the reasons below depend on it
 total = original = 0
 for f in sorted(files):
     kind, r = files[f], real(f)
     if f.startswith(copy + '/') or r.startswith(rcopy + '/'): continue
     if r == exe or os.path.basename(r).startswith(glibc) or r.startswith(('/proc/', '/dev/', '/sys/', '/etc/', '/usr/lib/locale/')) or '/gconv/' in r or not os.path.exists(f):
+        continue
+    # scratch that the run made (Open MPI's shared memory segments in its
+    # session directory), not a file of any tree
+    if kind == 'shared object' and r.startswith(tmp) and '.so' not in os.path.basename(r):
         continue
     g = holder(f, r)
     if g is None and kind == 'shared object' and f in boot: continue
@@ -81,5 +88,4 @@ for f in sorted(files):
         why = 'the copy has it: opened by its original path (a path computed from an original location)'
     if kind == 'module': original += 1
     print('ORIGINAL\t%s\t%s\t%s' % (kind, f, why))
-print('EXE\t' + sys.executable)
 print('%d %d' % (total, original))
