@@ -106,6 +106,12 @@ t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: sent [0-9.]+ [KM]iB of [0-9.]+ 
 t_ok "... about one a second" test "$(t_err | grep -c '\] node1: sent ')" -ge 3
 copy=$(t_staged_dir "$T_TMP/env.sh")
 t_ok "... node3's copy is whole" cmp "$src/pkg/blob.bin" "$(t_node_shm 3)/${copy#/dev/shm/}$src/pkg/blob.bin"
+# from a bundle: the archive's bytes, said to be those, and no entries
+"$STAGE_PY" pack -q -m "$T_TMP/m.ini" -o "$T_TMP/m.bundle" >/dev/null
+wipe
+t_ok "the same from a bundle" t_run 3 1 --bundle "$T_TMP/m.bundle" -v -o "$T_TMP/env.sh"
+t_like "$(t_err)" "^stage-py: \[[0-9.]+\] node1: sent [0-9.]+ [KM]iB of [0-9.]+ MiB of archive \([0-9]+ %\), [0-9.]+ [KM]iB/s(, [0-9]+ s left)?; furthest behind: node[23], [0-9]+ chunks? behind$" \
+    "... -v counts the archive's bytes, and says so"
 unset T_NET_RATE_node3
 
 # Loss on a link: TCP makes up for it.

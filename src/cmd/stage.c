@@ -820,9 +820,11 @@ static void progress(void *arg, const struct stg_stream_progress *pr)
     if (slow > 0)
         snprintf(who, sizeof who, "; furthest behind: %s, %llu chunk%s behind", c->w->names[slow],
                  (unsigned long long)lag, lag == 1 ? "" : "s");
-    stg_log_info("sent %s of %s (%.0f %%)%s, %s/s%s%s",
+    /* from a bundle: its archive's bytes, headers and padding included,
+     * not the files' bytes that the line "bundle ...: N entries" gives */
+    stg_log_info("sent %s of %s%s (%.0f %%)%s, %s/s%s%s",
                  stg_format_size(pr->data, done, sizeof done),
-                 stg_format_size(c->total, total, sizeof total),
+                 stg_format_size(c->total, total, sizeof total), c->files ? "" : " of archive",
                  c->total ? 100.0 * (double)pr->data / (double)c->total : 100.0, entries,
                  stg_format_size((uint64_t)rate, rs, sizeof rs), left, who);
 }
