@@ -61,6 +61,23 @@ t_is "$(grep -c '^stage-py: .*warning: .*PYTHONPAHT' "$T_TMP/stderr")" 1 "... on
 rm -rf "$T_NODES"; mkdir "$T_NODES"
 
 # --- the command line ----------------------------------------------------------
+# A check of a file that nodes see differently (a --script in node-local
+# memory, only on node2): every rank exits with the usage error, none waits
+# in a collective for the others
+mkdir -p "$(t_node_shm 2)"
+printf 'import json\n' >"$(t_node_shm 2)/app.py"
+rc=0; t_run 2 1 scan --python /usr/bin/python3 --script /dev/shm/app.py || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: --script '/dev/shm/app.py': No such file or directory" \
+    "a --script that the root cannot see: status 2 on every rank, no hang"
+rm "$(t_node_shm 2)/app.py"
+mkdir -p "$(t_node_shm 1)"
+printf 'import json\n' >"$(t_node_shm 1)/app.py"
+rc=0; t_run 2 1 scan --python /usr/bin/python3 --script /dev/shm/app.py -o "$T_TMP/app.ini" || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: rank 1: --script '/dev/shm/app.py': No such file or directory" \
+    "one that only another rank cannot see: status 2 everywhere, its message printed by the root"
+t_ok "... and nothing written" test ! -e "$T_TMP/app.ini"
+rm -rf "$T_NODES"; mkdir "$T_NODES"
+
 manifest "$src" ""
 t_fails "--chunk-size 1 is refused" "$STAGE_PY" -m "$T_TMP/m.ini" --chunk-size 1
 t_like "$(cat "$T_OUT")" "chunk-size '1': give a size from 4K to 1G" "... saying why"

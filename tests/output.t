@@ -104,6 +104,14 @@ same "--output a link to the manifest" "--output '$T_TMP/m-link.ini' is the mani
 ln "$T_TMP/m.ini" "$T_TMP/m-hard.ini"
 same "--stats a hard link to the manifest" "--stats '$T_TMP/m-hard.ini' is the manifest" \
     "$T_TMP/m.ini" -m "$T_TMP/m.ini" --stats "$T_TMP/m-hard.ini"
+fresh
+rc=0; run -m "$T_TMP/m.ini" -o "$T_TMP/new.out" --stats "$T_TMP/./new.out" || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: --output '$T_TMP/new.out' is the file of --stats" \
+    "--output and --stats one file that does not exist yet: refused"
+t_ok "... and nothing written" test ! -e "$T_TMP/new.out"
+fresh
+t_ok "--output and --stats both to a character device" \
+    run -m "$T_TMP/m.ini" -o "$T_TMP/null" --stats "$T_TMP/null"
 echo keep >"$T_TMP/both.txt"
 same "--output and --stats the same file" "--output '$T_TMP/both.txt' is the file of --stats" \
     "$T_TMP/both.txt" -m "$T_TMP/m.ini" -o "$T_TMP/both.txt" --stats "$T_TMP/both.txt"
@@ -124,7 +132,7 @@ same "scan --output the --bundle it names" "--output '$T_TMP/m.bundle' is the bu
     -o "$T_TMP/m.bundle"
 # a manifest whose bundle = is the manifest itself: pack would replace it
 printf '[stage]\nname = self\nbundle = self.ini\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/self.ini"
-same "pack: bundle = the manifest itself" "bundle = '$T_TMP/self.ini' is the manifest" \
+same "pack: bundle = the manifest itself" "bundle '$T_TMP/self.ini' is the manifest" \
     "$T_TMP/self.ini" pack -m "$T_TMP/self.ini"
 printf '[stage]\nname = out\nbundle = m.bundle\n[tree a]\nsource = %s\n' "$src" >"$T_TMP/mb.ini"
 same "stage: --output the manifest's bundle =" \
@@ -141,6 +149,6 @@ t_like "$rc:$(t_err)" "^2:stage-py: --output '$T_TMP/null': not a regular file" 
     "pack --output a character device: refused"
 t_ok "... which is still a character device" test -c "$T_TMP/null"
 rc=0; run pack -m "$T_TMP/m.ini" -o "$T_TMP/nosuch/m.bundle" || rc=$?
-t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot write '$T_TMP/nosuch/m.bundle': directory" \
+t_like "$rc:$(t_err)" "^2:stage-py: --output '$T_TMP/nosuch/m.bundle': directory '$T_TMP/nosuch': No such file or directory" \
     "pack --output in a directory that does not exist: a usage error (status 2)"
 t_done

@@ -240,6 +240,13 @@ static void same_file_check(const struct stg_opts *o)
     size_t n = 4;
     for (size_t i = 0; i < o->scripts.n && n < sizeof in / sizeof in[0]; i++)
         in[n++] = (struct named){"a script (--script)", o->scripts.v[i]};
+    /* two outputs: one file also when it does not exist yet (the later
+     * rename would win); a device (/dev/null) or a FIFO takes both */
+    struct stat st;
+    if (o->output && o->stats && (stat(o->output, &st) < 0 || S_ISREG(st.st_mode)) &&
+        !stg_path_same_file(o->output, o->stats) && stg_path_same_place(o->output, o->stats))
+        bad("--output '%s' is the file of --stats: it would be replaced; give another file",
+            o->output);
     const struct named out[2] = {{"--output", o->output}, {"--stats", o->stats}};
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < n; i++)
@@ -550,6 +557,26 @@ static int parse(int argc, char **argv, struct stg_opts *o, bool speak)
     return -1;
 }
 
+/* Every rank parsed the same words, but some checks look at files (a
+ * --script, a --python, an output that is an input), which nodes may see
+ * differently: all ranks take the lowest rank's usage error, which the
+ * root prints (its own it has printed already), so that none goes on into
+ * a collective that the others have left. */
+static int agree_on_usage(int rc, int rank, int world)
+{
+    int mine = rc == STG_EUSAGE ? rank : world, first = world;
+    MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (first == world)
+        return rc;
+    char msg[sizeof usage_error];
+    memcpy(msg, usage_error, sizeof msg);
+    MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
+    msg[sizeof msg - 1] = '\0';
+    if (rank == 0 && first != 0)
+        stg_log_error("rank %d: %s", first, msg);
+    return STG_EUSAGE;
+}
+
 /* Whether a staging's settings would go to stdout: no --output, no other
  * command.  (A look at argv before it is parsed, for a launcher that did
  * not make one MPI job.) */
@@ -619,6 +646,7 @@ int main(int argc, char **argv)
         .headroom = STG_DEFAULT_HEADROOM, .timeout = -1, .lock_wait = -1, .older_than = -1,
     };
     int rc = parse(argc, argv, &o, rank == 0);
+    rc = agree_on_usage(rc, rank, world);
     if (rc < 0 && provided < MPI_THREAD_FUNNELED) {
         if (rank == 0)
             stg_log_error("the MPI library gives no thread support (MPI_THREAD_FUNNELED)");

@@ -382,6 +382,33 @@ bool stg_path_same_file(const char *a, const char *b)
            sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* OUT: malloc'd: the real path of path's directory, then its last name */
+static char *place(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1])
+        return NULL;
+    char *dir = slash == path ? stg_xstrdup("/") : stg_xstrndup(path, (size_t)(slash - path));
+    char *real = realpath(dir, NULL);
+    free(dir);
+    if (!real)
+        return NULL;
+    char *p = stg_xasprintf("%s/%s", strcmp(real, "/") == 0 ? "" : real, slash + 1);
+    free(real);
+    return p;
+}
+
+bool stg_path_same_place(const char *a, const char *b)
+{
+    if (strcmp(a, b) == 0)
+        return true;
+    char *pa = place(a), *pb = place(b);
+    bool same = pa && pb && strcmp(pa, pb) == 0;
+    free(pa);
+    free(pb);
+    return same;
+}
+
 char *stg_path_strip_slash(char *path)
 {
     size_t n = strlen(path);

@@ -100,6 +100,9 @@ bool stg_path_is_clean_absolute(const char *path);
 /* true if a and b (either may be NULL) are one existing regular file, by
  * links or by another name: an output that would replace an input. */
 bool stg_path_same_file(const char *a, const char *b);
+/* true if absolute paths a and b name one place, whether or not a file is
+ * there: the same name in the same directory (by its real path). */
+bool stg_path_same_place(const char *a, const char *b);
 
 /*
  * Remove name (a file or a whole tree) below the directory dirfd, never
