@@ -74,4 +74,21 @@ t_is "$rc" 1 "a destination the user cannot write: exit status 1"
 t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: cannot create '/dev/shm/rootonly/stage-py-$uid': Permission denied$" \
     "... naming the node and the path"
 t_is "$(t_leftovers)" 0 "... and node2 keeps nothing half-made"
+
+# A site's bundle in a directory that only root writes: a user's pack of
+# the same trees finds it up to date and writes nothing beside it
+mkdir "$T_TMP/apps"
+chmod 755 "$T_TMP/apps"
+rm -f "$src/pkg/secret.py"
+manifest "$src"
+"$STAGE_PY" pack -q -m "$T_TMP/m.ini" -o "$T_TMP/apps/p.bundle" >/dev/null
+rc=0; T_AS_USER=$user t_run 1 1 pack -m "$T_TMP/m.ini" -o "$T_TMP/apps/p.bundle" || rc=$?
+t_like "$rc:$(t_out)" "^0:$T_TMP/apps/p.bundle: up to date, left as it was" \
+    "pack by a user, of a bundle up to date in a directory it cannot write: exit 0"
+echo 'z = 3' >"$src/pkg/new.py"
+chmod 644 "$src/pkg/new.py"
+rc=0; T_AS_USER=$user t_run 1 1 pack -m "$T_TMP/m.ini" -o "$T_TMP/apps/p.bundle" || rc=$?
+t_like "$rc:$(t_err)" "^2:stage-py: --output: cannot create .*'$T_TMP/apps/p.bundle'.*Permission denied" \
+    "... once the trees changed: refused, naming the bundle and why"
+t_is "$(ls -A "$T_TMP/apps")" "p.bundle" "... and nothing left beside it"
 t_done

@@ -151,6 +151,35 @@ static int compile_bytecode(const char *python, struct stg_walk *s, char **tmpdi
     return rc;
 }
 
+/* Where the bundle goes (path, absolute), before any work: a regular
+ * file or nothing, in a directory that exists, and not the manifest.
+ * what: the option or key that named it ("--output", "bundle"), NULL for
+ * the default beside the manifest.  Returns STG_OK or STG_EUSAGE. */
+static int check_place(const char *path, const char *manifest, const char *what)
+{
+    char pre[32] = "";
+    if (what)
+        snprintf(pre, sizeof pre, "%s ", what);
+    struct stat st;
+    if (stg_path_same_file(path, manifest))
+        return stg_err_set(STG_EUSAGE, "%s'%s' is the manifest: it would be replaced; give "
+                           "another file", pre, path);
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return stg_err_set(STG_EUSAGE, "%s'%s': not a regular file (a job seeks in a bundle)",
+                           pre, path);
+    char *dir = stg_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    slash[slash == dir] = '\0';        /* "/x": "/" */
+    int rc = STG_OK;
+    if (stat(dir, &st) < 0)
+        rc = stg_err_set(STG_EUSAGE, "%s'%s': directory '%s': %s", pre, path, dir,
+                         strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        rc = stg_err_set(STG_EUSAGE, "%s'%s': '%s' is not a directory", pre, path, dir);
+    free(dir);
+    return rc;
+}
+
 /* The root's part.  OUT line: the report for stdout. */
 static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **line)
 {
@@ -170,18 +199,11 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
         free(dir);
     }
     path = stg_path_absolute(o->output ? o->output : m->bundle ? m->bundle : beside);
-    /* the bundle's place, checked before the walk: a wrong one fails at once */
-    struct stg_output out;
-    struct stat st;
-    const char *what = o->output ? "--output" : m->bundle ? "bundle =" : NULL;
-    if (stg_path_same_file(path, o->manifest))
-        rc = stg_err_set(STG_EUSAGE, "%s%s'%s' is the manifest: it would be replaced; give "
-                         "another file", what ? what : "", what ? " " : "", path);
-    else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        rc = stg_err_set(STG_EUSAGE, "%s%s'%s': not a regular file (a job seeks in a bundle)",
-                         what ? what : "", what ? " " : "", path);
-    else
-        rc = stg_output_open(&out, path, 0644, what);
+    /* the bundle's place, checked before the walk: a wrong one fails at
+     * once (its directory is written only after it, and only if the
+     * bundle there is not up to date) */
+    const char *what = o->output ? "--output" : m->bundle ? "bundle" : NULL;
+    rc = check_place(path, o->manifest, what);
     if (rc)
         goto out;
     rc = stg_walk_run(m, &s);
@@ -193,10 +215,8 @@ static int pack_root(const struct stg_opts *o, struct stg_watchdog *w, char **li
         rc = compile_bytecode(python, s, &tmpdir, version, sizeof version);
     bool written = false;
     if (rc == STG_OK)
-        rc = stg_bundle_write(m, s, &out, stg_conf_compress(&conf, o->compress), version,
+        rc = stg_bundle_write(m, s, path, what, stg_conf_compress(&conf, o->compress), version,
                               &written);
-    else
-        stg_output_abort(&out);
     if (rc == STG_OK) {
         char sz[32];
         *line = stg_xasprintf("%s: %s (key %s, %llu entries, %s)\n", path,

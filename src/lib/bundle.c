@@ -352,12 +352,11 @@ static int write_archive(struct out *o, const struct stg_manifest *m, const stru
     return rc;
 }
 
-int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s,
-                     struct stg_output *out, const char *compress, const char *python_version,
+int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, const char *path,
+                     const char *what, const char *compress, const char *python_version,
                      bool *written)
 {
     *written = false;
-    const char *path = out->path;
     struct stg_bundle old;
     if (access(path, F_OK) == 0) {
         bool had = stg_err_status() != STG_OK;
@@ -366,18 +365,22 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s,
         stg_bundle_close(&old);
         if (!had)
             stg_err_take(NULL, 0);  /* whatever is wrong with it, a new one replaces it */
-        if (same) {
-            stg_output_abort(out);
+        if (same)
             return STG_OK;
-        }
     }
-    if (m->text && strlen(m->text) > MANIFEST_TEXT_MAX) {
-        stg_output_abort(out);
+    if (m->text && strlen(m->text) > MANIFEST_TEXT_MAX)
         return stg_err_set(STG_EUSAGE, "pack: manifest '%s' is %zu bytes long: a bundle carries "
                            "at most %d", m->path, strlen(m->text), MANIFEST_TEXT_MAX);
-    }
+    char *abs = stg_path_absolute(path);
+    struct stg_output outf, *out = &outf;
     struct out o = {.fd = -1};
-    int rc;
+    /* 0644 whatever the umask: a bundle that others can write is refused */
+    if (!abs)
+        return stg_err_set(STG_EFAIL, "pack: the bundle's name is empty");
+    int rc = stg_output_open(out, abs, 0644, what);
+    free(abs);
+    if (rc)
+        return rc;
     o.fd = out->fd;
     o.h = stg_hash_new();
     char *desc = describe(m, s, compress, python_version);

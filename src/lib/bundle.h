@@ -23,7 +23,6 @@
 
 #include "hash.h"
 #include "manifest.h"
-#include "output.h"
 #include "walk.h"
 
 #define STG_BUNDLE_META ".stage-py-bundle.json"
@@ -65,16 +64,16 @@ int stg_bundle_check_python(const struct stg_bundle *b, const struct stg_manifes
 
 
 /*
- * stage-py pack: write the bundle of m and its scan s to out (opened by
- * the caller before the walk, mode 0644: a bundle that others can write
- * is refused), compressed with compress, unless a whole bundle of the same
- * key, manifest and compression is at out->path already.  A new bundle is
- * written beside the old one and renamed into place.  Either way out is
- * closed.  OUT written: whether it wrote one.  Returns STG_OK or an error
- * (stg_err_set()).
+ * stage-py pack: write the bundle of m and its scan s at path, compressed
+ * with compress, unless a whole bundle of the same key, manifest and
+ * compression is there already.  A new bundle is written beside the old one
+ * (mode 0644: a bundle that others can write is refused) and renamed into
+ * place.  what: the option or key that named path, for messages (see
+ * stg_output_open()).  OUT written: whether it wrote one.  Returns STG_OK
+ * or an error (stg_err_set()).
  */
-int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s,
-                     struct stg_output *out, const char *compress, const char *python_version,
+int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, const char *path,
+                     const char *what, const char *compress, const char *python_version,
                      bool *written);
 
 #endif

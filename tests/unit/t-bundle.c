@@ -84,12 +84,7 @@ static int write_bundle(const struct stg_conf *c, const struct stg_walk *s, cons
 {
     char *p = at(rel);
     stg_err_take(NULL, 0);
-    struct stg_output out;
-    int rc = stg_output_open(&out, p, 0644, NULL);
-    if (rc == STG_OK)
-        rc = stg_bundle_write(c->m, s, &out, compress, NULL, written);
-    else
-        *written = false;
+    int rc = stg_bundle_write(c->m, s, p, NULL, compress, NULL, written);
     stg_err_take(err, len);
     free(p);
     return rc;
