@@ -71,8 +71,9 @@ printf '%s\n' "$dests" | while IFS= read -r dest; do
         if ! uid=$(stat -c %u "$dir") || ! gid=$(stat -c %g "$dir"); then continue; fi
         [ "$dir" = "$dest/stage-py-$uid" ] || continue
         # As the user from here, and bounded: below their directory every
-        # name is theirs to choose (a link to a hung mount must not hold
-        # the node in COMPLETING until slurmd drains it).
+        # name is theirs to choose (a link into a hung mount must not hold
+        # the node in COMPLETING until slurmd drains it; only a wait that
+        # no signal ends still can).
         timeout -k 5 "$limit" setpriv --reuid="$uid" --regid="$gid" --clear-groups \
             sh -c '[ ! -e "$1" ] && [ ! -L "$1" ] || rm -rf -- "$1"' sh "$dir/.pins/$job" ||
             echo "stage-py epilog: cannot remove '$dir/.pins/$job' (as uid $uid, within ${limit} s)" >&2

@@ -86,13 +86,13 @@ source {$1}
 EOT
 }
 if ! command -v tclsh >/dev/null; then
-    t_skip 4 "no tclsh (Debian: tcl)"
+    t_skip 5 "no tclsh (Debian: tcl)"
 elif [ ! -f "$module" ]; then
-    t_skip 4 "no $module (make stage-py.module)"
+    t_skip 5 "no $module (make stage-py.module)"
 else
     got=$(modload "$module")
-    bindir=$(sed -n 's/^set bindir //p' "$module")
-    mandir=$(sed -n 's/^set mandir //p' "$module")
+    bindir=$(sed -n 's/^set bindir {\(.*\)}$/\1/p' "$module")
+    mandir=$(sed -n 's/^set mandir {\(.*\)}$/\1/p' "$module")
     t_is "$got" "conflict stage-py
 PATH $bindir
 MANPATH $mandir" "the module file puts the installed stage-py first on PATH, its manual on MANPATH"
@@ -100,10 +100,13 @@ MANPATH $mandir" "the module file puts the installed stage-py first on PATH, its
         test "$bindir" = "$(sed -n 's/^bindir = //p' "$T_BUILDDIR/Makefile" | sed "s|\${exec_prefix}|$(sed -n 's/^exec_prefix = //p' "$T_BUILDDIR/Makefile")|; s|\${prefix}|$(sed -n 's/^prefix = //p' "$T_BUILDDIR/Makefile")|")"
     # installed by a package: /usr/bin is on PATH already, and put first it
     # would hide other modules' programs
-    sed 's|^set bindir .*|set bindir /usr/bin|; s|^set mandir .*|set mandir /usr/share/man|' \
+    sed 's|^set bindir .*|set bindir {/usr/bin}|; s|^set mandir .*|set mandir {/usr/share/man}|' \
         "$module" >"$T_TMP/pkg.module"
     t_is "$(modload "$T_TMP/pkg.module")" "conflict stage-py" \
         "a module file for /usr/bin and /usr/share/man moves neither"
+    sed 's|^set bindir .*|set bindir {/opt/my apps/bin}|' "$module" >"$T_TMP/blank.module"
+    t_like "$(modload "$T_TMP/blank.module")" "^PATH /opt/my apps/bin$" \
+        "a prefix with a blank in it stays one directory"
     t_like "$(sed -n '/^conflict /p' "$module")" "^conflict stage-py$" "... one version loaded at a time"
 fi
 t_done

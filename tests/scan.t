@@ -120,6 +120,13 @@ t_ok "... which stage-py --bundle stages on 2 nodes, with no manifest" \
 t_ok "... where the staged interpreter imports purepkg from the copy" \
     t_cluster 2 1 sh -c ". '$T_TMP/venv.sh' && python -c 'import purepkg, sys; assert purepkg.__file__.startswith(\"/dev/shm/\"), purepkg.__file__; assert sys.prefix.startswith(\"/dev/shm/\"), sys.prefix'"
 
+# scanned from a directory above the venv: its library (venv/lib/libgreet.so)
+# is a file mapped below the working directory, not a module found there
+(cd "$T_TMP" && run1 "$STAGE_PY" scan --python "$venv/bin/python" --import cext \
+    -o "$T_TMP/cext.ini") 2>"$T_TMP/cext.err"
+t_is "$(grep -c 'imported from the directory scan runs in' "$T_TMP/cext.err" || true)" 0 \
+    "scan from a directory above a venv's library: no warning about the working directory"
+
 # numpy left out of its own manifest on purpose
 sed '/^\[tree dist-packages\]/,/^env/ s/ numpy / /' "$T_TMP/numpy.ini" >"$T_TMP/less.ini"
 t_ok "a manifest without numpy staged" staged numpy "$T_TMP/less.ini"

@@ -422,7 +422,8 @@ static void blame_bundle(const char *bundle)
     if (strncmp(msg, "unpack", 6) != 0 || !strstr(msg, ": damaged archive: "))
         return;
     int status = stg_err_take(NULL, 0);
-    stg_err_set(status, "bundle '%s' is damaged (%s): pack it again", bundle, msg);
+    stg_err_set(status, "bundle '%s' is damaged, or compressed with a filter that this node's "
+                "libarchive lacks (%s): pack it again", bundle, msg);
 }
 
 /* Phase 1, on the root: manifest and scan. */

@@ -131,7 +131,9 @@ const char *stg_manifest_env_slip(const char *var)
         "PERL5LIB", "JULIA_LOAD_PATH", "R_LIBS", "CLASSPATH", "LD_PRELOAD", "XDG_DATA_DIRS",
         /* not near a slip of the others */
         "DYLD_LIBRARY_PATH", "LD_RUN_PATH", "GI_TYPELIB_PATH", "ACLOCAL_PATH", "INFOPATH",
-        "PYTHONHOME", "PYTHONUSERBASE", "PYTHONSTARTUP",
+        "PYTHONHOME", "PYTHONUSERBASE", "PYTHONSTARTUP", "PERLLIB", "CDPATH", "RUBYLIB",
+        "NODE_PATH", "GOPATH", "LUA_PATH", "LUA_CPATH", "MODULEPATH", "FPATH", "TEXINPUTS",
+        "GEM_PATH", "OCAMLPATH", "GUILE_LOAD_PATH",
     };
     const size_t n = sizeof lists / sizeof lists[0];
     for (size_t i = 0; i < n; i++)

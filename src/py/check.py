@@ -68,11 +68,11 @@ for f in sorted(files):
     if f.startswith(copy + '/') or r.startswith(rcopy + '/'): continue
     if r == exe or os.path.basename(r).startswith(glibc) or r.startswith(('/proc/', '/dev/', '/sys/', '/etc/', '/usr/lib/locale/')) or '/gconv/' in r or not os.path.exists(f):
         continue
+    g = holder(f, r)
     # scratch that the run made (Open MPI's shared memory segments in its
     # session directory), not a file of any tree
-    if kind == 'shared object' and r.startswith(tmp) and '.so' not in os.path.basename(r):
+    if g is None and kind == 'shared object' and r.startswith(tmp) and '.so' not in os.path.basename(r):
         continue
-    g = holder(f, r)
     if g is None and kind == 'shared object' and f in boot: continue
     total += 1
     if g is None:

@@ -96,7 +96,8 @@ for f in files | mapped:
         parts = g[len(ef) + 1:].split('/')
         if parts[0]: used[e].add(parts[0])
         suites.update(p for p in parts[:-1] if p in ('tests', 'test'))
-    elif cwd and real(f).startswith(cwd + '/'):
+    elif cwd and f in files and real(f).startswith(cwd + '/'):
+        # a module (not a mapped library: the L records take those)
         here.add(real(f)[len(cwd) + 1:].split('/')[0])
     elif f in mapped:
         r = real(f)

@@ -278,6 +278,8 @@ int main(void)
         {"LD_LIBRARY_PATH", NULL},
         {"DYLD_LIBRARY_PATH", NULL},
         {"PYTHONHOME", NULL},
+        {"PERLLIB", NULL},              /* path lists near others */
+        {"CDPATH", NULL},
         {"PATHS", NULL},                /* short: only its case */
         {"MY_TOOL_DIRS", NULL},         /* near nothing */
         {"DIJITSO_PATH", NULL},
