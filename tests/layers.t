@@ -13,8 +13,9 @@ declare -A layer=(
     [chunk]=2 [output]=2 [python]=2 [site]=2 [agree]=2 [testhook]=2
     [manifest]=3
     [pyenv]=4 [walk]=4 [env]=4 [cache]=4
-    [pack]=5 [conf]=5 [bcast]=5
+    [pack]=5 [bcast]=5
     [bundle]=6
+    [conf]=7
     [unpack]=7
     [stream]=8
 )

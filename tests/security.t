@@ -207,8 +207,8 @@ rc=0; run -m "$T_TMP/ok.ini" --output "$T_TMP/udir/env.sh" || rc=$?
 t_like "$rc:$(t_err)" "^2:stage-py: --output: refusing to write '$T_TMP/udir/env.sh' as root: '$T_TMP/udir' \(mode 0755\) is owned by $user" \
     "root's --output into a directory another user owns: refused"
 rc=0; run pack -m "$T_TMP/ok.ini" -o "$T_TMP/udir/b.bundle" || rc=$?
-t_like "$rc:$(t_err)" "^1:stage-py: node1: refusing to write '$T_TMP/udir/b.bundle' as root" \
-    "... pack -o too"
+t_like "$rc:$(t_err)" "^2:stage-py: --output: refusing to write '$T_TMP/udir/b.bundle' as root" \
+    "... pack -o too (a usage error, as for staging's --output)"
 rc=0; run -m "$T_TMP/ok.ini" --stats "$T_TMP/udir/s.json" || rc=$?
 t_like "$rc:$(t_err)" "^2:stage-py: --stats: refusing to write '$T_TMP/udir/s.json' as root" "... --stats too"
 rc=0; run scan --python /usr/bin/python3 --import json -o "$T_TMP/udir/s.ini" || rc=$?
