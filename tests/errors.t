@@ -59,6 +59,12 @@ t_like "$(cat "$T_TMP/stderr")" "^stage-py: node1: warning: $T_TMP/m.ini:5: env 
     "... with a warning naming file:line and the variable it looks like"
 t_is "$(grep -c '^stage-py: .*warning: .*PYTHONPAHT' "$T_TMP/stderr")" 1 "... once, from the root"
 rm -rf "$T_NODES"; mkdir "$T_NODES"
+manifest "$src" "env = PYTHONPAHT"
+sed -i "s|^name = e$|name = e\nbundle = $T_TMP/none.bundle\nfallback_to_trees = yes|" "$T_TMP/m.ini"
+t_ok "... and with a missing bundle, staged from the trees instead" stage 2 1 --output "$T_TMP/slip.sh"
+t_is "$(grep -c '^stage-py: .*warning: .*PYTHONPAHT' "$T_TMP/stderr")" 1 \
+    "... still once, though the manifest is read again for the trees"
+rm -rf "$T_NODES"; mkdir "$T_NODES"
 
 # --- the command line ----------------------------------------------------------
 # A check of a file that nodes see differently (a --script in node-local

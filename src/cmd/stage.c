@@ -499,7 +499,7 @@ static int plan_root(struct run *r)
         stg_err_take(why, sizeof why);
         stg_log_warn("%s; staging from the trees instead (fallback to trees)", why);
         /* again, now checking the sources it left alone */
-        rc = stg_conf_reload(&r->conf, o->manifest, STG_MANIFEST_SOURCES);
+        rc = stg_conf_reload(&r->conf, o->manifest, STG_MANIFEST_SOURCES | STG_MANIFEST_RELOAD);
         *m = r->conf.m;
         if (rc)
             return rc;

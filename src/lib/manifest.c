@@ -39,6 +39,7 @@ struct seen_key {
 
 struct parse {
     FILE *f;
+    bool reload;                /* STG_MANIFEST_RELOAD: no warning again */
     const char *path;
     struct stg_manifest *m;
     char *buf;
@@ -535,7 +536,7 @@ static bool check_tree(struct parse *p, struct stg_tree *t, bool check_sources)
         if (!stg_manifest_valid_var(t->env.v[i]))
             return fail(p, t->env_line, "invalid variable name '%s' in 'env'", t->env.v[i]);
         const char *meant = stg_manifest_env_slip(t->env.v[i]);
-        if (meant)
+        if (meant && !p->reload)
             stg_log_warn("%s:%d: env '%s' in [tree %s]: did you mean '%s'? (no program reads "
                          "'%s': the tree is put on it and on nothing else)", p->path,
                          t->env_line, t->env.v[i], t->name, meant, t->env.v[i]);
@@ -631,9 +632,10 @@ int stg_manifest_load(const char *path, unsigned flags, struct stg_manifest **ou
             return stg_err_set(STG_EUSAGE, "refusing manifest '%s': writable by group or "
                                "others (mode %04o); other users could choose what the job "
                                "imports (chmod go-w)", path, (unsigned)(st.st_mode & 07777));
-        stg_log_warn("using manifest '%s': writable by group or others (mode %04o); other "
-                     "users could choose what the job imports (chmod go-w) (the site file "
-                     "allows it)", path, (unsigned)(st.st_mode & 07777));
+        if (!(flags & STG_MANIFEST_RELOAD))
+            stg_log_warn("using manifest '%s': writable by group or others (mode %04o); "
+                         "other users could choose what the job imports (chmod go-w) (the "
+                         "site file allows it)", path, (unsigned)(st.st_mode & 07777));
     }
     /* ... and so does whoever owns it or a directory above it */
     int fd = stg_trust_open_input(path, "manifest", warn);
@@ -665,6 +667,7 @@ static int parse(struct parse *pp, unsigned flags, struct stg_manifest **out)
 {
     struct parse p = *pp;
     bool check_sources = flags & STG_MANIFEST_SOURCES;
+    p.reload = flags & STG_MANIFEST_RELOAD;
     p.m = stg_xcalloc(1, sizeof *p.m);
     p.m->path = stg_xstrdup(p.path);
     p.m->timeout = -1;

@@ -85,6 +85,8 @@ struct stg_manifest {
 #define STG_MANIFEST_WRITABLE_OK 2  /* a manifest others can write: warn, not refuse */
 #define STG_MANIFEST_BUNDLE_FIRST 4 /* with 'bundle =', leave the sources alone (a job
                                      * that streams the bundle never touches them) */
+#define STG_MANIFEST_RELOAD 8       /* read again (the trees instead of a bundle): its
+                                     * warnings were given the first time */
 
 /* The settings' variables that a [python] section sets itself. */
 #define STG_PYENV_VARS {"PATH", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONNOUSERSITE", NULL}
