@@ -171,6 +171,7 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
     struct stg_buf out = {0};
     stg_buf_put(&out, "", 0);
     unsigned long total = 0, original = 0;
+    bool bypassed = false;
     char *save = NULL;
     for (char *line = strtok_r(res, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *v[4];
@@ -181,11 +182,8 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
                 *tab = '\0';
             v[nf++] = p;
         }
-        /* A whole environment's modules come from the copy only if its
-         * staged interpreter runs: /usr/bin/python3 by its absolute path is
-         * the original, with the original's sys.path; that is the reason
-         * for each module, not what the line would guess. */
-        bool bypassed = staged && exe[0] && strncmp(exe, copy, strlen(copy)) != 0;
+        /* bypassed: that is the reason for each module, not what the line
+         * would guess */
         if (nf == 4 && bypassed && strcmp(v[0], "ORIGINAL") == 0 && strcmp(v[1], "module") == 0 &&
             strncmp(v[3], "the copy has it", 15) == 0)
             stg_buf_printf(&out, "original module: %s (the copy has it, but '%s' ran, not the "
@@ -194,15 +192,20 @@ static int check_root(const struct stg_opts *o, struct stg_watchdog *watch, char
             stg_buf_printf(&out, "%s %s: %s (%s)\n", strcmp(v[0], "ORIGINAL") == 0 ? "original"
                                                                         : "outside", v[1],
                     v[2], v[3]);
-        else if (nf == 2 && strcmp(v[0], "EXE") == 0)
+        else if (nf == 2 && strcmp(v[0], "EXE") == 0) {
+            /* first (check.py): a whole environment's modules come from the
+             * copy only if its staged interpreter runs; /usr/bin/python3 by
+             * its absolute path is the original, with the original's
+             * sys.path */
             snprintf(exe, sizeof exe, "%s", v[1]);
+            bypassed = staged && strncmp(exe, copy, strlen(copy)) != 0;
+        }
         else if (nf == 1)
             sscanf(v[0], "%lu %lu", &total, &original);
     }
     stg_buf_printf(&out, "%lu file(s) from outside the copy '%s', %lu module(s) from a staged tree's "
                "original location\n", total, copy, original);
     free(res);
-    bool bypassed = staged && strncmp(exe, copy, strlen(copy)) != 0;
     if (original > 0 && bypassed)
         rc = stg_err_set(STG_EFAIL, "check: some modules still come from the trees' original "
                          "locations (listed as 'original module'): '%s' ran, not the staged "
