@@ -372,16 +372,16 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
         return stg_err_set(STG_EUSAGE, "pack: manifest '%s' is %zu bytes long: a bundle carries "
                            "at most %d", m->path, strlen(m->text), MANIFEST_TEXT_MAX);
     char *abs = stg_path_absolute(path);
-    struct stg_output outf, *out = &outf;
+    struct stg_output out;
     struct out o = {.fd = -1};
     /* 0644 whatever the umask: a bundle that others can write is refused */
     if (!abs)
         return stg_err_set(STG_EFAIL, "pack: the bundle's name is empty");
-    int rc = stg_output_open(out, abs, 0644, what);
+    int rc = stg_output_open(&out, abs, 0644, what);
     free(abs);
     if (rc)
         return rc;
-    o.fd = out->fd;
+    o.fd = out.fd;
     o.h = stg_hash_new();
     char *desc = describe(m, s, compress, python_version);
     rc = write_archive(&o, m, s, compress, desc, path);
@@ -410,10 +410,10 @@ int stg_bundle_write(const struct stg_manifest *m, const struct stg_walk *s, con
     stg_hash_free(&o.h);
     /* A job that opens the bundle meanwhile reads the old or the new one. */
     if (rc != STG_OK) {
-        stg_output_abort(out);
+        stg_output_abort(&out);
         return rc;
     }
-    rc = stg_output_commit(out);
+    rc = stg_output_commit(&out);
     *written = rc == STG_OK;
     return rc;
 }
